@@ -1,0 +1,194 @@
+"""Constraints the runtime enforces, collected from the inferred graph, and the exact sets of
+input sizes that satisfy them.
+
+A :class:`Merge` is a node where tensors must agree per axis: the non-axis dims of a Concat, or
+the broadcast dims of an elementwise op. Whether a merge holds is decided exactly per input
+symbol (``symbolic.solve``); whether the whole model runs at a concrete size is the conjunction
+of every merge at that size (:func:`model_runs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .infer import Inferred
+from .ir import Node
+from .symbolic import (
+    BroadcastPred,
+    EqualPred,
+    Invalid,
+    SizeSet,
+    Undecidable,
+    evaluate,
+    solve,
+    symbols,
+)
+
+ELEMENTWISE_MERGES = frozenset({
+    "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "And", "Or", "Xor", "Equal",
+    "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "PRelu", "Mod",
+})
+
+
+@dataclass(frozen=True)
+class AxisCheck:
+    axis: int  # axis of the output (right-aligned broadcast for elementwise ops)
+    dims: tuple  # the dims that meet on this axis, one per input (None where absent)
+    kind: str  # "equal" (Concat) or "broadcast"
+
+    def pred(self):
+        return EqualPred() if self.kind == "equal" else BroadcastPred()
+
+    def present(self) -> tuple:
+        return tuple(d for d in self.dims if d is not None)
+
+    def holds_at(self, env) -> bool:
+        try:
+            vals = [evaluate(d, env) for d in self.present()]
+        except Invalid:
+            return False
+        if self.kind == "broadcast":
+            vals = [v for v in vals if v != 1]
+        return len(set(vals)) <= 1
+
+
+@dataclass(frozen=True)
+class Merge:
+    node: Node
+    inputs: tuple  # tensor names
+    shapes: tuple  # their shapes
+    axes: tuple  # AxisCheck per axis that is not trivially satisfied
+
+
+def merges(inf: Inferred) -> list:
+    """Every Concat / elementwise node whose inputs might disagree, with the axes at stake."""
+    out = []
+    for node in inf.graph.nodes:
+        if node.op == "Concat":
+            kind = "equal"
+        elif node.op in ELEMENTWISE_MERGES:
+            kind = "broadcast"
+        else:
+            continue
+        names = tuple(n for n in node.inputs if n)
+        shapes = tuple(inf.shape(n) for n in names)
+        if len(names) < 2 or any(s is None for s in shapes):
+            continue
+        rank = max(len(s) for s in shapes)
+        if kind == "equal":
+            if any(len(s) != rank for s in shapes):
+                continue
+            cat_axis = node.attr("axis", 0)
+            cat_axis = cat_axis + rank if cat_axis < 0 else cat_axis
+        axes = []
+        for k in range(rank):
+            if kind == "equal" and k == cat_axis:
+                continue
+            dims = []
+            for s in shapes:
+                j = k - (rank - len(s))
+                dims.append(s[j] if j >= 0 else None)
+            present = [d for d in dims if d is not None]
+            if kind == "broadcast":
+                present = [d for d in present if d != 1]
+            if any(d is None for d in dims if d is not None):  # pragma: no cover
+                continue
+            if len(present) < 2 or all(d == present[0] for d in present[1:]):
+                continue
+            if any(_unknown(d) for d in present):
+                continue
+            axes.append(AxisCheck(k, tuple(dims), kind))
+        if axes:
+            out.append(Merge(node, names, shapes, tuple(axes)))
+    return out
+
+
+def _unknown(d) -> bool:
+    return d is None
+
+
+@dataclass(frozen=True)
+class AxisVerdict:
+    """Where one axis of a merge holds: per symbol, the exact set of sizes (None: undecided)."""
+
+    check: AxisCheck
+    symbol: Optional[str]  # None when the dims are concrete
+    sizes: Optional[SizeSet]  # sizes of ``symbol`` for which the axis agrees
+    static_ok: Optional[bool]  # for concrete dims
+    reason: str = ""  # why undecided
+
+
+def axis_verdict(check: AxisCheck) -> AxisVerdict:
+    syms = symbols(*check.present())
+    if not syms:
+        return AxisVerdict(check, None, None, check.holds_at({}))
+    if len(syms) > 1:
+        return AxisVerdict(check, None, None, None, f"depends on {', '.join(sorted(syms))} together")
+    (name,) = syms
+    try:
+        s = solve(check.present(), check.pred(), name)
+    except Undecidable as e:
+        return AxisVerdict(check, name, None, None, str(e))
+    return AxisVerdict(check, name, s, None)
+
+
+def model_runs(inf: Inferred, env: dict, found: Optional[list] = None) -> bool:
+    """Whether every merge holds with the input symbols set to ``env`` (concrete sizes)."""
+    for m in (found if found is not None else merges(inf)):
+        for ax in m.axes:
+            if not ax.holds_at(env):
+                return False
+    return True
+
+
+def upstream_merges(inf: Inferred, found: list) -> dict:
+    """For each merge node name, the indices (into ``found``) of the merges upstream of it."""
+    index = {m.node.name: k for k, m in enumerate(found)}
+    bits: dict = {}  # tensor -> int bitset of merges upstream (inclusive of its producer)
+    out = {}
+    for node in inf.graph.nodes:
+        acc = 0
+        for name in node.inputs:
+            if name:
+                acc |= bits.get(name, 0)
+        if node.name in index:
+            out[node.name] = acc
+            acc |= 1 << index[node.name]
+        for o in node.outputs:
+            if o:
+                bits[o] = acc
+    return {name: [k for k in range(len(found)) if b >> k & 1] for name, b in out.items()}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Per input symbol, the exact set of sizes for which every merge holds."""
+
+    sets: dict  # symbol -> SizeSet
+    undecided: tuple  # (merge node name, axis, reason)
+    static_failures: tuple  # (merge node name, axis) failing at the fixed sizes
+
+    def runs(self, env: dict) -> bool:
+        if self.static_failures:
+            return False
+        return all(env[s] in ss for s, ss in self.sets.items() if s in env)
+
+
+def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
+    found = merges(inf) if found is None else found
+    sets: dict = {}
+    undecided = []
+    static = []
+    for m in found:
+        for ax in m.axes:
+            v = axis_verdict(ax)
+            if v.symbol is None and v.static_ok is not None:
+                if not v.static_ok:
+                    static.append((m.node.name, ax.axis))
+            elif v.sizes is None:
+                undecided.append((m.node.name, ax.axis, v.reason))
+            else:
+                prev = sets.get(v.symbol)
+                sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
+    return Contract(sets, tuple(undecided), tuple(static))

@@ -1,0 +1,24 @@
+"""What every check receives: the file, the graph, inferred shapes and the merges in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..analysis import merges
+from ..infer import Inferred
+from ..ir import Graph
+
+
+@dataclass
+class CheckContext:
+    path: str
+    graph: Graph
+    inferred: Inferred
+
+    @cached_property
+    def merges(self) -> list:
+        return merges(self.inferred)
+
+    def shape(self, name: str):
+        return self.inferred.shape(name)

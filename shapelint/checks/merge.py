@@ -1,0 +1,203 @@
+"""SL003 merge-mismatch: two branches meet in a Concat or an elementwise op and their sizes
+differ -- the skip connection of a U-Net, whatever upsampled the decoder branch.
+
+Fixed sizes: both numbers. Dynamic sizes: the exact set of input sizes that pass the merge,
+the smallest that fails and one that works, decided per residue class (``symbolic.solve``).
+"""
+
+from __future__ import annotations
+
+from .. import sizes
+from ..analysis import axis_verdict, upstream_merges
+from ..findings import Finding
+from ..infer import convtranspose_params
+from ..symbolic import Invalid, SizeSet, evaluate, sub
+from ._context import CheckContext
+from ._trace import branches, find_upsampler, fmt_dim, fmt_shape
+
+
+def check(ctx: CheckContext):
+    """One finding per merge node that fails at some input size where every merge upstream of
+    it passes: at that size onnxruntime stops at this very node."""
+    inf = ctx.inferred
+    found = ctx.merges
+    upstream = upstream_merges(inf, found)
+    passing: list = []  # per merge: {symbol: SizeSet of sizes that pass its every axis}
+    verdicts: list = []
+    for m in found:
+        vs = [axis_verdict(ax) for ax in m.axes]
+        verdicts.append(vs)
+        per_sym: dict = {}
+        for v in vs:
+            if v.sizes is not None:
+                prev = per_sym.get(v.symbol)
+                per_sym[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
+        passing.append(per_sym)
+    for k, m in enumerate(found):
+        reach: dict = {}  # sizes that get through every merge upstream
+        for u in upstream.get(m.node.name, ()):
+            for name, s in passing[u].items():
+                reach[name] = s if name not in reach else reach[name].intersect(s)
+        for ax, v in zip(m.axes, verdicts[k]):
+            if v.static_ok is None and v.sizes is None:
+                ctx.inferred.notes.append(f"{m.node.op} '{m.node.name}' axis {ax.axis}: not decided ({v.reason})")
+                continue  # undecided: a note, never a guess
+            if v.static_ok:
+                continue
+            if v.sizes is not None:
+                r = reach.get(v.symbol, SizeSet.everything())
+                bad = r.first_outside(v.sizes)
+                if bad is None:
+                    continue  # fails only where an earlier merge already fails
+                yield _finding(ctx, inf, m, ax, v, r, bad)
+            else:
+                yield _finding(ctx, inf, m, ax, v, None, None)
+            break  # one finding per merge node: the first axis that fails
+
+
+def _sides(m, ax, env):
+    """The two inputs that disagree on this axis at ``env`` (a failing size)."""
+    idx = [j for j, d in enumerate(ax.dims) if d is not None and not (ax.kind == "broadcast" and d == 1)]
+
+    def val(j):
+        try:
+            return evaluate(ax.dims[j], env)
+        except Invalid:
+            return None
+
+    vals = {j: val(j) for j in idx}
+    if ax.kind == "broadcast":
+        idx = [j for j in idx if vals[j] != 1] or idx
+    first = idx[0]
+    other = next((j for j in idx[1:] if vals[j] != vals[first] or vals[j] is None), idx[-1])
+    return first, other
+
+
+def _finding(ctx, inf, m, ax, v, reach, bad):
+    node = m.node
+    bad_env = {} if v.symbol is None else {v.symbol: bad}
+    j1, j2 = _sides(m, ax, bad_env)
+    a_name, b_name = m.inputs[j1], m.inputs[j2]
+    a, b = ax.dims[j1], ax.dims[j2]
+    rank = len(m.shapes[j1])
+    axis_in_a = ax.axis - (max(len(s) for s in m.shapes) - rank)
+    what = "non-concat axis" if node.op == "Concat" else "broadcast axis"
+    chain = branches(inf, a_name, b_name, axis_in_a)
+    up_a, up_b = find_upsampler(inf, a_name), find_upsampler(inf, b_name)
+    up, up_side, skip_dim, up_dim = (up_a, a_name, b, a) if up_a is not None else (up_b, b_name, a, b)
+    details = {
+        "axis": ax.axis,
+        "inputs": list(m.inputs),
+        "shapes": [fmt_shape(s) for s in m.shapes],
+        "sizes": [fmt_dim(a), fmt_dim(b)],
+    }
+    if v.symbol is None:
+        # fixed sizes
+        av, bv = evaluate(a, {}), evaluate(b, {})
+        message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
+                   f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; onnxruntime fails here")
+        suggestion = _static_fix(inf, up, up_side, skip_dim, up_dim, ax.axis, node)
+        return Finding("SL003", "merge-mismatch", "error", ctx.path, node.name, node.op, message,
+                       suggestion, chain, details)
+    name = v.symbol
+    s = v.sizes.intersect(reach)  # the sizes that get through this merge
+    origin = inf.symbols.get(name)
+    where = f"input '{origin[0]}' axis {origin[1]} ({name})" if origin else name
+    good = s.tail_minimum() or s.minimum()
+    if s.is_empty():
+        sev = "error"
+        cond = f"no {name} gets through"
+    else:
+        sev = "warning"
+        cond = f"it runs only for {s.describe(name)}"
+    message = (f"{node.op} '{node.name}': {what} {ax.axis} is {fmt_dim(a)} for '{a_name}' but {fmt_dim(b)} for "
+               f"'{b_name}'; {cond}")
+    if bad is not None:
+        env = {name: bad}
+        try:
+            at_bad = f"{evaluate(a, env)} vs {evaluate(b, env)}"
+        except Invalid:  # an earlier merge on this branch already fails there
+            at_bad = "an earlier merge on this branch already fails"
+        message += f" (e.g. {name}={bad}: {at_bad}"
+        message += f"; {name}={good} works)" if good is not None else ")"
+    details.update({
+        "symbol": name,
+        "input": origin[0] if origin else None,
+        "input_axis": origin[1] if origin else None,
+        "works": s.describe(name),
+        "modulus": s.modulus,
+        "residues": sorted(s.residues),
+        "min": good,
+        "smallest_failing": bad,
+        "example_working": good,
+    })
+    suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
+    return Finding("SL003", "merge-mismatch", sev, ctx.path, node.name, node.op, message, suggestion,
+                   chain, details)
+
+
+def _ct_axis(inf, up, axis):
+    x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
+    if x is None or w is None:
+        return None
+    p = convtranspose_params(up, x, w)
+    a = axis - 2
+    if not 0 <= a < p["n_spatial"] or p["output_shape"] is not None:
+        return None
+    return x, p, a
+
+
+def _static_fix(inf, up, up_side, skip_dim, up_dim, axis, merge_node) -> str:
+    target = fmt_dim(skip_dim)
+    if up is not None and up.op == "ConvTranspose":
+        got = _ct_axis(inf, up, axis)
+        if got is not None and isinstance(skip_dim, int):
+            x, p, a = got
+            n = p["n_spatial"]
+            i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
+            if p["auto_pad"] == "NOTSET":
+                pb, pe = p["pads"][a], p["pads"][a + n]
+                low = sizes.admissible(i, k, s, d, pb, pe).low
+                if isinstance(low, int):
+                    need = skip_dim - low
+                    if 0 <= need < s:
+                        ops = list(p["output_padding"])
+                        ops[a] = need
+                        return (f"ConvTranspose '{up.name}': set output_padding={ops} (ONNX attribute), i.e. "
+                                f"nn.ConvTranspose{n}d(..., output_padding={tuple(ops) if n > 1 else ops[0]}) in "
+                                f"PyTorch, so that {fmt_dim(i)} → {skip_dim}")
+                    out = sizes.add(low, p["output_padding"][a])
+                    delta = out - skip_dim
+                    return (f"no output_padding reaches {skip_dim} from input {fmt_dim(i)} (admissible "
+                            f"{low}…{low + s - 1}): change the pads of ConvTranspose '{up.name}' by {delta} in total "
+                            f"on axis {axis} (pads end {pe} → {pe + delta}), or crop/pad '{up_side}' to {skip_dim} "
+                            f"with Slice/Pad before '{merge_node.name}'")
+    if up is not None and up.op in ("Resize", "Upsample"):
+        return (f"{up.op} '{up.name}': give `sizes` taken from the skip tensor's shape instead of scales "
+                f"(PyTorch: F.interpolate(x, size=skip.shape[-2:])) so that axis {axis} becomes {target}")
+    return (f"crop or pad '{up_side}' to {target} on axis {axis} before '{merge_node.name}' "
+            f"(Slice / Pad), or change the op that produces it")
+
+
+def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
+    lines = []
+    # a constant difference can be fixed statically for every size
+    diff = sub(skip_dim, up_dim)
+    if isinstance(diff, int) and up is not None and up.op == "ConvTranspose":
+        lines.append(f"the branches differ by a constant {diff}: adjust ConvTranspose '{up.name}' "
+                     f"(output_padding or pads) by {diff} on this axis")
+    else:
+        if up is not None and up.op == "ConvTranspose":
+            lines.append(f"no fixed output_padding of ConvTranspose '{up.name}' works for every {name}: the size it "
+                         f"must reach depends on {name} modulo {s.modulus}")
+        lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
+                     if not s.is_empty() else f"no size of {where} passes this merge: change the model")
+        if up is not None and up.op in ("Resize", "Upsample"):
+            lines.append(f"or size {up.op} '{up.name}' from the skip tensor at run time: "
+                         f"F.interpolate(x, size=skip.shape[-2:]) (ONNX: Resize sizes = Shape(skip))")
+        else:
+            lines.append("or remove the restriction in the model code: pad or crop the upsampled tensor to the "
+                         "skip tensor's run-time shape before merging, e.g. in PyTorch\n"
+                         "    dy = skip.size(2) - x.size(2); dx = skip.size(3) - x.size(3)\n"
+                         "    x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])")
+    return "\n".join(lines)

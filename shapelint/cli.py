@@ -1,0 +1,78 @@
+"""Command line: ``shapelint check PATH… [--input-shape NAME=1,3,65,65] [--format text|json]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .errors import ModelError, UsageError
+from .lint import Result, collect, lint
+from .report import EXIT_ERROR, as_json, return_code, text
+
+
+def _parse_shape(spec: str) -> tuple[str, tuple]:
+    if "=" not in spec:
+        raise UsageError(f"--input-shape {spec!r}: expected NAME=D1,D2,… (e.g. input=1,3,64,64)")
+    name, dims = spec.rsplit("=", 1)
+    try:
+        values = tuple(int(d) for d in dims.replace("x", ",").split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape {spec!r}: dims must be integers, e.g. {name}=1,3,64,64")
+    if any(d < 0 for d in values):
+        raise UsageError(f"--input-shape {spec!r}: dims must not be negative")
+    return name, values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shapelint",
+        description="Static linter for transposed convolutions and skip connections in exported models.",
+    )
+    p.add_argument("--version", action="version", version=f"shapelint {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    c = sub.add_parser("check", help="lint models (files or folders)",
+                       description="Lint ONNX models: invalid or ambiguous ConvTranspose sizes (SL001, SL002) "
+                                   "and skip connections whose sizes differ (SL003), exactly, for fixed and "
+                                   "dynamic input sizes. Exit 0: clean; 1: a warning or error; 2: unreadable "
+                                   "model or bad usage.")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders (searched for *.onnx)")
+    c.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
+                   help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
+    c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "check":
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        pins = dict(_parse_shape(s) for s in args.input_shape)
+    except UsageError as e:
+        print(f"shapelint: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    select = set(args.select.split(",")) if args.select else None
+    results = []
+    for path in collect(args.paths):
+        try:
+            results.append(lint(path, pins, select))
+        except (ModelError, UsageError) as e:
+            print(f"shapelint: {e}", file=sys.stderr)
+            results.append(Result(path, error=str(e)))
+        except RecursionError:
+            msg = f"{path}: graph too deeply nested to analyse"
+            print(f"shapelint: {msg}", file=sys.stderr)
+            results.append(Result(path, error=msg))
+    if not results:
+        print("shapelint: no model files found in " + ", ".join(args.paths), file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        print(as_json(results, show_info=True))
+    else:
+        print(text(results, show_info=args.show_info))
+    return return_code(results)

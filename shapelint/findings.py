@@ -1,0 +1,35 @@
+"""A finding: where, what (both numbers), why (the chain of shapes) and the fix to paste."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # "SL003"
+    name: str  # "merge-mismatch"
+    severity: str  # error | warning | info
+    file: str
+    node: str
+    op: str
+    message: str  # one line, with the numbers
+    suggestion: str  # what to change, ready to paste; may span lines
+    chain: tuple = ()  # lines: the shapes on each branch up to the node
+    details: dict = field(default_factory=dict, compare=False)  # machine-readable numbers
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.file,
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "node": self.node,
+            "op": self.op,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "chain": list(self.chain),
+            "details": self.details,
+        }

@@ -1,0 +1,85 @@
+"""One model in, findings out: loader → IR → inference → checks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .checks import CHECKS
+from .checks._context import CheckContext
+from .errors import ModelError, UsageError
+from .infer import Inferred, infer
+from .ir import Graph
+
+MODEL_SUFFIXES = (".onnx",)
+
+
+@dataclass
+class Result:
+    path: str
+    findings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    error: str | None = None  # "path: reason" when the model could not be read
+
+
+def load(path: str) -> Graph:
+    if os.path.isdir(path):
+        raise ModelError(path, "is a folder, not a model file")
+    if path.lower().endswith(".onnx") or not os.path.splitext(path)[1]:
+        from .loaders import onnx_loader
+
+        return onnx_loader.load(path)
+    raise ModelError(path, f"unsupported file type '{os.path.splitext(path)[1]}' (supported: .onnx)")
+
+
+def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:
+    """--input-shape NAME=dims → {input name: dims}, checked against the model's inputs."""
+    out = {}
+    by_name = {t.name: t for t in graph.inputs}
+    for name, dims in pins.items():
+        t = by_name.get(name)
+        if t is None:
+            if len(by_name) == 1 and name == "":
+                t = next(iter(by_name.values()))
+            else:
+                raise UsageError(f"{path}: --input-shape names '{name}', but the model's inputs are "
+                                 f"{', '.join(repr(n) for n in by_name) or 'none'}")
+        if t.shape is not None and len(t.shape) != len(dims):
+            raise UsageError(f"{path}: --input-shape {name} has {len(dims)} dims, the input has rank {len(t.shape)}")
+        if t.shape is not None:
+            for k, (want, have) in enumerate(zip(dims, t.shape)):
+                if isinstance(have, int) and have != want:
+                    raise UsageError(f"{path}: --input-shape {name} axis {k} is {want}, but the model fixes it to {have}")
+        out[t.name] = tuple(dims)
+    return out
+
+
+def analyse(path: str, pins: dict | None = None) -> tuple[Graph, Inferred]:
+    graph = load(path)
+    return graph, infer(graph, resolve_pins(graph, pins or {}, path))
+
+
+def lint(path: str, pins: dict | None = None, select=None) -> Result:
+    graph, inferred = analyse(path, pins)
+    ctx = CheckContext(path, graph, inferred)
+    res = Result(path, notes=list(inferred.notes))
+    for rule_id, (_name, _sev, fn) in CHECKS.items():
+        if select is not None and rule_id not in select:
+            continue
+        res.findings.extend(fn(ctx))
+    return res
+
+
+def collect(paths: list) -> list:
+    """Files and folders → model files (folders walked, sorted, hidden entries skipped)."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    if f.lower().endswith(MODEL_SUFFIXES):
+                        out.append(os.path.join(root, f))
+        else:
+            out.append(p)
+    return out

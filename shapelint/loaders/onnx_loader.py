@@ -1,0 +1,208 @@
+"""ONNX file -> IR. The only module that imports onnx, and it does so lazily.
+
+Weight bytes are never read: initializers and ``Constant`` nodes become :class:`Constant`
+records with their dims and dtype, and a value is decoded only when inference asks for a small
+one (a shape, pads, scales). External data is never opened. ``value_info`` stored in the model
+is ignored: shapes are inferred from the graph itself.
+"""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+
+from ..errors import ModelError
+from ..ir import Constant, Graph, Node, Tensor
+
+_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+    16: "bfloat16",
+}
+MAX_NODES = 5_000_000
+
+
+def load(path: str) -> Graph:
+    try:
+        import onnx
+        from google.protobuf.message import DecodeError
+    except ImportError as e:  # pragma: no cover - onnx is a hard dependency
+        raise ModelError(path, f"cannot import onnx ({e}); pip install onnx")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ModelError(path, f"cannot read: {e.strerror or e}")
+    if not data:
+        raise ModelError(path, "empty file, not an ONNX model")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise ModelError(path, f"not a valid ONNX protobuf ({_short(e)})")
+    del data
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+        raise ModelError(path, "not an ONNX model (no graph)")
+    opset = None
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            opset = imp.version
+    if opset is None:
+        opset = 1 if not model.opset_import else 0
+    return _graph(path, model.graph, opset, onnx)
+
+
+def _short(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return s[0][:160] if s else type(e).__name__
+
+
+def _attr_value(a, onnx):
+    t = a.type
+    A = onnx.AttributeProto
+    if t == A.INT:
+        return a.i
+    if t == A.INTS:
+        return tuple(a.ints)
+    if t == A.FLOAT:
+        return a.f
+    if t == A.FLOATS:
+        return tuple(a.floats)
+    if t == A.STRING:
+        return a.s.decode("utf-8", "replace")
+    if t == A.STRINGS:
+        return tuple(s.decode("utf-8", "replace") for s in a.strings)
+    if t == A.TENSOR:
+        return ("tensor", a.t)
+    if t in (A.GRAPH, A.GRAPHS):
+        return ("graph", None)
+    return None
+
+
+def _constant(name: str, t, onnx) -> Constant:
+    dims = tuple(int(d) for d in t.dims)
+    dtype = _DTYPES.get(t.data_type, f"type{t.data_type}")
+    external = t.data_location == onnx.TensorProto.EXTERNAL
+
+    def load_values():
+        if external or dtype in ("string", "bfloat16"):
+            return None
+        from onnx import numpy_helper
+
+        try:
+            arr = numpy_helper.to_array(t)
+        except Exception:  # malformed tensor data: treat the value as unknown
+            return None
+        flat = arr.reshape(-1).tolist()
+        if dtype.startswith("float"):
+            return tuple(float(v) for v in flat)
+        return tuple(int(v) for v in flat)
+
+    return Constant(name, dims, dtype, load_values)
+
+
+def _value_constant(name: str, node, onnx) -> Constant | None:
+    """A ``Constant`` node's value, from whichever attribute carries it."""
+    for a in node.attribute:
+        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+            return _constant(name, a.t, onnx)
+        if a.name == "value_int":
+            return Constant(name, (), "int64", lambda v=a.i: (int(v),))
+        if a.name == "value_ints":
+            vals = tuple(int(v) for v in a.ints)
+            return Constant(name, (len(vals),), "int64", lambda v=vals: v)
+        if a.name == "value_float":
+            return Constant(name, (), "float32", lambda v=a.f: (float(v),))
+        if a.name == "value_floats":
+            vals = tuple(float(v) for v in a.floats)
+            return Constant(name, (len(vals),), "float32", lambda v=vals: v)
+    return None
+
+
+def _graph(path: str, g, opset: int, onnx) -> Graph:
+    if len(g.node) > MAX_NODES:
+        raise ModelError(path, f"graph has {len(g.node)} nodes, more than the {MAX_NODES} shapelint reads")
+    constants: dict = {}
+    for t in g.initializer:
+        constants[t.name] = _constant(t.name, t, onnx)
+    inputs = []
+    for vi in g.input:
+        if vi.name in constants:
+            continue
+        inputs.append(Tensor(vi.name, _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
+    nodes = []
+    notes = []
+    custom: dict = {}
+    for i, n in enumerate(g.node):
+        name = n.name or f"{n.op_type}_{i}"
+        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
+            c = _value_constant(n.output[0], n, onnx)
+            if c is not None:
+                constants[n.output[0]] = c
+                continue
+        if n.domain not in ("", "ai.onnx"):
+            custom[n.domain] = custom.get(n.domain, 0) + 1
+        attrs = tuple((a.name, _attr_value(a, onnx)) for a in n.attribute)
+        nodes.append(Node(n.op_type, name, tuple(n.input), tuple(n.output), attrs, n.domain))
+    for dom, k in sorted(custom.items()):
+        notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
+    ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
+    return Graph(
+        name=g.name or os.path.basename(path),
+        framework="onnx",
+        opset=opset,
+        inputs=tuple(inputs),
+        outputs=tuple(o.name for o in g.output),
+        nodes=tuple(ordered),
+        constants=MappingProxyType(constants),
+        notes=tuple(notes),
+    )
+
+
+def _shape_of(vi):
+    tt = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
+        return None
+    dims = []
+    for axis, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(d.dim_param)
+        elif d.HasField("dim_value") and d.dim_value == 0:
+            dims.append(0)
+        else:
+            dims.append(f"{vi.name}[{axis}]")
+    return tuple(dims)
+
+
+def _toposort(path: str, nodes: list, available: set) -> list:
+    """Kahn's algorithm; a cycle, or a node fed by nothing, is reported rather than looped on."""
+    produced_by = {}
+    for idx, n in enumerate(nodes):
+        for o in n.outputs:
+            if o:
+                produced_by[o] = idx
+    indeg = [0] * len(nodes)
+    users: dict = {}
+    for idx, n in enumerate(nodes):
+        deps = {produced_by[i] for i in n.inputs if i and i not in available and i in produced_by}
+        if idx in deps:
+            raise ModelError(path, f"node '{n.name}' ({n.op}) feeds itself: the graph has a cycle")
+        indeg[idx] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(idx)
+    ready = [i for i in range(len(nodes)) if indeg[i] == 0]
+    ready.reverse()
+    order = []
+    while ready:
+        i = ready.pop()
+        order.append(nodes[i])
+        for u in reversed(users.get(i, ())):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if len(order) != len(nodes):
+        stuck = next(n for i, n in enumerate(nodes) if indeg[i] > 0)
+        raise ModelError(path, f"the graph has a cycle through node '{stuck.name}' ({stuck.op})")
+    return order

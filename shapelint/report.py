@@ -1,0 +1,53 @@
+"""Reporters (text, json) and the exit-code policy, in one place."""
+
+from __future__ import annotations
+
+import json
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def return_code(results) -> int:
+    """2 when a model could not be read; else 1 when a finding is a warning or an error; else 0."""
+    if any(r.error for r in results):
+        return EXIT_ERROR
+    if any(f.severity in ("error", "warning") for r in results for f in r.findings):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _visible(findings, show_info: bool):
+    return [f for f in findings if show_info or f.severity != "info"]
+
+
+def text(results, show_info: bool = False, show_notes: bool = True) -> str:
+    out = []
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for r in results:
+        if r.error:
+            continue
+        for f in _visible(r.findings, show_info):
+            counts[f.severity] += 1
+            out.append(f"{f.file}: {f.rule} [{f.severity}] {f.name} at {f.op} '{f.node}'")
+            out.append(f"  {f.message}")
+            for line in f.chain:
+                out.append(f"  | {line}")
+            first, *rest = f.suggestion.splitlines() or [""]
+            out.append(f"  fix: {first}")
+            out.extend(f"       {line}" for line in rest)
+            out.append("")
+        if show_notes:
+            for note in r.notes:
+                out.append(f"{r.path}: note: {note}")
+    n_files = sum(1 for r in results if not r.error)
+    summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v)
+    out.append(f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary or 'no findings'}"
+               + ("" if show_info else f" (info findings hidden; --show-info lists them)")
+               if any(f.severity == "info" for r in results for f in r.findings) and not show_info
+               else f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary or 'no findings'}")
+    return "\n".join(out)
+
+
+def as_json(results, show_info: bool = True) -> str:
+    items = [f.as_json() for r in results for f in _visible(r.findings, show_info)]
+    return json.dumps(items, indent=2, ensure_ascii=False)

@@ -1,0 +1,776 @@
+"""Exact integer expressions for tensor dims, and decisions about them.
+
+A dim is an ``int``, ``None`` (unknown) or an :class:`Expr`: an integer linear combination of
+*atoms* plus a constant. Atoms are input symbols (``H``), floor divisions by a positive
+constant, products of atoms, and ``max``/``min``/broadcast of two expressions. Constructors
+keep a canonical form, so equal expressions built along different routes often compare equal
+structurally; when they do not, :func:`decide_eq` decides equality exactly by residue classes:
+
+    with every symbol written ``x = M·q + r`` (``M`` the product of the divisors on each path),
+    every expression becomes, per residue class ``r``, a polynomial in ``q`` with integer
+    coefficients -- exactly, for every integer ``q`` -- apart from ``max``/``min``/broadcast,
+    which are settled for ``q`` beyond a computable threshold; below it we evaluate concretely.
+
+Nothing here guesses: what cannot be decided raises :class:`Undecidable`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import reduce
+from typing import Iterable, Mapping, Union
+
+Dim = Union[int, "Expr", None]
+
+
+class Undecidable(Exception):
+    """An exact answer is out of reach (too many residue classes, several symbols at once)."""
+
+
+class Invalid(Exception):
+    """A concrete evaluation hit a broadcast of two different sizes, neither of them 1."""
+
+
+# --------------------------------------------------------------------------- atoms
+
+
+@dataclass(frozen=True)
+class Sym:
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Floor:
+    """floor(num / den), den > 1."""
+
+    num: "Expr"
+    den: int
+
+    def __str__(self) -> str:
+        # floor((e + d-1)/d) reads better as ceil(e/d)
+        if self.num.const % self.den == self.den - 1 and self.den > 1:
+            inner = self.num - (self.den - 1)
+            return f"ceil({_paren(inner)}/{self.den})"
+        return f"floor({_paren(self.num)}/{self.den})"
+
+
+@dataclass(frozen=True)
+class Prod:
+    factors: tuple  # sorted tuple of atoms, length >= 2
+
+    def __str__(self) -> str:
+        return "·".join(_paren_atom(f) for f in self.factors)
+
+
+@dataclass(frozen=True)
+class MinMax:
+    kind: str  # "max", "min" or "bcast"
+    a: "Expr"
+    b: "Expr"
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.a}, {self.b})"
+
+
+Atom = Union[Sym, Floor, Prod, MinMax]
+
+
+def _akey(a: Atom) -> str:
+    return f"{type(a).__name__}:{a}"
+
+
+def _paren(e: "Expr") -> str:
+    s = str(e)
+    return f"({s})" if len(e.terms) + (e.const != 0) > 1 or e.terms and e.terms[0][1] != 1 and e.const else s
+
+
+def _paren_atom(a: Atom) -> str:
+    return f"({a})" if isinstance(a, Prod) else str(a)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Expr:
+    """sum(coeff · atom) + const, terms sorted and non-zero, at least one term."""
+
+    terms: tuple  # ((atom, coeff), ...)
+    const: int = 0
+
+    # arithmetic --------------------------------------------------------------
+    def __add__(self, o):
+        return add(self, o)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return add(self, neg(o))
+
+    def __rsub__(self, o):
+        return add(o, neg(self))
+
+    def __mul__(self, o):
+        return mul(self, o)
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return neg(self)
+
+    def __str__(self) -> str:
+        parts = []
+        for atom, c in self.terms:
+            a = _paren_atom(atom)
+            if c == 1:
+                parts.append(("+", a))
+            elif c == -1:
+                parts.append(("-", a))
+            elif c > 0:
+                parts.append(("+", f"{c}·{a}"))
+            else:
+                parts.append(("-", f"{-c}·{a}"))
+        if self.const:
+            parts.append(("+" if self.const > 0 else "-", str(abs(self.const))))
+        out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+        for sign, p in parts[1:]:
+            out += f" {sign} {p}"
+        return out
+
+    def symbols(self) -> frozenset:
+        return _symbols(self)
+
+
+def _lin(d: Dim) -> tuple[dict, int]:
+    if isinstance(d, int):
+        return {}, d
+    return {a: c for a, c in d.terms}, d.const
+
+
+def _make(terms: Mapping, const: int) -> Union[int, Expr]:
+    items = tuple(sorted(((a, c) for a, c in terms.items() if c), key=lambda t: _akey(t[0])))
+    if not items:
+        return int(const)
+    return Expr(items, int(const))
+
+
+def sym(name: str) -> Expr:
+    return Expr(((Sym(name), 1),), 0)
+
+
+def atom_expr(a: Atom) -> Expr:
+    return Expr(((a, 1),), 0)
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    ta, ca = _lin(a)
+    tb, cb = _lin(b)
+    for k, v in tb.items():
+        ta[k] = ta.get(k, 0) + v
+    return _make(ta, ca + cb)
+
+
+def neg(a: Dim) -> Dim:
+    return mul(a, -1)
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return add(a, neg(b))
+
+
+def _atom_factors(a: Atom) -> tuple:
+    return a.factors if isinstance(a, Prod) else (a,)
+
+
+def _atom_mul(a: Atom, b: Atom) -> Atom:
+    fs = tuple(sorted(_atom_factors(a) + _atom_factors(b), key=_akey))
+    return Prod(fs)
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if isinstance(b, int):
+        a, b = b, a
+    if isinstance(a, int):
+        if a == 0:
+            return 0
+        return _make({k: v * a for k, v in b.terms}, b.const * a)
+    ta, ca = _lin(a)
+    tb, cb = _lin(b)
+    out: dict = {}
+    for x, cx in ta.items():
+        for y, cy in tb.items():
+            k = _atom_mul(x, y)
+            out[k] = out.get(k, 0) + cx * cy
+        out[x] = out.get(x, 0) + cx * cb
+    for y, cy in tb.items():
+        out[y] = out.get(y, 0) + cy * ca
+    return _make(out, ca * cb)
+
+
+def floordiv(a: Dim, d: int) -> Dim:
+    """floor(a / d) for a positive integer d, kept exact and canonical."""
+    if a is None:
+        return None
+    if d <= 0:
+        raise ValueError(f"floordiv by {d}")
+    if isinstance(a, int):
+        return a // d
+    if d == 1:
+        return a
+    terms, const = _lin(a)
+    # pull out the parts divisible by d: floor((d·x + y)/d) = x + floor(y/d)
+    whole = {k: v // d for k, v in terms.items() if v % d == 0}
+    rest = {k: v for k, v in terms.items() if v % d}
+    out_const = const // d
+    const = const % d
+    if not rest:
+        return add(_make(whole, 0), out_const)
+    # floor(floor(e/a) + c) / b) = floor((e + a·c) / (a·b)) when floor(e/a) has coefficient 1
+    if len(rest) == 1:
+        (atom, coeff), = rest.items()
+        if isinstance(atom, Floor) and coeff == 1:
+            inner = add(atom.num, atom.den * const)
+            return add(add(_make(whole, 0), out_const), floordiv(inner, atom.den * d))
+    g = reduce(math.gcd, rest.values(), d)
+    g = math.gcd(g, const) if const else g
+    if g > 1:
+        rest = {k: v // g for k, v in rest.items()}
+        const //= g
+        d //= g
+    if d == 1:
+        inner = _make(rest, const)
+        return add(add(_make(whole, 0), out_const), inner)
+    f = Floor(_make(rest, const), d)  # type: ignore[arg-type]
+    if isinstance(f.num, int):  # pragma: no cover - rest is non-empty
+        return add(_make(whole, 0), out_const + f.num // d)
+    return add(add(_make(whole, 0), out_const), atom_expr(f))
+
+
+def ceildiv(a: Dim, d: int) -> Dim:
+    """ceil(a / d) = floor((a + d - 1) / d)."""
+    if a is None:
+        return None
+    return floordiv(add(a, d - 1), d)
+
+
+def mod(a: Dim, d: int) -> Dim:
+    if a is None:
+        return None
+    return sub(a, mul(floordiv(a, d), d))
+
+
+def _minmax(kind: str, a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        if kind == "max":
+            return max(a, b)
+        if kind == "min":
+            return min(a, b)
+        return bcast_int(a, b)
+    if a == b:
+        return a
+    if kind == "bcast":
+        if a == 1:
+            return b
+        if b == 1:
+            return a
+    diff = sub(a, b)
+    if isinstance(diff, int):  # settled by the constant difference
+        if kind == "max":
+            return a if diff >= 0 else b
+        if kind == "min":
+            return b if diff >= 0 else a
+    x, y = sorted((a, b), key=lambda e: str(e))
+    xe = x if isinstance(x, Expr) else Expr((), 0)
+    ye = y if isinstance(y, Expr) else Expr((), 0)
+    # store ints as constant-only Expr inside atoms: keep them as Expr with no terms
+    return atom_expr(MinMax(kind, _as_expr(x), _as_expr(y)))
+
+
+def _as_expr(x) -> Expr:
+    if isinstance(x, Expr):
+        return x
+    return Expr((), int(x))
+
+
+def maximum(a: Dim, b: Dim) -> Dim:
+    return _minmax("max", a, b)
+
+
+def minimum(a: Dim, b: Dim) -> Dim:
+    return _minmax("min", a, b)
+
+
+def bcast(a: Dim, b: Dim) -> Dim:
+    """numpy broadcast of two dims: equal, or one of them 1."""
+    return _minmax("bcast", a, b)
+
+
+def bcast_int(a: int, b: int) -> int:
+    if a == b or b == 1:
+        return a
+    if a == 1:
+        return b
+    raise Invalid(f"{a} vs {b}")
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _symbols(e) -> frozenset:
+    if isinstance(e, int) or e is None:
+        return frozenset()
+    if isinstance(e, Expr):
+        out: set = set()
+        for a, _ in e.terms:
+            out |= _symbols(a)
+        return frozenset(out)
+    if isinstance(e, Sym):
+        return frozenset((e.name,))
+    if isinstance(e, Floor):
+        return _symbols(e.num)
+    if isinstance(e, Prod):
+        return frozenset().union(*(_symbols(f) for f in e.factors))
+    if isinstance(e, MinMax):
+        return _symbols(e.a) | _symbols(e.b)
+    raise TypeError(type(e))
+
+
+def symbols(*dims: Dim) -> frozenset:
+    return frozenset().union(*(_symbols(d) for d in dims))
+
+
+def evaluate(e, env: Mapping[str, int], _memo: dict | None = None) -> int:
+    """Concrete value at ``env``; raises :class:`Invalid` for an impossible broadcast."""
+    if isinstance(e, int):
+        return e
+    memo = {} if _memo is None else _memo
+    key = id(e)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    if isinstance(e, Expr):
+        v = e.const + sum(c * evaluate(a, env, memo) for a, c in e.terms)
+    elif isinstance(e, Sym):
+        v = env[e.name]
+    elif isinstance(e, Floor):
+        v = evaluate(e.num, env, memo) // e.den
+    elif isinstance(e, Prod):
+        v = math.prod(evaluate(f, env, memo) for f in e.factors)
+    elif isinstance(e, MinMax):
+        x, y = evaluate(e.a, env, memo), evaluate(e.b, env, memo)
+        v = max(x, y) if e.kind == "max" else min(x, y) if e.kind == "min" else bcast_int(x, y)
+    else:
+        raise TypeError(type(e))
+    memo[key] = (e, v)
+    return v
+
+
+def substitute(e: Dim, env: Mapping[str, Dim]) -> Dim:
+    """Replace symbols by dims (ints or expressions), re-canonicalising."""
+    if e is None or isinstance(e, int):
+        return e
+    if isinstance(e, Expr):
+        out: Dim = e.const
+        for a, c in e.terms:
+            out = add(out, mul(_subst_atom(a, env), c))
+        return out
+    return _subst_atom(e, env)
+
+
+def _subst_atom(a: Atom, env) -> Dim:
+    if isinstance(a, Sym):
+        return env.get(a.name, atom_expr(a))
+    if isinstance(a, Floor):
+        return floordiv(substitute(a.num, env), a.den)
+    if isinstance(a, Prod):
+        return reduce(mul, (_subst_atom(f, env) for f in a.factors), 1)
+    if isinstance(a, MinMax):
+        x, y = substitute(a.a, env), substitute(a.b, env)
+        if isinstance(x, int) and isinstance(y, int) and a.kind == "bcast":
+            return bcast_int(x, y)
+        return _minmax(a.kind, x, y)
+    raise TypeError(type(a))
+
+
+def modulus(e, name: str) -> int:
+    """The period M in ``name`` such that e is a polynomial in q per class of name = M·q + r."""
+    if isinstance(e, int) or e is None:
+        return 1
+    if isinstance(e, Expr):
+        return reduce(math.lcm, (modulus(a, name) for a, _ in e.terms), 1)
+    if isinstance(e, Sym):
+        return 1
+    if isinstance(e, Floor):
+        return e.den * modulus(e.num, name) if name in _symbols(e.num) else 1
+    if isinstance(e, Prod):
+        return reduce(math.lcm, (modulus(f, name) for f in e.factors), 1)
+    if isinstance(e, MinMax):
+        return math.lcm(modulus(e.a, name), modulus(e.b, name))
+    raise TypeError(type(e))
+
+
+# ----------------------------------------------------- polynomials per residue class
+
+# A polynomial over the q of each symbol: {monomial (sorted tuple of names): coeff}.
+Poly = dict
+
+
+def _padd(p: Poly, r: Poly, k: int = 1) -> Poly:
+    out = dict(p)
+    for m, c in r.items():
+        out[m] = out.get(m, 0) + k * c
+        if out[m] == 0:
+            del out[m]
+    return out
+
+
+def _pmul(p: Poly, r: Poly) -> Poly:
+    out: Poly = {}
+    for m1, c1 in p.items():
+        for m2, c2 in r.items():
+            m = tuple(sorted(m1 + m2))
+            out[m] = out.get(m, 0) + c1 * c2
+    return {m: c for m, c in out.items() if c}
+
+
+class _ClassEval:
+    """Evaluates expressions as polynomials for one residue class of every symbol.
+
+    ``cls`` maps a symbol to (M, r): the symbol is M·q + r. Max/min/broadcast are settled for
+    large q; ``threshold`` collects the symbol value above which each such decision holds.
+    """
+
+    def __init__(self, cls: Mapping[str, tuple[int, int]]):
+        self.cls = cls
+        self.threshold = 0
+        self.memo: dict = {}
+
+    def poly(self, e) -> Poly:
+        if isinstance(e, int):
+            return {(): e} if e else {}
+        key = id(e)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        if isinstance(e, Expr):
+            p: Poly = {(): e.const} if e.const else {}
+            for a, c in e.terms:
+                p = _padd(p, self.poly(a), c)
+        elif isinstance(e, Sym):
+            M, r = self.cls[e.name]
+            p = _padd({(e.name,): M}, {(): r}) if r else {(e.name,): M}
+        elif isinstance(e, Floor):
+            num = self.poly(e.num)
+            const = num.get((), 0)
+            if any(c % e.den for m, c in num.items() if m):
+                raise Undecidable(f"floor of {e.num} by {e.den} is not exact at this modulus")
+            p = {m: c // e.den for m, c in num.items() if m}
+            if const // e.den:
+                p[()] = const // e.den
+        elif isinstance(e, Prod):
+            p = {(): 1}
+            for f in e.factors:
+                p = _pmul(p, self.poly(f))
+        elif isinstance(e, MinMax):
+            pa, pb = self.poly(e.a), self.poly(e.b)
+            p = self._settle(e.kind, pa, pb)
+        else:
+            raise TypeError(type(e))
+        self.memo[key] = (e, p)
+        return p
+
+    def _eventual_sign(self, p: Poly) -> int:
+        """Sign of p for all large q, and raise the threshold to where it holds."""
+        if not p:
+            return 0
+        if set(p) == {()}:
+            return 1 if p[()] > 0 else -1
+        names = {n for m in p for n in m}
+        if len(names) != 1 or any(len(m) > 1 for m in p):
+            raise Undecidable("a comparison that depends on more than one symbol or is not linear")
+        (name,) = names
+        a, b = p.get((name,), 0), p.get((), 0)
+        M, r = self.cls[name]
+        # a·q + b keeps its sign for q > -b/a
+        q0 = math.floor(Fraction(-b, a)) + 1
+        self.threshold = max(self.threshold, M * q0 + r)
+        return 1 if a > 0 else -1
+
+    def _settle(self, kind: str, pa: Poly, pb: Poly) -> Poly:
+        diff = _padd(pa, pb, -1)
+        if kind == "bcast":
+            if not diff:
+                return pa
+            # for large q the sides are only compatible when equal, or when one is constant 1
+            if pa == {(): 1}:
+                return pb
+            if pb == {(): 1}:
+                return pa
+            # incompatible for large q: mark with a sentinel; comparisons then fail
+            self._eventual_sign(_padd(pa, {(): -2}))
+            self._eventual_sign(_padd(pb, {(): -2}))
+            raise _Incompatible()
+        s = self._eventual_sign(diff)
+        if kind == "max":
+            return pa if s >= 0 else pb
+        return pb if s >= 0 else pa
+
+
+class _Incompatible(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- sets of sizes
+
+
+@dataclass(frozen=True)
+class SizeSet:
+    """A set of positive integers: explicit below ``start``, periodic from ``start`` on.
+
+    ``small`` are the members in [1, start); from ``start`` on, x is a member iff
+    x mod ``modulus`` is in ``residues``.
+    """
+
+    modulus: int
+    residues: frozenset
+    start: int
+    small: frozenset
+
+    def __contains__(self, x: int) -> bool:
+        if x < self.start:
+            return x in self.small
+        return x % self.modulus in self.residues
+
+    @staticmethod
+    def everything() -> "SizeSet":
+        return SizeSet(1, frozenset({0}), 1, frozenset())
+
+    def is_everything(self) -> bool:
+        return self.canonical() == SizeSet.everything()
+
+    def is_empty(self) -> bool:
+        return not self.residues and not self.small
+
+    def intersect(self, o: "SizeSet") -> "SizeSet":
+        M = math.lcm(self.modulus, o.modulus)
+        start = max(self.start, o.start)
+        res = frozenset(r for r in range(M) if (start + ((r - start) % M)) in self and (start + ((r - start) % M)) in o)
+        small = frozenset(x for x in range(1, start) if x in self and x in o)
+        return SizeSet(M, res, start, small).canonical()
+
+    def canonical(self) -> "SizeSet":
+        M, res, start = self.modulus, set(self.residues), self.start
+        # smallest period
+        for d in sorted(_divisors(M)):
+            if all(((r % d) in {x % d for x in res}) == (r in res) for r in range(M)):
+                res = {r % d for r in res}
+                M = d
+                break
+        # move start down while the periodic rule also explains the explicit members
+        small = set(self.small)
+        while start > 1 and ((start - 1) in small) == ((start - 1) % M in res):
+            start -= 1
+            small.discard(start)
+        return SizeSet(M, frozenset(res), start, frozenset(small))
+
+    def minimum(self) -> int | None:
+        if self.small:
+            return min(self.small)
+        if not self.residues:
+            return None
+        return min(self.start + ((r - self.start) % self.modulus) for r in self.residues)
+
+    def first_outside(self, other: "SizeSet") -> int | None:
+        """The smallest x in self but not in other, or None when self ⊆ other."""
+        limit = max(self.start, other.start) + math.lcm(self.modulus, other.modulus) + 1
+        return next((x for x in range(1, limit + 1) if x in self and x not in other), None)
+
+    def first_missing(self) -> int | None:
+        x = 1
+        limit = self.start + self.modulus + 1
+        while x <= limit:
+            if x not in self:
+                return x
+            x += 1
+        return None
+
+    def describe(self, name: str) -> str:
+        s = self.canonical()
+        if s.is_empty():
+            return f"no {name}"
+        if not s.residues:
+            return f"{name} ∈ {{{_runs(sorted(s.small))}}}"
+        parts = []
+        lo = s.minimum()
+        if s.modulus > 1:
+            parts.append(f"{name} mod {s.modulus} ∈ {{{', '.join(map(str, sorted(s.residues)))}}}")
+        tail_lo = s.tail_minimum()
+        if s.small:
+            parts.append(f"{name} ≥ {tail_lo}, or {name} ∈ {{{_runs(sorted(s.small))}}}")
+        elif lo and lo > 1:
+            parts.append(f"{name} ≥ {lo}")
+        return ", ".join(parts) if parts else f"every {name} ≥ 1"
+
+    def tail_minimum(self) -> int | None:
+        """The smallest member of the periodic part (from ``start`` on)."""
+        if not self.residues:
+            return None
+        return self.start + min((r - self.start) % self.modulus for r in self.residues)
+
+    def examples(self, n: int = 3) -> list[int]:
+        out, x = [], 1
+        while len(out) < n and x < self.start + 4 * self.modulus + 1:
+            if x in self:
+                out.append(x)
+            x += 1
+        return out
+
+
+def _runs(xs: list) -> str:
+    """[1, 2, 3, 7] -> '1…3, 7'."""
+    out, k = [], 0
+    while k < len(xs):
+        j = k
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        out.append(str(xs[k]) if j == k else f"{xs[k]}…{xs[j]}" if j > k + 1 else f"{xs[k]}, {xs[j]}")
+        k = j + 1
+    return ", ".join(out)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+MAX_CLASSES = 1 << 14
+
+
+def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
+    """The exact set of values x ≥ low of the symbol ``name`` for which ``holds`` is true.
+
+    ``pred_dims`` are the expressions the predicate looks at (all in the one symbol ``name``);
+    ``holds(values)`` takes their concrete values (or polynomials are compared through
+    :func:`poly_holds`). Large x are settled per residue class, small x by evaluation.
+    """
+    dims = list(pred_dims)
+    M = reduce(math.lcm, (modulus(d, name) for d in dims), 1)
+    if M > MAX_CLASSES:
+        raise Undecidable(f"{M} residue classes of {name}")
+    residues = set()
+    threshold = low
+    exceptional: set = set()
+    for r in range(M):
+        ev = _ClassEval({name: (M, r)})
+        try:
+            polys = [ev.poly(d) for d in dims]
+            verdict, roots = holds.symbolic(polys, name, ev)
+        except _Incompatible:
+            verdict, roots = False, ()
+        threshold = max(threshold, ev.threshold)
+        if verdict:
+            residues.add(r)
+        for q in roots:
+            exceptional.add(M * q + r)
+    # below the threshold everything is evaluated concretely; above it, the classes decide
+    start = max(threshold, low) + 1
+    small = set()
+    for x in range(1, start):
+        if x >= low and holds.concrete(dims, {name: x}):
+            small.add(x)
+    base = SizeSet(M, frozenset(residues), start, frozenset(small))
+    extra = {x for x in exceptional if x >= start}
+    if extra:  # isolated solutions of a non-constant difference above the threshold
+        top = max(extra) + 1
+        small = {x for x in range(1, top) if (x in base) or x in extra}
+        base = SizeSet(M, frozenset(residues), top, frozenset(small))
+    return base.canonical()
+
+
+class EqualPred:
+    """All dims equal (the non-axis dims of a Concat)."""
+
+    def symbolic(self, polys, name, ev=None):
+        first = polys[0]
+        diffs = [_padd(p, first, -1) for p in polys[1:]]
+        if all(not d for d in diffs):
+            return True, ()
+        roots = None
+        for d in diffs:
+            rs = _int_roots(d, name)
+            roots = rs if roots is None else roots & rs
+        return False, tuple(sorted(roots or ()))
+
+    def concrete(self, dims, env):
+        try:
+            vals = {evaluate(d, env) for d in dims}
+        except Invalid:
+            return False
+        return len(vals) == 1
+
+
+class BroadcastPred:
+    """numpy-broadcastable: all dims equal to one value or to 1."""
+
+    def symbolic(self, polys, name, ev=None):
+        non1 = [p for p in polys if p != {(): 1}]
+        if not non1:
+            return True, ()
+        for p in non1:
+            # a side that is 1 at some small size broadcasts there: settle only where all are ≥ 2
+            if any(m for m in p):
+                ev._eventual_sign(_padd(p, {(): -1}))
+        return EqualPred().symbolic(non1, name, ev)
+
+    def concrete(self, dims, env):
+        try:
+            vals = {evaluate(d, env) for d in dims} - {1}
+        except Invalid:
+            return False
+        return len(vals) <= 1
+
+
+class PositivePred:
+    """Every dim ≥ 1."""
+
+    def symbolic(self, polys, name, ev):
+        # an integer p is >= 1 iff p > 0; _eventual_sign records from where that holds
+        return all(ev._eventual_sign(p) > 0 for p in polys), ()
+
+    def concrete(self, dims, env):
+        try:
+            return all(evaluate(d, env) >= 1 for d in dims)
+        except Invalid:
+            return False
+
+
+def _int_roots(p: Poly, name: str) -> set:
+    if not p:
+        return set()
+    if any(len(m) > 1 or (m and m[0] != name) for m in p):
+        raise Undecidable("non-linear difference")
+    a, b = p.get((name,), 0), p.get((), 0)
+    if a == 0:
+        return set()
+    if b % a == 0:
+        return {-b // a}
+    return set()
+
+
+def positive_threshold(e: Dim, name: str) -> int:
+    """Smallest x ≥ 1 from which e(x) ≥ 1 for every larger x as well (e non-decreasing)."""
+    return solve([e], PositivePred(), name).minimum() or 0
