@@ -617,7 +617,9 @@ class SizeSet:
             return f"{name} ∈ {{{_runs(sorted(s.small))}}}"
         parts = []
         lo = s.minimum()
-        if s.modulus > 1:
+        if s.modulus > 1 and len(s.residues) == 1:
+            parts.append(f"{name} mod {s.modulus} = {next(iter(s.residues))}")
+        elif s.modulus > 1:
             parts.append(f"{name} mod {s.modulus} ∈ {{{', '.join(map(str, sorted(s.residues)))}}}")
         tail_lo = s.tail_minimum()
         if s.small:

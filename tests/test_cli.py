@@ -1,0 +1,130 @@
+"""The command line as a user runs it: exit codes, formats, pins and unreadable input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+from onnx_models import single_convt, unet
+
+
+def shapelint(*args, cwd=None):
+    p = subprocess.run([sys.executable, "-m", "shapelint", *map(str, args)], capture_output=True,
+                       text=True, cwd=cwd, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture()
+def dyn_unet(tmp_path):
+    path = tmp_path / "unet.onnx"
+    onnx.save(unet(depth=2), str(path))
+    return path
+
+
+def test_dynamic_unet_warns_with_exact_sets(dyn_unet):
+    rc, out, err = shapelint("check", dyn_unet)
+    assert rc == 1, err
+    assert "SL003 [warning] merge-mismatch at Concat" in out
+    assert "it runs only for H mod 4 ∈ {0, 3}, H ≥ 3" in out
+    assert "H mod 4 = 0, H ≥ 4" in out
+    assert "fix: " in out and "F.pad(x" in out
+    assert "| branch" in out  # the chain of shapes on both branches
+    assert err == ""
+
+
+def test_pinned_size_gives_error_with_both_numbers(dyn_unet):
+    rc, out, _ = shapelint("check", dyn_unet, "--input-shape", "x=1,1,6,8", "--format", "json")
+    assert rc == 1
+    items = json.loads(out)
+    errors = [f for f in items if f["severity"] == "error"]
+    assert errors and errors[0]["rule"] == "SL003"
+    assert errors[0]["details"]["sizes"] == ["3", "4"] or errors[0]["details"]["sizes"] == ["4", "3"]
+    for key in ("file", "rule", "severity", "node", "message", "suggestion"):
+        assert key in errors[0]
+
+
+def test_pinned_working_size_is_clean(dyn_unet):
+    rc, out, _ = shapelint("check", dyn_unet, "--input-shape", "x=1,1,8,12")
+    assert rc == 0, out
+    assert "SL003" not in out and "1 model checked: no findings" in out
+
+
+def test_info_findings_do_not_fail(tmp_path):
+    path = tmp_path / "ok.onnx"
+    onnx.save(single_convt(in_shape=(1, 2, 4, 4), k=3, s=2, pads=[1, 1, 1, 1], output_padding=[1, 1]), str(path))
+    rc, out, _ = shapelint("check", path, "--show-info")
+    assert rc == 0
+    assert "SL002 [info]" in out and "admits 2 output sizes {7, 8}" in out
+
+
+def test_folder_is_walked(tmp_path, dyn_unet):
+    rc, out, _ = shapelint("check", dyn_unet.parent)
+    assert rc == 1 and "1 model checked" in out
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"\x00\xff" * 100 + os.urandom(200), "not a valid ONNX protobuf"),
+    (b"hello, this is text\n", "not"),
+])
+def test_unreadable_input_is_one_line_exit_2(tmp_path, content, reason):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    rc, out, err = shapelint("check", path)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0]
+    assert "Traceback" not in err
+
+
+def test_truncated_model_exit_2_at_every_sixteenth(tmp_path, dyn_unet):
+    data = dyn_unet.read_bytes()
+    for k in range(1, 16):
+        path = tmp_path / f"cut{k}.onnx"
+        path.write_bytes(data[: len(data) * k // 16])
+        rc, out, err = shapelint("check", path)
+        assert rc in (0, 1, 2), (k, err)
+        assert "Traceback" not in err, (k, err)
+        if rc == 2:
+            assert len(err.strip().splitlines()) == 1 and str(path) in err
+
+
+def test_missing_file_and_bad_usage(tmp_path, dyn_unet):
+    rc, _, err = shapelint("check", tmp_path / "nope.onnx")
+    assert rc == 2 and "nope.onnx" in err and "Traceback" not in err
+    rc, _, err = shapelint("check", dyn_unet, "--input-shape", "x=1,1,a,b")
+    assert rc == 2 and "--input-shape" in err
+    rc, _, err = shapelint("check", dyn_unet, "--input-shape", "y=1,1,8,8")
+    assert rc == 2 and "'x'" in err and "Traceback" not in err
+    rc, _, err = shapelint("check", dyn_unet, "--input-shape", "x=1,1,8")
+    assert rc == 2 and "rank 4" in err
+
+
+def test_one_bad_model_does_not_stop_the_others(tmp_path, dyn_unet):
+    bad = tmp_path / "zz_bad.onnx"
+    bad.write_bytes(b"junk")
+    rc, out, err = shapelint("check", tmp_path)
+    assert rc == 2
+    assert "SL003" in out and "zz_bad.onnx" in err
+
+
+def test_unknown_op_gives_note_not_finding(tmp_path):
+    from onnx import helper, TensorProto
+
+    node = helper.make_node("FancyOp", ["x"], ["y"], domain="com.example")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    path = tmp_path / "custom.onnx"
+    onnx.save(m, str(path))
+    rc, out, err = shapelint("check", path)
+    assert rc == 0
+    assert "note: 1 node(s) of op com.example.FancyOp have no shape rule" in out
+
+
+def test_python_m_and_console_script_help():
+    rc, out, _ = shapelint("check", "--help")
+    assert rc == 0 and "--input-shape" in out and "--format" in out

@@ -1,0 +1,35 @@
+"""Every check has a YAML doc with every section, and every YAML a check (schema is strict)."""
+
+import pytest
+
+from shapelint import rules
+from shapelint.checks import CHECKS
+
+
+def test_every_check_has_a_doc_and_every_doc_a_check():
+    docs = rules.load_all()
+    assert set(docs) == set(CHECKS)
+    for rule_id, (name, severity, _fn) in CHECKS.items():
+        assert docs[rule_id].name == name
+        assert docs[rule_id].severity == severity
+
+
+def test_docs_have_every_section():
+    for doc in rules.load_all().values():
+        for field in ("summary", "message", "rationale", "bad", "good", "fix"):
+            assert getattr(doc, field).strip(), (doc.id, field)
+
+
+@pytest.mark.parametrize("mutate, error", [
+    (lambda d: d.pop("fix"), "missing fix"),
+    (lambda d: d.update(colour="red"), "unknown key(s) colour"),
+    (lambda d: d.update(severity="fatal"), "severity 'fatal'"),
+    (lambda d: d.update(examples={"bad": "x"}), "examples must have"),
+])
+def test_schema_rejects_bad_docs(mutate, error):
+    data = {"id": "SL999", "name": "x", "severity": "error", "summary": "s", "message": "m",
+            "rationale": "r", "examples": {"bad": "b", "good": "g"}, "fix": "f"}
+    rules.parse(dict(data), "ok.yaml")  # the baseline is valid
+    mutate(data)
+    with pytest.raises(rules.RuleDocError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        rules.parse(data, "bad.yaml")
