@@ -70,7 +70,7 @@ def main(argv=None) -> int:
                 got_p = "fail" if any(f.severity == "error" for f in res.findings) else "ok"
                 if got_p != want:
                     bad.append(f"  {size}: runtime {want}, shapelint --input-shape {got_p}")
-        sets = "; ".join(f"{s.describe(name)}" for name, s in sorted(c.sets.items()) if not s.is_everything())
+        sets = "; ".join(f"{s.describe(name)}" for name, s in sorted(c.works().items()) if not s.is_everything())
         print(f"{fname}: {n} sizes, {len(bad)} disagreements; works for: {sets or 'every size'}"
               + (f"; undecided merges: {len(c.undecided)}" if c.undecided else ""))
         for line in bad:

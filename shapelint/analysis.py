@@ -18,6 +18,7 @@ from .symbolic import (
     BroadcastPred,
     EqualPred,
     Invalid,
+    PositivePred,
     SizeSet,
     Undecidable,
     evaluate,
@@ -133,6 +134,36 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
     return AxisVerdict(check, name, s, None)
 
 
+SIZED_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"})
+
+
+def domain(inf: Inferred) -> dict:
+    """Per input symbol, the sizes at which every Conv/ConvTranspose/pool output is ≥ 1.
+
+    Below, onnxruntime fails for Conv ("Invalid input shape") and ConvTranspose, while a pool
+    whose window is larger than its padded input truncates to a 1-pixel output; shapelint makes
+    no claim about such sizes: findings pick their failing and working sizes inside the domain.
+    """
+    out: dict = {}
+    for node in inf.graph.nodes:
+        if node.op not in SIZED_OPS or not node.outputs:
+            continue
+        shape = inf.shape(node.outputs[0])
+        if shape is None:
+            continue
+        for d in shape[2:]:
+            syms = symbols(d)
+            if len(syms) != 1:
+                continue
+            (name,) = syms
+            try:
+                ok = solve([d], PositivePred(), name)
+            except Undecidable:
+                continue
+            out[name] = ok if name not in out else out[name].intersect(ok)
+    return out
+
+
 def model_runs(inf: Inferred, env: dict, found: Optional[list] = None) -> bool:
     """Whether every merge holds with the input symbols set to ``env`` (concrete sizes)."""
     for m in (found if found is not None else merges(inf)):
@@ -165,14 +196,26 @@ def upstream_merges(inf: Inferred, found: list) -> dict:
 class Contract:
     """Per input symbol, the exact set of sizes for which every merge holds."""
 
-    sets: dict  # symbol -> SizeSet
+    sets: dict  # symbol -> SizeSet: every merge holds
     undecided: tuple  # (merge node name, axis, reason)
     static_failures: tuple  # (merge node name, axis) failing at the fixed sizes
+    domain: dict = None  # symbol -> SizeSet: every conv/pool output ≥ 1 (see domain())
+
+    def works(self) -> dict:
+        """Per symbol, the sizes at which the model runs: every merge holds, inside the domain."""
+        out = dict(self.domain or {})
+        for name, ss in self.sets.items():
+            out[name] = ss if name not in out else out[name].intersect(ss)
+        return out
 
     def runs(self, env: dict) -> bool:
+        """Predicted verdict at concrete sizes. Outside the domain (an output of a conv or pool
+        would be < 1) the answer is "does not run": exact for Conv, which onnxruntime rejects."""
         if self.static_failures:
             return False
-        return all(env[s] in ss for s, ss in self.sets.items() if s in env)
+        dom = self.domain or {}
+        return all(env[s] in ss for s, ss in self.sets.items() if s in env) and \
+            all(env[s] in ss for s, ss in dom.items() if s in env)
 
 
 def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
@@ -191,4 +234,4 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             else:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
-    return Contract(sets, tuple(undecided), tuple(static))
+    return Contract(sets, tuple(undecided), tuple(static), domain(inf))

@@ -8,7 +8,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import axis_verdict, upstream_merges
+from ..analysis import axis_verdict, domain, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub
@@ -22,6 +22,7 @@ def check(ctx: CheckContext):
     inf = ctx.inferred
     found = ctx.merges
     upstream = upstream_merges(inf, found)
+    valid = domain(inf)  # sizes where every conv/pool output is ≥ 1
     passing: list = []  # per merge: {symbol: SizeSet of sizes that pass its every axis}
     verdicts: list = []
     for m in found:
@@ -34,7 +35,7 @@ def check(ctx: CheckContext):
                 per_sym[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
         passing.append(per_sym)
     for k, m in enumerate(found):
-        reach: dict = {}  # sizes that get through every merge upstream
+        reach: dict = dict(valid)  # sizes that get through every merge upstream
         for u in upstream.get(m.node.name, ()):
             for name, s in passing[u].items():
                 reach[name] = s if name not in reach else reach[name].intersect(s)
