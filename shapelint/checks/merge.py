@@ -97,7 +97,8 @@ def _finding(ctx, inf, m, ax, v, reach, bad):
         av, bv = evaluate(a, {}), evaluate(b, {})
         message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
                    f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; onnxruntime fails here")
-        suggestion = _static_fix(inf, up, up_side, skip_dim, up_dim, ax.axis, node)
+        targets = _static_targets(m, up_side)
+        suggestion = _static_fix(inf, up, up_side, targets, node)
         return Finding("SL003", "merge-mismatch", "error", ctx.path, node.name, node.op, message,
                        suggestion, chain, details)
     name = v.symbol
@@ -137,6 +138,19 @@ def _finding(ctx, inf, m, ax, v, reach, bad):
                    chain, details)
 
 
+def _static_targets(m, up_side) -> dict:
+    """For each axis where the merge fails at fixed sizes: the size of the other (skip) input."""
+    j_up = m.inputs.index(up_side)
+    out = {}
+    for ax in m.axes:
+        if ax.holds_at({}):
+            continue
+        others = [d for j, d in enumerate(ax.dims) if j != j_up and d is not None and d != 1]
+        if others and isinstance(others[0], int):
+            out[ax.axis] = others[0]
+    return out
+
+
 def _ct_axis(inf, up, axis):
     x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
     if x is None or w is None:
@@ -148,36 +162,65 @@ def _ct_axis(inf, up, axis):
     return x, p, a
 
 
-def _static_fix(inf, up, up_side, skip_dim, up_dim, axis, merge_node) -> str:
-    target = fmt_dim(skip_dim)
-    if up is not None and up.op == "ConvTranspose":
-        got = _ct_axis(inf, up, axis)
-        if got is not None and isinstance(skip_dim, int):
-            x, p, a = got
-            n = p["n_spatial"]
-            i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
-            if p["auto_pad"] == "NOTSET":
-                pb, pe = p["pads"][a], p["pads"][a + n]
-                low = sizes.admissible(i, k, s, d, pb, pe).low
-                if isinstance(low, int):
-                    need = skip_dim - low
-                    if 0 <= need < s:
-                        ops = list(p["output_padding"])
-                        ops[a] = need
-                        return (f"ConvTranspose '{up.name}': set output_padding={ops} (ONNX attribute), i.e. "
-                                f"nn.ConvTranspose{n}d(..., output_padding={tuple(ops) if n > 1 else ops[0]}) in "
-                                f"PyTorch, so that {fmt_dim(i)} → {skip_dim}")
-                    out = sizes.add(low, p["output_padding"][a])
-                    delta = out - skip_dim
-                    return (f"no output_padding reaches {skip_dim} from input {fmt_dim(i)} (admissible "
-                            f"{low}…{low + s - 1}): change the pads of ConvTranspose '{up.name}' by {delta} in total "
-                            f"on axis {axis} (pads end {pe} → {pe + delta}), or crop/pad '{up_side}' to {skip_dim} "
-                            f"with Slice/Pad before '{merge_node.name}'")
+def _static_fix(inf, up, up_side, targets: dict, merge_node) -> str:
+    """``targets``: merge axis -> the size the upsampled branch must have (the skip's)."""
+    where = ", ".join(f"axis {a} → {t}" for a, t in sorted(targets.items()))
+    crop = f"crop/pad '{up_side}' ({where}) with Slice/Pad before '{merge_node.name}'"
+    if up is not None and up.op == "ConvTranspose" and all(isinstance(t, int) for t in targets.values()):
+        fix = _convtranspose_fix(inf, up, targets)
+        if fix is not None:
+            return f"{fix}; or {crop}"
     if up is not None and up.op in ("Resize", "Upsample"):
         return (f"{up.op} '{up.name}': give `sizes` taken from the skip tensor's shape instead of scales "
-                f"(PyTorch: F.interpolate(x, size=skip.shape[-2:])) so that axis {axis} becomes {target}")
-    return (f"crop or pad '{up_side}' to {target} on axis {axis} before '{merge_node.name}' "
-            f"(Slice / Pad), or change the op that produces it")
+                f"(PyTorch: F.interpolate(x, size=skip.shape[-2:])) so that {where}; or {crop}")
+    return f"{crop}, or change the op that produces it"
+
+
+def _convtranspose_fix(inf, up, targets: dict):
+    """The ONNX attributes and PyTorch arguments that make ``up`` produce ``targets``: first the
+    output_padding alone, else symmetric pads with an output_padding (what PyTorch can express)."""
+    x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
+    if x is None or w is None:
+        return None
+    p = convtranspose_params(up, x, w)
+    n = p["n_spatial"]
+    if p["output_shape"] is not None or p["auto_pad"] != "NOTSET":
+        return None
+    pads, ops = list(p["pads"]), list(p["output_padding"])
+    only_op = True
+    for axis, target in targets.items():
+        a = axis - 2
+        if not 0 <= a < n or not isinstance(x[2 + a], int):
+            return None
+        i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
+        need = target - sizes.admissible(i, k, s, d, pads[a], pads[a + n]).low
+        if 0 <= need < s:
+            ops[a] = need
+            continue
+        only_op = False
+        sym = _symmetric_fix(i, k, s, d, target)
+        if sym is None:
+            return None
+        pads[a], pads[a + n] = sym[0], sym[0]
+        ops[a] = sym[1]
+    torch_pad = tuple((pads[a] if pads[a] == pads[a + n] else None) for a in range(n))
+    t = (lambda v: v[0] if n == 1 else tuple(v))
+    torch = f"nn.ConvTranspose{n}d(..., output_padding={t(ops)})"
+    if not only_op or any(pads):
+        torch = (f"nn.ConvTranspose{n}d(..., padding={t(torch_pad)}, output_padding={t(ops)})"
+                 if None not in torch_pad else "PyTorch cannot express asymmetric pads; crop instead")
+    onnx_attrs = f"output_padding={ops}" if only_op else f"pads={pads}, output_padding={ops}"
+    return f"ConvTranspose '{up.name}': set {onnx_attrs} (ONNX attributes); {torch} in PyTorch"
+
+
+def _symmetric_fix(i: int, k: int, s: int, d: int, target: int):
+    """PyTorch-style (padding p on both sides, output_padding op < s) reaching ``target``:
+    target = s·(i − 1) − 2p + d·(k − 1) + op + 1."""
+    for pad in range(0, d * (k - 1) + 1):
+        op = target - sizes.torch_conv_transpose_out(i, k, s, pad, d, 0)
+        if 0 <= op < s:
+            return pad, op
+    return None
 
 
 def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
