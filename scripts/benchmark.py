@@ -16,10 +16,13 @@ through, each in a fresh process (start + imports included, as a user runs it):
                 external weight file is missing). Dynamic dims are pinned: first dim 1, others 256.
 
 Each cell is the median of --repeat runs: wall seconds / peak RSS in MiB (ru_maxrss of that child,
-from os.wait4). A tool that fails shows "failed" and its first error line is listed below the table.
-"weights read" checks shapelint never opens weight bytes: under `strace -f -e trace=openat` when
-strace exists, and for the U-Nets by saving an external-data copy, deleting its weight file and
-comparing shapelint's findings with those on the original.
+from os.wait4), after one untimed warm-up run per tool. PYTHONDONTWRITEBYTECODE is dropped and
+bytecode cached in a temp folder, as for an installed package. A tool that fails shows "failed";
+its first error line is listed below the table.
+
+"weights read" checks that shapelint never opens weight bytes: under `strace -f` (open, openat,
+openat2) when strace exists (the U-Nets via an external-data copy of themselves), then on a copy of the
+model file alone, with no weight file next to it, where the findings must be the same.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CORPUS = "/work/shared/corpus"
 PY = sys.executable
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode compiled; so does the repo here
+WARM = set()  # tools that have run once (bytecode cached, files in the page cache)
 
 INFER = """import json, sys, time, onnx
 m = onnx.load(sys.argv[1], load_external_data=False)
@@ -80,9 +85,12 @@ def first_error(out: str, err: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def measure(cmd, repeat, parse):
+def measure(tool, cmd, repeat, parse):
     """Median wall s / MiB over ``repeat`` runs; parse(rc, out, err) -> extra dict or raises."""
     walls, mbs, extras = [], [], []
+    if tool not in WARM:  # one untimed run per tool first
+        WARM.add(tool)
+        run(cmd)
     for _ in range(repeat):
         rc, wall, mb, out, err = run(cmd)
         try:
@@ -131,7 +139,10 @@ def tensors(graph):
 def describe(path):
     import onnx
 
-    m = onnx.load(path, load_external_data=False)
+    try:
+        m = onnx.load(path, load_external_data=False)
+    except Exception:  # unreadable: every tool will report it
+        return {"path": path, "name": os.path.basename(path), "nodes": "?", "ext": set(), "missing": [], "pins": []}
     locs = {next((e.value for e in t.external_data if e.key == "location"), "")
             for t in tensors(m.graph) if t.data_location == onnx.TensorProto.EXTERNAL}
     locs = {os.path.join(os.path.dirname(path), loc) for loc in locs if loc}
@@ -164,12 +175,13 @@ def build_unets(folder):
 
 
 def opened_files(cmd, log):
-    """Paths the command (and its children) opened, via strace; None when strace is missing."""
+    """Base names of the files the command (and its children) opened, via strace; None without strace.
+    onnx >= 1.17 opens external data with openat2(dirfd, "name"), so that is traced too."""
     if not shutil.which("strace"):
         return None
-    run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", log] + cmd)
+    run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", log] + cmd)
     with open(log, errors="replace") as f:
-        return {os.path.realpath(p) for p in re.findall(r'openat\([^,]+, "([^"]+)"', f.read())}
+        return {os.path.basename(p) for p in re.findall(r'open(?:at2?)?\((?:[^,"]+, )?"([^"]+)"', f.read())}
 
 
 def weights_read(info, ref, tmp):
@@ -179,12 +191,12 @@ def weights_read(info, ref, tmp):
     if "findings" not in ref:
         return "– (shapelint failed)"
     cmd = [PY, "-m", "shapelint", "check", "", "--format", "json"]
-    path, weights, notes = info["path"], {os.path.realpath(w) for w in info["ext"]}, []
+    path, weights, notes = info["path"], {os.path.basename(w) for w in info["ext"]}, []
     if not weights:  # weights inside the model: check an external-data copy instead
         path = os.path.join(tmp, "ext_" + info["name"])
         onnx.save_model(onnx.load(info["path"]), path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=os.path.basename(path) + ".data", size_threshold=0)
-        weights = {os.path.realpath(path + ".data")}
+        weights = {os.path.basename(path) + ".data"}
     cmd[4] = path
     opened = opened_files(cmd, os.path.join(tmp, "strace.log"))
     if opened is None:
@@ -209,7 +221,7 @@ def cell(r, call=False):
     if r is None:
         return "n/a (no weights)"
     if "error" in r:
-        return "failed"
+        return "failed (reads weights)" if re.search(r"should be stored in|external data", r["error"]) else "failed"
     s = f"{r['s']:.2f} s / {r['mb']:.0f} MB"
     if call and "call" in r:
         s += f" (call {r['call']:.3f} s)"
@@ -236,12 +248,55 @@ def machine():
         except metadata.PackageNotFoundError:
             vers.append(f"{pkg} –")
     try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        git = ["git", "-C", REPO]
+        rev = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        if rev and subprocess.run(git + ["diff", "--quiet", "HEAD", "--", "shapelint"]).returncode:
+            rev += " + uncommitted changes to shapelint/"
     except OSError:
         rev = ""
     return (f"Machine: {platform.platform()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "
             f"{', '.join(vers)}{f'; shapelint repo at {rev}' if rev else ''}. "
             f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}.")
+
+
+def shapelint_cmd(path):
+    return [PY, "-m", "shapelint", "check", path, "--format", "json"]
+
+
+def bench_model(info, repeat, polygraphy):
+    path = info["path"]
+    r = {"shapelint": measure("shapelint", shapelint_cmd(path), repeat, parse_shapelint),
+         "infer": measure("infer", [PY, "-c", INFER, path], repeat, parse_call),
+         "symbolic": measure("symbolic", [PY, "-c", SYMBOLIC, path], repeat, parse_call),
+         "polygraphy": None}  # None: n/a, its weights are missing
+    if not info["missing"] and polygraphy:
+        pins = ["--input-shapes", *info["pins"]] if info["pins"] else []
+        r["polygraphy"] = measure("polygraphy", [polygraphy, "check", "lint", path, *pins], repeat, parse_polygraphy)
+    elif not info["missing"]:
+        r["polygraphy"] = {"error": "polygraphy not found (pip install polygraphy onnx-graphsurgeon)"}
+    return r
+
+
+def report(rows, args) -> str:
+    lines = ["# shapelint benchmark", "",
+             f"`python scripts/benchmark.py {' '.join(args.folders)} --repeat {args.repeat}`: median of "
+             f"{args.repeat} runs, each a fresh process (start and imports included). Cells: wall s / peak RSS MiB.",
+             "", "| model | nodes | shapelint | infer_shapes strict | ort symbolic | polygraphy lint "
+             "| polygraphy / shapelint | infer_shapes / shapelint | weights read |",
+             "| --- | ---: | --- | --- | --- | --- | ---: | ---: | --- |"]
+    errors = []
+    for info, r, wr in rows:
+        lines.append(f"| {info['name']} | {info['nodes']} | {cell(r['shapelint'])} | {cell(r['infer'], True)} "
+                     f"| {cell(r['symbolic'], True)} | {cell(r['polygraphy'])} "
+                     f"| {ratio(r['polygraphy'], r['shapelint'])} | {ratio(r['infer'], r['shapelint'])} | {wr} |")
+        errors += [f"- {info['name']}, {tool}: {res['error']}" for tool, res in r.items() if res and "error" in res]
+    lines += ["", "\"call\": the in-process time of the inference call alone. † polygraphy ran and reported lint "
+              "errors. polygraphy pins dynamic dims (first 1, others 256); n/a: the external weight file is missing. "
+              "weights read: shapelint run under strace (open, openat, openat2; the U-Nets as external-data "
+              "copies), then on the model file alone with no weight file, with the same findings required."]
+    if errors:
+        lines += ["", "Failures:", *errors]
+    return "\n".join(lines + ["", machine(), ""])
 
 
 def main(argv=None) -> int:
@@ -252,8 +307,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-unets", action="store_true", help="do not build and measure the U-Nets")
     args = ap.parse_args(argv)
     polygraphy = shutil.which("polygraphy", path=os.path.dirname(PY)) or shutil.which("polygraphy")
-    rows, errors = [], []
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        ENV["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")  # bytecode goes here, not into the repo
         paths = sorted(os.path.join(d, f) for folder in args.folders for d, _, fs in os.walk(folder)
                        for f in fs if f.endswith(".onnx"))
         if not args.no_unets:
@@ -262,39 +318,9 @@ def main(argv=None) -> int:
         for path in paths:
             info = describe(path)
             print(f"{info['name']}: {info['nodes']} nodes ...", file=sys.stderr, flush=True)
-            r = {"shapelint": measure([PY, "-m", "shapelint", "check", path, "--format", "json"], args.repeat, parse_shapelint),
-                 "infer": measure([PY, "-c", INFER, path], args.repeat, parse_call),
-                 "symbolic": measure([PY, "-c", SYMBOLIC, path], args.repeat, parse_call),
-                 "polygraphy": None}
-            if info["missing"]:
-                pass  # polygraphy needs the weights: "n/a (no weights)"
-            elif polygraphy:
-                pins = ["--input-shapes", *info["pins"]] if info["pins"] else []
-                r["polygraphy"] = measure([polygraphy, "check", "lint", path, *pins], args.repeat, parse_polygraphy)
-            else:
-                r["polygraphy"] = {"error": "polygraphy not installed (pip install polygraphy onnx-graphsurgeon)"}
-            for tool, res in r.items():
-                if res and "error" in res:
-                    errors.append(f"- {info['name']}, {tool}: {res['error']}")
+            r = bench_model(info, args.repeat, polygraphy)
             rows.append((info, r, weights_read(info, r["shapelint"], tmp)))
-    lines = ["# shapelint benchmark", "",
-             f"`python scripts/benchmark.py {' '.join(args.folders)} --repeat {args.repeat}`: median of "
-             f"{args.repeat} runs, each a fresh process (start and imports included). Cells: wall s / peak RSS MiB.", "",
-             "| model | nodes | shapelint | infer_shapes strict | ort symbolic | polygraphy lint | polygraphy / shapelint "
-             "| infer_shapes / shapelint | weights read |",
-             "| --- | ---: | --- | --- | --- | --- | ---: | ---: | --- |"]
-    for info, r, wr in rows:
-        lines.append(f"| {info['name']} | {info['nodes']} | {cell(r['shapelint'])} | {cell(r['infer'], True)} "
-                     f"| {cell(r['symbolic'], True)} | {cell(r['polygraphy'])} | {ratio(r['polygraphy'], r['shapelint'])} "
-                     f"| {ratio(r['infer'], r['shapelint'])} | {wr} |")
-    lines += ["", "\"call\": the in-process time of the inference call alone. † polygraphy ran and reported lint "
-              "errors. polygraphy pins dynamic dims (first 1, others 256); n/a: the external weight file is missing. "
-              "weights read: shapelint run under strace (openat); for the U-Nets on an external-data copy, "
-              "then again with its weight file deleted, with the same findings required."]
-    if errors:
-        lines += ["", "Failures:", *errors]
-    lines += ["", machine(), ""]
-    text = "\n".join(lines)
+    text = report(rows, args)
     print(text)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -134,10 +134,11 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
     return AxisVerdict(check, name, s, None)
 
 
-SIZED_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"})
+POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+SIZED_OPS = frozenset({"Conv", "ConvTranspose"}) | POOL_OPS
 
 
-def domain(inf: Inferred) -> dict:
+def domain(inf: Inferred, ops=SIZED_OPS) -> dict:
     """Per input symbol, the sizes at which every Conv/ConvTranspose/pool output is ≥ 1.
 
     Below, onnxruntime fails for Conv ("Invalid input shape") and ConvTranspose, while a pool
@@ -146,7 +147,7 @@ def domain(inf: Inferred) -> dict:
     """
     out: dict = {}
     for node in inf.graph.nodes:
-        if node.op not in SIZED_OPS or not node.outputs:
+        if node.op not in ops or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         if shape is None:
@@ -200,6 +201,8 @@ class Contract:
     undecided: tuple  # (merge node name, axis, reason)
     static_failures: tuple  # (merge node name, axis) failing at the fixed sizes
     domain: dict = None  # symbol -> SizeSet: every conv/pool output ≥ 1 (see domain())
+    conv_domain: dict = None  # symbol -> SizeSet: every Conv/ConvTranspose output ≥ 1
+    pool_domain: dict = None  # symbol -> SizeSet: every pool output ≥ 1
 
     def works(self) -> dict:
         """Per symbol, the sizes at which the model runs: every merge holds, inside the domain."""
@@ -208,14 +211,21 @@ class Contract:
             out[name] = ss if name not in out else out[name].intersect(ss)
         return out
 
-    def runs(self, env: dict) -> bool:
-        """Predicted verdict at concrete sizes. Outside the domain (an output of a conv or pool
-        would be < 1) the answer is "does not run": exact for Conv, which onnxruntime rejects."""
+    def runs(self, env: dict) -> Optional[bool]:
+        """Predicted verdict at concrete sizes: True, False, or None where a pooling window would
+        be larger than its padded input (onnxruntime then truncates to a 1-pixel output, which
+        shapelint does not model). A Conv or ConvTranspose output < 1 is a failure."""
         if self.static_failures:
             return False
-        dom = self.domain or {}
-        return all(env[s] in ss for s, ss in self.sets.items() if s in env) and \
-            all(env[s] in ss for s, ss in dom.items() if s in env)
+
+        def inside(sets):
+            return all(env[s] in ss for s, ss in (sets or {}).items() if s in env)
+
+        if not inside(self.pool_domain):
+            return None
+        if not inside(self.conv_domain):
+            return False
+        return inside(self.sets)
 
 
 def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
@@ -234,4 +244,5 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             else:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
-    return Contract(sets, tuple(undecided), tuple(static), domain(inf))
+    return Contract(sets, tuple(undecided), tuple(static), domain(inf),
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), domain(inf, POOL_OPS))

@@ -50,6 +50,20 @@ class Inferred:
     def shape(self, name: str):
         return self.shapes.get(name) if name else None
 
+    def value(self, name: str):
+        """A small tensor's flat values; constants are decoded only here, on demand, and only
+        when they can be shape arguments (integers, or a handful of floats such as scales)."""
+        if not name:
+            return None
+        if name in self.values:
+            return self.values[name]
+        c = self.graph.constants.get(name)
+        v = None
+        if c is not None and (c.size <= 64 and not c.dtype.startswith("float") or c.size <= 8 and len(c.shape) <= 1):
+            v = c.values()
+        self.values[name] = v
+        return v
+
 
 class _Ctx:
     def __init__(self, inf: Inferred, node: Node):
@@ -61,8 +75,7 @@ class _Ctx:
         return self.inf.shape(self.node.input(i))
 
     def value(self, i: int):
-        name = self.node.input(i)
-        return self.inf.values.get(name) if name else None
+        return self.inf.value(self.node.input(i))
 
     def has(self, i: int) -> bool:
         return bool(self.node.input(i))
@@ -100,8 +113,6 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
         inf.shapes[t.name] = tuple(dims)
     for name, c in graph.constants.items():
         inf.shapes[name] = c.shape
-        vals = c.values() if c.size <= 64 else None
-        inf.values[name] = vals
     for node in graph.nodes:
         _infer_node(inf, node)
     for op, k in sorted(inf.unknown_ops.items()):
@@ -291,7 +302,7 @@ def _elementwise(ctx):
         return _out(None)
     out = _broadcast_shapes(shapes)
     value = None
-    vals = [ctx.inf.values.get(n) for n in names]
+    vals = [ctx.inf.value(n) for n in names]
     if ctx.node.op in _ARITH and all(v is not None for v in vals) and len(vals) == 2:
         value = _bcast_values(vals, shapes, out, _arith(ctx.node.op))
     elif ctx.node.op in ("Max", "Min", "Sum") and all(v is not None for v in vals):
@@ -468,7 +479,7 @@ def _concat(ctx):
             # the non-axis dims must agree; the merge check reports when they may not
             first = next((s[k] for s in shapes if s[k] is not None), None)
             out.append(first)
-    vals = [ctx.inf.values.get(n) for n in names]
+    vals = [ctx.inf.value(n) for n in names]
     value = None
     if rank == 1 and all(v is not None for v in vals):
         value = tuple(x for v in vals for x in v)

@@ -135,8 +135,8 @@ class Expr:
                 parts.append(("+", f"{c}·{a}"))
             else:
                 parts.append(("-", f"{-c}·{a}"))
-        if self.const:
-            parts.append(("+" if self.const > 0 else "-", str(abs(self.const))))
+        if self.const or not parts:
+            parts.append(("+" if self.const >= 0 else "-", str(abs(self.const))))
         out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
         for sign, p in parts[1:]:
             out += f" {sign} {p}"
@@ -295,9 +295,7 @@ def _minmax(kind: str, a: Dim, b: Dim) -> Dim:
         if kind == "min":
             return b if diff >= 0 else a
     x, y = sorted((a, b), key=lambda e: str(e))
-    xe = x if isinstance(x, Expr) else Expr((), 0)
-    ye = y if isinstance(y, Expr) else Expr((), 0)
-    # store ints as constant-only Expr inside atoms: keep them as Expr with no terms
+    # ints are stored inside the atom as constant-only Exprs
     return atom_expr(MinMax(kind, _as_expr(x), _as_expr(y)))
 
 

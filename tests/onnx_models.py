@@ -56,6 +56,24 @@ class Builder:
         scales = self.const(np.array([1, 1, 2, 2], np.float32), "scales")
         return self.node("Resize", [x, roi, scales], mode="nearest")
 
+    def spatial(self, t):
+        """Shape(t)[2:4] as an int64 tensor, computed at run time."""
+        sh = self.node("Shape", [t])
+        return self.node("Slice", [sh, self.const(np.array([2], np.int64)), self.const(np.array([4], np.int64))])
+
+    def crop_to(self, x, ref):
+        """x[:, :, :H_ref, :W_ref] with H_ref, W_ref read from ref's shape at run time."""
+        zeros = self.const(np.array([0, 0], np.int64))
+        axes = self.const(np.array([2, 3], np.int64))
+        return self.node("Slice", [x, zeros, self.spatial(ref), axes])
+
+    def pad_to(self, x, ref):
+        """Pad x at the end of H and W to ref's run-time size (PyTorch: F.pad(x, [0, dx, 0, dy]))."""
+        diff = self.node("Sub", [self.spatial(ref), self.spatial(x)])
+        zeros4 = self.const(np.array([0, 0, 0, 0, 0, 0], np.int64))
+        pads = self.node("Concat", [zeros4, diff], axis=0)  # [0,0,0,0, 0,0,dy,dx] in ONNX order
+        return self.node("Pad", [x, pads], mode="constant")
+
     def model(self, x_name, in_shape, out, out_rank=4, dtype=TensorProto.FLOAT) -> onnx.ModelProto:
         graph = helper.make_graph(
             self.nodes, "g",
@@ -70,9 +88,13 @@ class Builder:
 
 def unet(depth=2, down="conv", k_down=3, pad_down=None, ceil_mode=0, up="convtranspose", k_up=2,
          up_pads=(0, 0, 0, 0), output_padding=None, merge="concat", stride=2, shape=("N", 1, "H", "W"),
-         channels=2, opset=17) -> onnx.ModelProto:
+         channels=2, opset=17, fit="none") -> onnx.ModelProto:
     """A U-Net: ``depth`` stride-``stride`` downsamplings, the same number of upsamplings, and a
-    skip merge (Concat or Add) at every level."""
+    skip merge (Concat or Add) at every level.
+
+    ``fit="crop"`` crops the upsampled tensor to the skip's run-time size (Shape → Slice), and
+    ``fit="pad"`` pads it to the skip's size, computed from Shape at run time (the fix for
+    dynamic sizes, as milesial/Pytorch-UNet does it)."""
     b = Builder(opset)
     c = channels
     x = b.conv("x", shape[1], c, k=3, s=1)
@@ -88,6 +110,10 @@ def unet(depth=2, down="conv", k_down=3, pad_down=None, ceil_mode=0, up="convtra
             u = b.convt(x, c, c, k=k_up, s=stride, pads=up_pads, output_padding=output_padding)
         else:
             u = b.resize2(x)
+        if fit == "crop":
+            u = b.crop_to(u, skip)
+        elif fit == "pad":
+            u = b.pad_to(u, skip)
         if merge == "concat":
             x = b.node("Concat", [skip, u], axis=1)
             x = b.conv(x, 2 * c, c, k=1, s=1, p=0)
