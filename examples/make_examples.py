@@ -9,7 +9,9 @@
                              with the output_padding that fixes it)
 - bad_output_padding.onnx    ConvTranspose with output_padding = stride (SL001 error)
 - same_with_padding.onnx     auto_pad=SAME_UPPER with output_padding (SL002 warning)
-- unet_fixed_pad.onnx        a U-Net whose pads make every size fit (clean)
+- unet_maxpool_dynamic.onnx  U-Net with MaxPool(2): runs only for H, W multiples of 8 (SL003 warnings)
+- unet_runtime_crop.onnx     the fix for dynamic sizes: the upsampled tensor is cropped to the skip's
+                             run-time shape (Shape → Slice); clean for every H, W
 """
 
 import os
@@ -31,8 +33,8 @@ def main():
                                                 output_padding=[2, 2]),
         "same_with_padding.onnx": single_convt(in_shape=(1, 2, 6, 6), k=3, s=2, auto_pad="SAME_UPPER",
                                                output_padding=[1, 1]),
-        "unet_fixed_pad.onnx": unet(depth=3, down="maxpool", k_down=2, k_up=2, channels=4,
-                                    shape=("N", 1, "H", "W")),
+        "unet_maxpool_dynamic.onnx": unet(depth=3, down="maxpool", k_down=2, k_up=2, channels=4),
+        "unet_runtime_crop.onnx": unet(depth=3, k_down=3, k_up=3, channels=4, fit="crop"),
     }
     for name, model in models.items():
         onnx.save(model, os.path.join(HERE, name))

@@ -40,11 +40,12 @@ def text(results, show_info: bool = False, show_notes: bool = True) -> str:
             for note in r.notes:
                 out.append(f"{r.path}: note: {note}")
     n_files = sum(1 for r in results if not r.error)
-    summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v)
-    out.append(f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary or 'no findings'}"
-               + ("" if show_info else f" (info findings hidden; --show-info lists them)")
-               if any(f.severity == "info" for r in results for f in r.findings) and not show_info
-               else f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary or 'no findings'}")
+    summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v) or "no findings"
+    hidden = sum(1 for r in results for f in r.findings if f.severity == "info") if not show_info else 0
+    line = f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary}"
+    if hidden:
+        line += f" ({hidden} info finding{'s' if hidden != 1 else ''} hidden; --show-info lists them)"
+    out.append(line)
     return "\n".join(out)
 
 
