@@ -22,6 +22,7 @@ from .symbolic import (
     SizeSet,
     Undecidable,
     evaluate,
+    has_bcast,
     solve,
     symbols,
 )
@@ -154,7 +155,7 @@ def domain(inf: Inferred, ops=SIZED_OPS) -> dict:
             continue
         for d in shape[2:]:
             syms = symbols(d)
-            if len(syms) != 1:
+            if len(syms) != 1 or has_bcast(d):  # sizes past a merge: the merge decides those
                 continue
             (name,) = syms
             try:

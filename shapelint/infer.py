@@ -405,7 +405,15 @@ def _size(ctx):
 
 def _constant_of_shape(ctx):
     v = ctx.value(0)
-    return _out(None if v is None else tuple(v))
+    if v is None:
+        return _out(None)
+    shape = tuple(v)
+    fill = ctx.attr("value")
+    fill_v = fill.values() if fill is not None else (0.0,)
+    value = None
+    if fill_v and all(isinstance(d, int) for d in shape) and math.prod(shape) <= 64:
+        value = tuple(fill_v[:1]) * math.prod(shape)
+    return _out(shape, value)
 
 
 def _gather(ctx):
@@ -748,7 +756,13 @@ def _onehot(ctx):
     out = list(s)
     axis = axis + len(s) + 1 if axis < 0 else axis
     out.insert(axis, d)
-    return _out(tuple(out))
+    value = None
+    idx, onoff = ctx.value(0), ctx.value(2)
+    if len(s) == 1 and axis == 1 and isinstance(d, int) and idx is not None and onoff is not None \
+            and all(isinstance(i, int) for i in idx) and len(onoff) == 2 and len(idx) * d <= 64:
+        off, on = onoff
+        value = tuple(on if (i + d if i < 0 else i) == j else off for i in idx for j in range(d))
+    return _out(tuple(out), value)
 
 
 def _depth_to_space(ctx):

@@ -348,6 +348,19 @@ def _symbols(e) -> frozenset:
     raise TypeError(type(e))
 
 
+def has_bcast(e) -> bool:
+    """Whether a broadcast of two sizes (a merge upstream) is part of the expression."""
+    if isinstance(e, Expr):
+        return any(has_bcast(a) for a, _ in e.terms)
+    if isinstance(e, Floor):
+        return has_bcast(e.num)
+    if isinstance(e, Prod):
+        return any(has_bcast(f) for f in e.factors)
+    if isinstance(e, MinMax):
+        return e.kind == "bcast" or has_bcast(e.a) or has_bcast(e.b)
+    return False
+
+
 def symbols(*dims: Dim) -> frozenset:
     return frozenset().union(*(_symbols(d) for d in dims))
 

@@ -73,7 +73,7 @@ def _attr_value(a, onnx):
     if t == A.STRINGS:
         return tuple(s.decode("utf-8", "replace") for s in a.strings)
     if t == A.TENSOR:
-        return ("tensor", a.t)
+        return _constant(a.name, a.t, onnx)
     if t in (A.GRAPH, A.GRAPHS):
         return ("graph", None)
     return None
