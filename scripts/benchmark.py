@@ -5,7 +5,7 @@
 
 Needs the `bench` extra (onnxruntime, polygraphy, onnx-graphsurgeon; sympy for the onnxruntime
 column). With no FOLDER, uses /work/shared/corpus when it exists. Every *.onnx under each FOLDER,
-plus four U-Nets with real weights built from tests/onnx_models.py into a temp folder, is run
+plus five U-Nets with real weights built from tests/onnx_models.py into a temp folder, is run
 through, each in a fresh process (start + imports included, as a user runs it):
 
   shapelint     python -m shapelint check MODEL --format json
@@ -21,8 +21,8 @@ bytecode cached in a temp folder, as for an installed package. A tool that fails
 its first error line is listed below the table.
 
 "weights read" checks that shapelint never opens weight bytes: under `strace -f` (open, openat,
-openat2) when strace exists (the U-Nets via an external-data copy of themselves), then on a copy of the
-model file alone, with no weight file next to it, where the findings must be the same.
+openat2) when strace exists, the U-Nets via an external-data copy of themselves; then on a copy
+of the model file alone, no weight file next to it, where the findings must be the same.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CORPUS = "/work/shared/corpus"
 PY = sys.executable
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
-ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode compiled; so does the repo here
 WARM = set()  # tools that have run once (bytecode cached, files in the page cache)
 
 INFER = """import json, sys, time, onnx
@@ -160,14 +159,14 @@ def describe(path):
 
 
 def build_unets(folder):
-    """U-Nets with real weights (so polygraphy can run them): depth 4, 16/32 channels, dyn/static H, W."""
+    """U-Nets with real weights (so polygraphy can run them): depth 4, 16-64 channels, dynamic/static H, W."""
     sys.path.insert(0, os.path.join(REPO, "tests"))
     import onnx
     from onnx_models import unet
 
     paths = []
-    dyn = ("N", 1, "H", "W")
-    for c, shape in ((16, dyn), (16, (1, 1, 256, 256)), (32, dyn), (32, (1, 1, 512, 512))):
+    dyn, static = ("N", 1, "H", "W"), lambda n: (1, 1, n, n)
+    for c, shape in ((16, dyn), (16, static(256)), (32, dyn), (32, static(512)), (64, static(1024))):
         hw = "dyn" if isinstance(shape[2], str) else f"{shape[2]}x{shape[3]}"
         path = os.path.join(folder, f"unet_d4_c{c}_{hw}.onnx")
         onnx.save(unet(depth=4, channels=c, shape=shape), path)
@@ -311,7 +310,8 @@ def main(argv=None) -> int:
     polygraphy = shutil.which("polygraphy", path=os.path.dirname(PY)) or shutil.which("polygraphy")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        ENV["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")  # bytecode goes here, not into the repo
+        ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has compiled bytecode: so does the repo,
+        ENV["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")  # but in a temp folder, not in the repo
         paths = sorted(os.path.join(d, f) for folder in args.folders for d, _, fs in os.walk(folder)
                        for f in fs if f.endswith(".onnx"))
         if not args.no_unets:
