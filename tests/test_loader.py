@@ -34,21 +34,45 @@ def test_weights_are_never_decoded(tmp_path, monkeypatch):
     m = unet(depth=2, channels=16)
     path = tmp_path / "m.onnx"
     onnx.save(m, str(path))
-    from onnx import numpy_helper
 
     decoded = []
-    real = numpy_helper.to_array
+    real = onnx_loader._decode
 
-    def spy(t, *a, **k):
-        decoded.append((t.name, int(np.prod(t.dims)) if t.dims else 1))
-        return real(t, *a, **k)
+    def spy(t, dtype, n):
+        decoded.append((t.name, n))
+        return real(t, dtype, n)
 
-    monkeypatch.setattr(numpy_helper, "to_array", spy)
+    monkeypatch.setattr(onnx_loader, "_decode", spy)
     res = lint(str(path))
     assert any(f.rule == "SL003" for f in res.findings)
     weights = [t.name for t in m.graph.initializer if len(t.dims) == 4]
     assert weights and not any(name in weights for name, _ in decoded), decoded
     assert all(size <= 64 for _, size in decoded), decoded
+
+
+def test_lint_path_does_not_import_onnx_or_numpy(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "u.onnx"
+    onnx.save(unet(depth=2), str(path))
+    code = ("import sys; from shapelint.lint import lint; r = lint(sys.argv[1]); "
+            "assert any(f.rule == 'SL003' for f in r.findings); "
+            "print(sorted(m for m in ('onnx', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_small_values_decode_from_every_storage(tmp_path):
+    from onnx import numpy_helper
+
+    for arr in (np.array([1, -2, 3], np.int64), np.array([0.5, 2.0], np.float32), np.array([7, 8], np.int32)):
+        t = numpy_helper.from_array(arr, "t")  # raw_data
+        assert onnx_loader._decode(t, onnx_loader._DTYPES[t.data_type], arr.size) == tuple(arr.tolist())
+    t = helper.make_tensor("t", TensorProto.INT64, [3], [4, 5, -6])  # int64_data
+    assert onnx_loader._decode(t, "int64", 3) == (4, 5, -6)
+    t = helper.make_tensor("t", TensorProto.FLOAT, [2], [1.5, 3.0])  # float_data
+    assert onnx_loader._decode(t, "float32", 2) == (1.5, 3.0)
 
 
 def test_stored_value_info_is_not_trusted(tmp_path):

@@ -8,7 +8,10 @@ is ignored: shapes are inferred from the graph itself.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import struct
+import sys
 from types import MappingProxyType
 
 from ..errors import ModelError
@@ -22,12 +25,38 @@ _DTYPES = {
 MAX_NODES = 5_000_000
 
 
+_PB2 = None
+
+
+def _onnx_proto():
+    """onnx's generated protobuf module, without running ``onnx/__init__`` (which imports numpy
+    and the C++ extension: ~0.2 s). When onnx is already imported, its own module is used; a
+    later ``import onnx`` finds the same descriptors in the pool and works unchanged."""
+    global _PB2
+    if _PB2 is not None:
+        return _PB2
+    if "onnx" in sys.modules:
+        import onnx
+
+        _PB2 = onnx.onnx_ml_pb2
+        return _PB2
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or not spec.origin:
+        raise ImportError("onnx is not installed")
+    path = os.path.join(os.path.dirname(spec.origin), "onnx_ml_pb2.py")
+    pb_spec = importlib.util.spec_from_file_location("_shapelint_onnx_ml_pb2", path)
+    module = importlib.util.module_from_spec(pb_spec)
+    pb_spec.loader.exec_module(module)
+    _PB2 = module
+    return module
+
+
 def load(path: str) -> Graph:
     try:
-        import onnx
+        onnx = _onnx_proto()
         from google.protobuf.message import DecodeError
     except ImportError as e:  # pragma: no cover - onnx is a hard dependency
-        raise ModelError(path, f"cannot import onnx ({e}); pip install onnx")
+        raise ModelError(path, f"cannot import onnx's protobuf schema ({e}); pip install onnx")
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -85,20 +114,47 @@ def _constant(name: str, t, onnx) -> Constant:
     external = t.data_location == onnx.TensorProto.EXTERNAL
 
     def load_values():
-        if external or dtype in ("string", "bfloat16"):
+        if external:
             return None
-        from onnx import numpy_helper
-
-        try:
-            arr = numpy_helper.to_array(t)
-        except Exception:  # malformed tensor data: treat the value as unknown
-            return None
-        flat = arr.reshape(-1).tolist()
-        if dtype.startswith("float"):
-            return tuple(float(v) for v in flat)
-        return tuple(int(v) for v in flat)
+        n = 1
+        for d in dims:
+            n *= d
+        return _decode(t, dtype, n)
 
     return Constant(name, dims, dtype, load_values)
+
+
+# struct formats of the little-endian raw_data of each dtype
+_RAW = {"float32": "f", "float64": "d", "int64": "q", "int32": "i", "int16": "h", "int8": "b",
+        "uint8": "B", "uint16": "H", "uint32": "I", "uint64": "Q", "bool": "?", "float16": "e"}
+
+
+def _decode(t, dtype: str, n: int):
+    """A small tensor's flat values (ints or floats), or None when they cannot be read."""
+    fmt = _RAW.get(dtype)
+    if fmt is None:
+        return None
+    if t.raw_data:
+        if len(t.raw_data) != n * struct.calcsize(fmt):
+            return None
+        vals = struct.unpack(f"<{n}{fmt}", t.raw_data)
+    elif dtype in ("float32",):
+        vals = tuple(t.float_data)
+    elif dtype == "float64":
+        vals = tuple(t.double_data)
+    elif dtype == "int64":
+        vals = tuple(t.int64_data)
+    elif dtype in ("uint64", "uint32"):
+        vals = tuple(t.uint64_data)
+    elif dtype == "float16":
+        vals = tuple(struct.unpack("<e", struct.pack("<H", v & 0xFFFF))[0] for v in t.int32_data)
+    else:
+        vals = tuple(t.int32_data)
+    if len(vals) != n:
+        return None
+    if dtype.startswith("float"):
+        return tuple(float(v) for v in vals)
+    return tuple(int(v) for v in vals)
 
 
 def _value_constant(name: str, node, onnx) -> Constant | None:
