@@ -66,6 +66,7 @@ class Merge:
 def merges(inf: Inferred) -> list:
     """Every Concat / elementwise node whose inputs might disagree, with the axes at stake."""
     out = []
+    unknown: list = []
     for node in inf.graph.nodes:
         if node.op == "Concat":
             kind = "equal"
@@ -75,7 +76,11 @@ def merges(inf: Inferred) -> list:
             continue
         names = tuple(n for n in node.inputs if n)
         shapes = tuple(inf.shape(n) for n in names)
-        if len(names) < 2 or any(s is None for s in shapes):
+        if len(names) < 2:
+            continue
+        if any(s is None for s in shapes):
+            if any(s is not None and len(s) >= 3 for s in shapes):
+                unknown.append(node.name)
             continue
         rank = max(len(s) for s in shapes)
         if kind == "equal":
@@ -103,6 +108,11 @@ def merges(inf: Inferred) -> list:
             axes.append(AxisCheck(k, tuple(dims), kind))
         if axes:
             out.append(Merge(node, names, shapes, tuple(axes)))
+    if unknown:
+        note = (f"{len(unknown)} merge node(s) not checked because an input's shape is unknown "
+                f"(e.g. '{unknown[0]}')")
+        if note not in inf.notes:
+            inf.notes.append(note)
     return out
 
 
@@ -247,3 +257,45 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
     return Contract(sets, tuple(undecided), tuple(static), domain(inf),
                     domain(inf, frozenset({"Conv", "ConvTranspose"})), domain(inf, POOL_OPS))
+
+
+def fixed_size_failures(inf: Inferred, found: list) -> dict:
+    """At fixed sizes, where onnxruntime stops: tensor name -> the first failing node upstream
+    (or producing it), as (node name, kind) with kind "size" (a Conv/ConvTranspose output < 1,
+    a pool output < 0) or "merge" (a Concat/elementwise mismatch)."""
+    failing_merges = {m.node.name for m in found
+                      if any(not symbols(*ax.present()) and not ax.holds_at({}) for ax in m.axes)}
+    marks: dict = {}
+    for node in inf.graph.nodes:
+        up = next((marks[i] for i in node.inputs if i and i in marks), None)
+        own = None
+        if node.op in SIZED_OPS and node.outputs:
+            shape = inf.shape(node.outputs[0])
+            limit = 0 if node.op in POOL_OPS else 1
+            if shape is not None and any(isinstance(d, int) and d < limit for d in shape[2:]):
+                own = (node.name, "size")
+        elif node.name in failing_merges:
+            own = (node.name, "merge")
+        mark = up or own
+        if mark is not None:
+            for o in node.outputs:
+                if o:
+                    marks[o] = mark
+    return marks
+
+
+def too_small(inf: Inferred) -> list:
+    """Nodes whose output is too small at fixed sizes: Conv/ConvTranspose < 1, pools < 0."""
+    out = []
+    for node in inf.graph.nodes:
+        if node.op not in SIZED_OPS or not node.outputs:
+            continue
+        shape = inf.shape(node.outputs[0])
+        x = inf.shape(node.input(0))
+        limit = 0 if node.op in POOL_OPS else 1
+        if shape is None or x is None:
+            continue
+        bad = [a for a, d in enumerate(shape[2:]) if isinstance(d, int) and d < limit]
+        if bad:
+            out.append((node, x, shape, bad))
+    return out

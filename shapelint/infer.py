@@ -192,7 +192,12 @@ def _broadcast_shapes(shapes):
             if x is None or d is None:
                 d = None if not (x == 1 or d == 1) else (x if d == 1 else d)
                 continue
-            d = bcast(d, x)
+            try:
+                d = bcast(d, x)
+            except Invalid:
+                # fixed sizes that cannot broadcast: the merge check reports it; downstream
+                # continues with the first input's size so later merges are still checked
+                pass
         out.append(d)
     return tuple(out)
 
@@ -807,7 +812,10 @@ def _conv_like(ctx, kernel, channels):
         elif auto_pad == "VALID":
             spatial.append(sizes.conv_out(i, kernel[a], strides[a], dil[a], 0, 0))
         else:
-            fn = sizes.pool_out_ceil if ctx.attr("ceil_mode", 0) else sizes.conv_out
+            if ctx.node.op == "Conv":
+                fn = sizes.conv_out
+            else:
+                fn = sizes.pool_out_ceil if ctx.attr("ceil_mode", 0) else sizes.pool_out
             spatial.append(fn(i, kernel[a], strides[a], dil[a], pads[a], pads[a + n_sp]))
     return (x[0], channels) + tuple(spatial)
 
@@ -861,11 +869,13 @@ def convtranspose_spatial(x_shape, p) -> tuple:
     out = []
     os_ = p["output_shape"]
     if os_ is not None:
-        os_ = tuple(os_)[-n:]
+        os_ = tuple(os_)
+        if len(os_) != n or any(o < 1 for o in os_):
+            raise ValueError("onnxruntime rejects this output_shape (SL001)")
     for a in range(n):
         i = x_shape[2 + a]
         k, s, d = p["kernel"][a], p["strides"][a], p["dilations"][a]
-        if os_ is not None and os_[a] != -1:  # onnxruntime: -1 means "not given"
+        if os_ is not None:
             out.append(os_[a])
         elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
             out.append(sizes.onnx_convtranspose_same_out(i, k, s, d, p["output_padding"][a]))

@@ -24,6 +24,17 @@ def conv_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
     return add(floordiv(add(i, pb + pe - effective_kernel(k, d)), s), 1)
 
 
+def pool_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
+    """onnxruntime's pools (ceil_mode=0): trunc((i + pb + pe − K) / s) + 1, with C division that
+    rounds toward zero, so a window larger than its input still gives 1 (k2 s2 on 1 → 1).
+    Symbolic sizes use floor, equal wherever the window fits (see analysis.domain)."""
+    if isinstance(i, int):
+        num = i + pb + pe - effective_kernel(k, d)
+        q = abs(num) // s
+        return (q if num >= 0 else -q) + 1
+    return conv_out(i, k, s, d, pb, pe)
+
+
 def pool_out_ceil(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
     """ceil_mode=1 (onnxruntime, PyTorch): ceil((i + pb + pe − K) / s) + 1, minus one when the
     last window would start inside the end padding, i.e. when (out − 1)·s ≥ i + pb."""
@@ -78,9 +89,13 @@ def onnx_convtranspose_same_out(i: Dim, k: int, s: int, d: int, op: int) -> Dim:
     return add(mul(s, sub(i, 1)), K + op)
 
 
-def onnx_shape_inference_same_out(i: Dim, s: int, op: int) -> Dim:
-    """What onnx.shape_inference says for auto_pad SAME_* with output_padding: i·s + op."""
-    return add(mul(i, s), op)
+def onnx_shape_inference_same_out(i: Dim, k: int, s: int, d: int, op: int) -> Dim:
+    """What onnx.shape_inference says for auto_pad SAME_* with output_padding (measured, onnx
+    1.23): min(i·s, (i−1)·s + K) + op -- the output_padding added after the min, where
+    onnxruntime adds it inside (onnx#4299)."""
+    K = effective_kernel(k, d)
+    base = mul(i, s) if K >= s else add(mul(s, sub(i, 1)), K)
+    return add(base, op)
 
 
 def onnx_convtranspose_max_output_shape(i: Dim, k: int, s: int, d: int, op: int) -> Dim:

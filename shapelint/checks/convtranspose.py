@@ -15,7 +15,7 @@ from __future__ import annotations
 from .. import sizes
 from ..findings import Finding
 from ..infer import convtranspose_params, convtranspose_spatial
-from ..symbolic import Expr, PositivePred, Undecidable, solve, sub
+from ..symbolic import sub
 from ._context import CheckContext
 from ._trace import fmt_dim, fmt_shape
 
@@ -90,20 +90,26 @@ def check_invalid(ctx: CheckContext):
         os_ = p["output_shape"]
         if os_ is not None:
             os_ = tuple(os_)
-            if len(os_) not in (n, n + 2):
+            if len(os_) != n:
                 yield _finding(
                     ctx, "SL001", "invalid-convtranspose", "error", node,
-                    f"output_shape {list(os_)} has {len(os_)} elements, expected {n} (spatial) or "
-                    f"{n + 2}: onnxruntime rejects it",
-                    f"give only the spatial sizes: output_shape={list(os_[-n:])}",
+                    f"output_shape {list(os_)} has {len(os_)} element{'s' if len(os_) != 1 else ''}, "
+                    f"expected {n} (the spatial sizes): onnxruntime rejects it (\"incorrect size\")",
+                    f"give only the spatial sizes: output_shape={list(os_[-n:])}" if len(os_) > n
+                    else f"give all {n} spatial sizes in output_shape",
                     base,
                 )
                 continue
-            os_ = os_[-n:]
+            if any(o < 1 for o in os_):
+                yield _finding(
+                    ctx, "SL001", "invalid-convtranspose", "error", node,
+                    f"output_shape {list(os_)} has a size below 1: onnxruntime rejects it",
+                    "give positive spatial sizes, or drop output_shape and use pads/output_padding",
+                    base,
+                )
+                continue
             for a in range(n):
                 o = os_[a]
-                if o == -1:
-                    continue
                 i = x[2 + a]
                 k, s, d = p["kernel"][a], strides[a], dil[a]
                 top = sizes.onnx_convtranspose_max_output_shape(i, k, s, d, ops[a])
@@ -136,16 +142,6 @@ def check_invalid(ctx: CheckContext):
                     dict(base, output=[fmt_dim(v) for v in out]),
                 )
                 break
-            if isinstance(o, Expr) and len(o.symbols()) == 1:
-                (sym_name,) = o.symbols()
-                try:
-                    ok = solve([o], PositivePred(), sym_name)
-                except Undecidable:
-                    continue
-                bad_x = ok.first_missing()
-                if bad_x is not None and ok.minimum() is not None and bad_x < (ok.minimum() or 0):
-                    # only small sizes fail: not a finding for the attributes themselves
-                    continue
 
 
 # --------------------------------------------------------------------------- SL002
@@ -162,7 +158,8 @@ def check_ambiguous(ctx: CheckContext):
         if p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER") and any(ops):
             ort = [sizes.onnx_convtranspose_same_out(spatial[a], p["kernel"][a], strides[a], dil[a], ops[a])
                    for a in range(n)]
-            onnx_si = [sizes.onnx_shape_inference_same_out(spatial[a], strides[a], ops[a]) for a in range(n)]
+            onnx_si = [sizes.onnx_shape_inference_same_out(spatial[a], p["kernel"][a], strides[a], dil[a], ops[a])
+                       for a in range(n)]
             if ort != onnx_si:
                 yield _finding(
                     ctx, "SL002", "ambiguous-convtranspose", "warning", node,
@@ -176,7 +173,9 @@ def check_ambiguous(ctx: CheckContext):
                 continue
         os_ = p["output_shape"]
         if os_ is not None:
-            os_ = tuple(os_)[-n:]
+            os_ = tuple(os_)
+            if len(os_) != n or any(o < 1 for o in os_):
+                continue  # SL001
             implied = []
             for a in range(n):
                 implied.append(sizes.onnx_convtranspose_out(spatial[a], p["kernel"][a], strides[a], dil[a],
@@ -210,28 +209,42 @@ def check_ambiguous(ctx: CheckContext):
                 )
             continue
         # the size is left to a convention: name the admissible set and the choice
+        out = convtranspose_spatial(x, p)
+        if any(isinstance(o, int) and o < 1 for o in out):
+            continue  # SL001
         for a in range(n):
             s = strides[a]
             if s <= 1:
                 continue
             k, d = p["kernel"][a], dil[a]
+            K = sizes.effective_kernel(k, d)
             i = spatial[a]
-            if p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-                chosen = sizes.onnx_convtranspose_same_out(i, k, s, d, ops[a])
-                pb = pe = 0
+            same = p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER")
+            if same:
+                # the sizes a forward SAME conv maps back to i: (i−1)·s + 1 … i·s
                 adm = sizes.Admissible(sizes.add(sizes.mul(s, sub(i, 1)), 1), s)
                 how = f"auto_pad={p['auto_pad']}"
             else:
                 pb, pe = (0, 0) if p["auto_pad"] == "VALID" else (pads[a], pads[a + n])
                 adm = sizes.admissible(i, k, s, d, pb, pe)
-                chosen = sizes.add(adm.low, ops[a])
                 how = f"output_padding={ops[a]}"
-            options = ", ".join(f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
+            chosen = out[a]
+            if same:
+                # NOTSET with explicit pads reaching (i−1)·s + j: pads total K − j, or output_padding j − K
+                opts = []
+                for j in range(1, s + 1):
+                    total, op = (K - j, 0) if j <= K else (0, j - K)
+                    opts.append(f"{fmt_dim(adm.sizes()[j - 1])} (auto_pad=NOTSET, pads {total - total // 2}+"
+                                f"{total // 2}, output_padding={op})")
+                suggestion = "to pick another: " + "; ".join(opts)
+            else:
+                suggestion = "to pick another, set output_padding: " + ", ".join(
+                    f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
             yield _finding(
                 ctx, "SL002", "ambiguous-convtranspose", "info", node,
                 f"{_axis_name(a, n)}: input {fmt_dim(i)} admits {s} output sizes {{{', '.join(map(fmt_dim, adm.sizes()))}}}; "
                 f"{how} picks {fmt_dim(chosen)} (PyTorch picks the smallest, Keras padding='same' the largest)",
-                f"to pick another, set output_padding: {options}",
+                suggestion,
                 dict(axis=a, input=str(i), admissible=[str(v) for v in adm.sizes()], chosen=str(chosen)),
             )
             break

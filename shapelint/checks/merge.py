@@ -8,7 +8,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import axis_verdict, domain, upstream_merges
+from ..analysis import axis_verdict, domain, fixed_size_failures, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub
@@ -34,7 +34,13 @@ def check(ctx: CheckContext):
                 prev = per_sym.get(v.symbol)
                 per_sym[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
         passing.append(per_sym)
+    whole: dict = dict(valid)  # sizes at which the whole model runs, per symbol
+    for per_sym in passing:
+        for name, ss in per_sym.items():
+            whole[name] = ss if name not in whole else whole[name].intersect(ss)
+    stops = fixed_size_failures(inf, found)
     for k, m in enumerate(found):
+        stop = next((stops[i] for i in m.inputs if i in stops), None)
         reach: dict = dict(valid)  # sizes that get through every merge upstream
         for u in upstream.get(m.node.name, ()):
             for name, s in passing[u].items():
@@ -50,9 +56,11 @@ def check(ctx: CheckContext):
                 bad = r.first_outside(v.sizes)
                 if bad is None:
                     continue  # fails only where an earlier merge already fails
-                yield _finding(ctx, inf, m, ax, v, r, bad)
+                yield _finding(ctx, inf, m, ax, v, r, bad, whole.get(v.symbol))
             else:
-                yield _finding(ctx, inf, m, ax, v, None, None)
+                if stop is not None and stop[1] == "size":
+                    break  # onnxruntime fails at that Conv/pool first (SL004), never gets here
+                yield _finding(ctx, inf, m, ax, v, None, None, None, stop[0] if stop else None)
             break  # one finding per merge node: the first axis that fails
 
 
@@ -74,7 +82,7 @@ def _sides(m, ax, env):
     return first, other
 
 
-def _finding(ctx, inf, m, ax, v, reach, bad):
+def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None):
     node = m.node
     bad_env = {} if v.symbol is None else {v.symbol: bad}
     j1, j2 = _sides(m, ax, bad_env)
@@ -95,8 +103,10 @@ def _finding(ctx, inf, m, ax, v, reach, bad):
     if v.symbol is None:
         # fixed sizes
         av, bv = evaluate(a, {}), evaluate(b, {})
+        where_fails = (f"onnxruntime stops earlier, at '{stopped_at}', and fails here once that is fixed"
+                       if stopped_at else "onnxruntime fails here")
         message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
-                   f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; onnxruntime fails here")
+                   f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; {where_fails}")
         targets = _static_targets(m, up_side)
         suggestion = _static_fix(inf, up, up_side, targets, node)
         return Finding("SL003", "merge-mismatch", "error", ctx.path, node.name, node.op, message,
@@ -105,7 +115,10 @@ def _finding(ctx, inf, m, ax, v, reach, bad):
     s = v.sizes.intersect(reach)  # the sizes that get through this merge
     origin = inf.symbols.get(name)
     where = f"input '{origin[0]}' axis {origin[1]} ({name})" if origin else name
-    good = s.tail_minimum() or s.minimum()
+    # a working example where the whole model runs, when there is one
+    runs_all = s.intersect(whole) if whole is not None else s
+    pick = runs_all if not runs_all.is_empty() else s
+    good = pick.tail_minimum() or pick.minimum()
     if s.is_empty():
         sev = "error"
         cond = f"no {name} gets through"
