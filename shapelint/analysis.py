@@ -63,18 +63,40 @@ class Merge:
     axes: tuple  # AxisCheck per axis that is not trivially satisfied
 
 
+# merges of each framework: IR domain -> op -> "equal" (concatenation) or "broadcast"
+MERGE_OPS = {
+    "": {"Concat": "equal", **{op: "broadcast" for op in ELEMENTWISE_MERGES}},
+    "tf": {"ConcatV2": "equal", "Concat": "equal",
+           **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
+                                          "SquaredDifference", "FloorDiv")}},
+}
+
+
+def merge_spec(node, inf: Inferred):
+    """(kind, input names, concat axis or None) for a merge node, else None."""
+    kind = MERGE_OPS.get(node.domain if node.domain != "ai.onnx" else "", {}).get(node.op)
+    if kind is None:
+        return None
+    names = tuple(n for n in node.inputs if n)
+    if node.domain == "tf" and node.op in ("ConcatV2", "Concat"):
+        # ConcatV2(values..., axis); the old Concat(axis, values...)
+        axis_name, names = (names[-1], names[:-1]) if node.op == "ConcatV2" else (names[0], names[1:])
+        v = inf.value(axis_name)
+        return kind, names, (v[0] if v and isinstance(v[0], int) else None)
+    if node.op == "Where":
+        names = names[1:]  # the condition broadcasts too, but it is not a branch
+    return kind, names, node.attr("axis", 0) if kind == "equal" else None
+
+
 def merges(inf: Inferred) -> list:
     """Every Concat / elementwise node whose inputs might disagree, with the axes at stake."""
     out = []
     unknown: list = []
     for node in inf.graph.nodes:
-        if node.op == "Concat":
-            kind = "equal"
-        elif node.op in ELEMENTWISE_MERGES:
-            kind = "broadcast"
-        else:
+        spec = merge_spec(node, inf)
+        if spec is None:
             continue
-        names = tuple(n for n in node.inputs if n)
+        kind, names, cat_axis = spec
         shapes = tuple(inf.shape(n) for n in names)
         if len(names) < 2:
             continue
@@ -84,9 +106,8 @@ def merges(inf: Inferred) -> list:
             continue
         rank = max(len(s) for s in shapes)
         if kind == "equal":
-            if any(len(s) != rank for s in shapes):
+            if any(len(s) != rank for s in shapes) or cat_axis is None:
                 continue
-            cat_axis = node.attr("axis", 0)
             cat_axis = cat_axis + rank if cat_axis < 0 else cat_axis
         axes = []
         for k in range(rank):

@@ -66,10 +66,11 @@ class Inferred:
 
 
 class _Ctx:
-    def __init__(self, inf: Inferred, node: Node):
+    def __init__(self, inf: Inferred, node: Node, op: Optional[str] = None):
         self.inf = inf
         self.node = node
-        self.opset = inf.graph.opset
+        self.op = op or node.op  # the ONNX op whose semantics apply (other frameworks alias)
+        self.opset = inf.graph.opset if inf.graph.framework == "onnx" else 18
 
     def shape(self, i: int):
         return self.inf.shape(self.node.input(i))
@@ -122,7 +123,8 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
 
 
 def _infer_node(inf: Inferred, node: Node) -> None:
-    rule = RULES.get(node.op) if node.domain in ("", "ai.onnx") else None
+    table = DOMAIN_RULES.get(node.domain or "")
+    rule = table.get(node.op) if table is not None else None
     results = None
     if rule is None:
         key = node.op if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op}"
@@ -301,17 +303,17 @@ def _same_as_input(ctx):
 def _elementwise(ctx):
     names = [n for n in ctx.node.inputs if n]
     shapes = [ctx.inf.shape(n) for n in names]
-    if ctx.node.op == "PRelu" or ctx.node.op in ("Clip",):
-        shapes = shapes[:1] if ctx.node.op == "Clip" else shapes
+    if ctx.op == "PRelu" or ctx.op in ("Clip",):
+        shapes = shapes[:1] if ctx.op == "Clip" else shapes
     if any(s is None for s in shapes):
         return _out(None)
     out = _broadcast_shapes(shapes)
     value = None
     vals = [ctx.inf.value(n) for n in names]
-    if ctx.node.op in _ARITH and all(v is not None for v in vals) and len(vals) == 2:
-        value = _bcast_values(vals, shapes, out, _arith(ctx.node.op))
-    elif ctx.node.op in ("Max", "Min", "Sum") and all(v is not None for v in vals):
-        f = _arith("Add" if ctx.node.op == "Sum" else ctx.node.op)
+    if ctx.op in _ARITH and all(v is not None for v in vals) and len(vals) == 2:
+        value = _bcast_values(vals, shapes, out, _arith(ctx.op))
+    elif ctx.op in ("Max", "Min", "Sum") and all(v is not None for v in vals):
+        f = _arith("Add" if ctx.op == "Sum" else ctx.op)
         acc, acc_shape = vals[0], shapes[0]
         for v, s in zip(vals[1:], shapes[1:]):
             ns = _broadcast_shapes([acc_shape, s])
@@ -1054,3 +1056,9 @@ RULES: dict[str, Rule] = {
         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin",
     )},
 }
+
+
+from .infer_tf import TF_RULES  # noqa: E402  (it builds on the helpers above)
+
+# rules per IR domain: "" is ONNX, "tf" TensorFlow graphs
+DOMAIN_RULES: dict = {"": RULES, "ai.onnx": RULES, "tf": TF_RULES}

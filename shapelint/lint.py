@@ -11,7 +11,7 @@ from .errors import ModelError, UsageError
 from .infer import Inferred, infer
 from .ir import Graph
 
-MODEL_SUFFIXES = (".onnx",)
+MODEL_SUFFIXES = (".onnx", "saved_model.pb")
 
 
 @dataclass
@@ -22,7 +22,16 @@ class Result:
     error: str | None = None  # "path: reason" when the model could not be read
 
 
-def load(path: str) -> Graph:
+def is_saved_model(path: str) -> bool:
+    return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))) or \
+        os.path.basename(path) == "saved_model.pb"
+
+
+def load(path: str, signature: str | None = None) -> Graph:
+    if is_saved_model(path):
+        from .loaders import savedmodel_loader
+
+        return savedmodel_loader.load(path, signature)
     if os.path.isdir(path):
         raise ModelError(path, "is a folder, not a model file")
     if path.lower().endswith(".onnx") or not os.path.splitext(path)[1]:
@@ -74,9 +83,15 @@ def collect(paths: list) -> list:
     """Files and folders → model files (folders walked, sorted, hidden entries skipped)."""
     out = []
     for p in paths:
-        if os.path.isdir(p):
+        if is_saved_model(p):
+            out.append(p)
+        elif os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if "saved_model.pb" in files:  # a SavedModel is linted as its folder
+                    out.append(root)
+                    dirs[:] = []
+                    continue
                 for f in sorted(files):
                     if f.lower().endswith(MODEL_SUFFIXES):
                         out.append(os.path.join(root, f))

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from . import convtranspose, merge, too_small
+from . import convtranspose, convtranspose_tf, merge, too_small
+
+
+def _both(*fns):
+    """One rule, checked in each framework's terms."""
+
+    def check(ctx):
+        for fn in fns:
+            yield from fn(ctx)
+
+    check.__doc__ = fns[0].__doc__
+    return check
+
 
 # rule id -> (name, default severity, check function); one literal dict, found by grep
 CHECKS = {
-    "SL001": ("invalid-convtranspose", "error", convtranspose.check_invalid),
-    "SL002": ("ambiguous-convtranspose", "warning", convtranspose.check_ambiguous),
+    "SL001": ("invalid-convtranspose", "error", _both(convtranspose.check_invalid, convtranspose_tf.check_invalid)),
+    "SL002": ("ambiguous-convtranspose", "warning",
+              _both(convtranspose.check_ambiguous, convtranspose_tf.check_ambiguous)),
     "SL003": ("merge-mismatch", "error", merge.check),
     "SL004": ("input-too-small", "error", too_small.check),
 }

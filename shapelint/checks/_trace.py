@@ -9,9 +9,10 @@ from ..symbolic import Dim
 PASS_THROUGH = frozenset({
     "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
     "Gelu", "Mish", "Clip", "BatchNormalization", "InstanceNormalization", "Identity", "Dropout",
-    "Cast", "Add", "Mul", "Sub", "Div",
+    "Cast", "Add", "Mul", "Sub", "Div", "BiasAdd", "Relu6", "AddV2", "Identity",
 })
-UPSAMPLERS = frozenset({"ConvTranspose", "Resize", "Upsample"})
+UPSAMPLERS = frozenset({"ConvTranspose", "Resize", "Upsample", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
+                        "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic"})
 
 
 def fmt_dim(d: Dim) -> str:
@@ -40,11 +41,21 @@ def lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
     return out
 
 
+# ops whose data input is not the first: op -> its index
+DATA_INPUT = {"Conv2DBackpropInput": 2, "Conv3DBackpropInputV2": 2, "DepthwiseConv2dNativeBackpropInput": 2}
+WEIGHT_OPS = frozenset({"VarHandleOp", "ReadVariableOp"})
+
+
 def _data_input(inf: Inferred, node):
     """The input that carries the data: the first one of the highest rank that is not a constant."""
+    if node.op in DATA_INPUT and len(node.inputs) > DATA_INPUT[node.op]:
+        return node.inputs[DATA_INPUT[node.op]]
     best, best_rank = None, -1
     for name in node.inputs:
         if not name or name in inf.graph.constants:
+            continue
+        prod = inf.producer.get(name)
+        if prod is not None and prod.op in WEIGHT_OPS:
             continue
         s = inf.shape(name)
         r = len(s) if s is not None else 0

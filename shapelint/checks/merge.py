@@ -90,7 +90,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None):
     a, b = ax.dims[j1], ax.dims[j2]
     rank = len(m.shapes[j1])
     axis_in_a = ax.axis - (max(len(s) for s in m.shapes) - rank)
-    what = "non-concat axis" if node.op == "Concat" else "broadcast axis"
+    what = "non-concat axis" if ax.kind == "equal" else "broadcast axis"
     chain = branches(inf, a_name, b_name, axis_in_a)
     up_a, up_b = find_upsampler(inf, a_name), find_upsampler(inf, b_name)
     up, up_side, skip_dim, up_dim = (up_a, a_name, b, a) if up_a is not None else (up_b, b_name, a, b)
@@ -249,7 +249,13 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
                          f"must reach depends on {name} modulo {s.modulus}")
         lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
-        if up is not None and up.op in ("Resize", "Upsample"):
+        if inf.graph.framework == "tensorflow":
+            lines.append("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
+                         "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
+                         "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("
+                         "padding=\"same\"), whose 2·ceil(H/2) ≥ H\n"
+                         "    (or tf.image.resize(u, tf.shape(skip)[1:3]) for a resize branch)")
+        elif up is not None and up.op in ("Resize", "Upsample"):
             lines.append(f"or size {up.op} '{up.name}' from the skip tensor at run time: "
                          f"F.interpolate(x, size=skip.shape[-2:]) (ONNX: Resize sizes = Shape(skip))")
         else:

@@ -1,0 +1,144 @@
+"""SL001/SL002 for TensorFlow's transposed convolutions (Conv2DBackpropInput and kin).
+
+The output size is the ``input_sizes`` tensor (``output_shape`` of tf.nn.conv2d_transpose).
+TF accepts it only when the forward conv maps it back to the input size (sizes.tf_admissible);
+otherwise it fails at run time -- on CPU with oneDNN's "could not create a primitive descriptor"
+-- and graph-time shape inference does not check it.
+"""
+
+from __future__ import annotations
+
+from .. import sizes
+from ..findings import Finding
+from ..infer_tf import _layout, _per_spatial
+from ..symbolic import PositivePred, Undecidable, add, evaluate, solve, sub, symbols
+from ._context import CheckContext
+from ._trace import fmt_dim
+
+TF_TRANSPOSED = ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
+
+
+def tf_params(ctx: CheckContext, node):
+    """(x shape, per-spatial-axis list of dicts) for a TF transposed conv, or None."""
+    x, f, out = ctx.shape(node.input(2)), ctx.shape(node.input(1)), ctx.inferred.value(node.input(0))
+    if x is None or f is None or out is None or len(out) != len(x):
+        return None
+    rank = len(x)
+    _, spatial = _layout(_Attrs(node), rank)
+    strides = _per_spatial(node.attr("strides"), spatial, rank, 1)
+    dil = _per_spatial(node.attr("dilations"), spatial, rank, 1)
+    padding = node.attr("padding", "VALID")
+    ex = node.attr("explicit_paddings") or ()
+    axes = []
+    for j, a in enumerate(spatial):
+        pb, pe = (ex[2 * a], ex[2 * a + 1]) if ex else (0, 0)
+        k = f[j]
+        if not isinstance(k, int):
+            return None
+        adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
+        axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
+                         s=strides[j], d=dil[j], padding=padding, o=out[a], low=adm.low, high=adm.high))
+    return x, axes
+
+
+class _Attrs:
+    def __init__(self, node):
+        self.node = node
+
+    def attr(self, k, default=None):
+        return self.node.attr(k, default)
+
+
+def _keras_output_padding(ax) -> str:
+    """The Keras Conv2DTranspose(output_padding=…) that gives o, if one does."""
+    K = sizes.effective_kernel(ax["k"], ax["d"])
+    if ax["padding"] == "VALID":
+        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K)
+        pad = "valid"
+    elif ax["padding"] == "SAME":
+        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K - 2 * (K // 2))
+        pad = "same"
+    else:
+        return ""
+    p = sub(ax["o"], base)
+    none = sizes.keras_conv_transpose_out(ax["i"], ax["k"], ax["s"], ax["d"], pad, None)
+    text = f"Keras Conv2DTranspose(padding=\"{pad}\", output_padding=None) gives {fmt_dim(none)}"
+    if isinstance(p, int) and 0 <= p < ax["s"]:
+        text += f", output_padding={p} gives {fmt_dim(ax['o'])}"
+    return text
+
+
+def check_invalid(ctx: CheckContext):
+    """SL001 (TF): input_sizes outside the sizes whose forward conv gives back the input."""
+    for node in ctx.graph.nodes:
+        if node.domain != "tf" or node.op not in TF_TRANSPOSED:
+            continue
+        got = tf_params(ctx, node)
+        if got is None:
+            continue
+        x, axes = got
+        for ax in axes:
+            o, low, s = ax["o"], ax["low"], ax["s"]
+            lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
+            if isinstance(lo_d, int) and isinstance(hi_d, int):
+                if lo_d >= 0 and hi_d >= 0:
+                    continue
+                works = None
+            else:
+                syms = symbols(lo_d, hi_d)
+                if len(syms) != 1:
+                    continue
+                (name,) = syms
+                try:
+                    works = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
+                except Undecidable:
+                    continue
+                if works.is_everything():
+                    continue
+            ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
+            where = f"{ax['name']}={fmt_dim(o)} from input {ax['name']}={fmt_dim(ax['i'])}"
+            cond = "" if works is None else f"; it runs only for {works.describe(sorted(symbols(lo_d))[0])}"
+            shape_fix = [fmt_dim(v) for v in ctx.inferred.value(node.input(0))]
+            for other in axes:  # every spatial axis: its size, clamped into its admissible range
+                lo_o = sub(other["o"], other["low"])
+                if isinstance(lo_o, int):
+                    shape_fix[other["axis"]] = fmt_dim(add(other["low"], min(max(lo_o, 0), other["s"] - 1)))
+            yield Finding(
+                "SL001", "invalid-convtranspose", "error" if works is None else "warning", ctx.path, node.name,
+                node.op,
+                f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
+                f"{ax['padding']}) is outside the admissible {{{ok_sizes}}}: TensorFlow fails at run time "
+                f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
+                f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
+                + (f"; {_keras_output_padding(dict(ax, o=add(low, s - 1)))}" if _keras_output_padding(ax) else ""),
+                details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
+                         "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
+            )
+            break
+
+
+def check_ambiguous(ctx: CheckContext):
+    """SL002 (TF), info: the admissible sizes of a stride > 1 transposed conv and the one chosen."""
+    for node in ctx.graph.nodes:
+        if node.domain != "tf" or node.op not in TF_TRANSPOSED:
+            continue
+        got = tf_params(ctx, node)
+        if got is None:
+            continue
+        x, axes = got
+        for ax in axes:
+            if ax["s"] <= 1:
+                continue
+            o, low, s = ax["o"], ax["low"], ax["s"]
+            d = sub(o, low)
+            if not (isinstance(d, int) and 0 <= d < s):
+                break  # SL001
+            options = [fmt_dim(add(low, j)) for j in range(s)]
+            yield Finding(
+                "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
+                f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
+                f"(padding {ax['padding']}); input_sizes picks {fmt_dim(o)}",
+                _keras_output_padding(ax) or "set output_shape to the size you want",
+                details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
+            )
+            break
