@@ -32,16 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"shapelint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     c = sub.add_parser("check", help="lint models (files or folders)",
-                       description="Lint ONNX models: invalid or ambiguous ConvTranspose sizes (SL001, SL002) "
+                       description="Lint ONNX models and TensorFlow SavedModels: invalid or ambiguous ConvTranspose sizes (SL001, SL002) "
                                    "and skip connections whose sizes differ (SL003), exactly, for fixed and "
                                    "dynamic input sizes. Exit 0: clean; 1: a warning or error; 2: unreadable "
                                    "model or bad usage.")
-    c.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders (searched for *.onnx)")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
                    help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
+    c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
     return p
 
 
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     results = []
     for path in collect(args.paths):
         try:
-            results.append(lint(path, pins, select))
+            results.append(lint(path, pins, select, signature=args.signature))
         except (ModelError, UsageError) as e:
             print(f"shapelint: {e}", file=sys.stderr)
             results.append(Result(path, error=str(e)))
@@ -74,5 +75,7 @@ def main(argv=None) -> int:
     if args.format == "json":
         print(as_json(results, show_info=True))
     else:
-        print(text(results, show_info=args.show_info))
+        out = text(results, show_info=args.show_info)
+        if out:
+            print(out)
     return return_code(results)

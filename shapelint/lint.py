@@ -63,13 +63,13 @@ def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:
     return out
 
 
-def analyse(path: str, pins: dict | None = None) -> tuple[Graph, Inferred]:
-    graph = load(path)
+def analyse(path: str, pins: dict | None = None, signature: str | None = None) -> tuple[Graph, Inferred]:
+    graph = load(path, signature)
     return graph, infer(graph, resolve_pins(graph, pins or {}, path))
 
 
-def lint(path: str, pins: dict | None = None, select=None) -> Result:
-    graph, inferred = analyse(path, pins)
+def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None) -> Result:
+    graph, inferred = analyse(path, pins, signature)
     ctx = CheckContext(path, graph, inferred)
     res = Result(path, notes=list(inferred.notes))
     for rule_id, (_name, _sev, fn) in CHECKS.items():

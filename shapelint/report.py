@@ -40,6 +40,8 @@ def text(results, show_info: bool = False, show_notes: bool = True) -> str:
             for note in r.notes:
                 out.append(f"{r.path}: note: {note}")
     n_files = sum(1 for r in results if not r.error)
+    if not n_files:
+        return ""
     summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v) or "no findings"
     hidden = sum(1 for r in results for f in r.findings if f.severity == "info") if not show_info else 0
     line = f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary}"

@@ -26,7 +26,10 @@ class TensorFlowMissing(ImportError):
 
 
 def _tf_dir() -> str:
-    spec = importlib.util.find_spec("tensorflow")
+    try:
+        spec = importlib.util.find_spec("tensorflow")
+    except (ImportError, ValueError):  # a broken or blocked installation
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise TensorFlowMissing(f"TensorFlow is not installed (its schemas are needed): {EXTRA}")
     return list(spec.submodule_search_locations)[0]
@@ -57,8 +60,10 @@ def saved_model_pb2():
     except ImportError as e:
         raise TensorFlowMissing(f"cannot read TensorFlow's SavedModel schema ({e}): {EXTRA}")
     finally:
+        # forget only TensorFlow's names; the protobuf runtime modules loaded meanwhile stay
         for name in set(sys.modules) - before:
-            del sys.modules[name]
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                del sys.modules[name]
     _CACHE["saved_model"] = mod
     return mod
 

@@ -1,0 +1,54 @@
+"""SavedModels built with TensorFlow for the tests (TF is imported only by the tests)."""
+
+import numpy as np
+
+
+def seed_savedmodel(path, out_hw, padding="VALID", in_hw=2, k=3, s=2):
+    """The project's seed: input 1×2×2×1, kernel 3×3, stride 2, tf.nn.conv2d_transpose with
+    output_shape [1, o, o, 1]."""
+    import tensorflow as tf
+
+    class Seed(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(np.ones((k, k, 1, 1), np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, in_hw, in_hw, 1], tf.float32)])
+        def __call__(self, x):
+            return tf.nn.conv2d_transpose(x, self.w, [1, out_hw, out_hw, 1], strides=s, padding=padding)
+
+    m = Seed()
+    tf.saved_model.save(m, str(path), signatures=m.__call__)
+    return str(path)
+
+
+def keras_unet(depth=2, k_up=3, pool="max", up_padding="same", output_padding=None, merge="concat", channels=2):
+    """A Keras U-Net with None spatial dims (Conv2D same, pooling with padding same or valid)."""
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    inp = tf.keras.Input((None, None, 1), name="image")
+    x = L.Conv2D(channels, 3, padding="same", activation="relu")(inp)
+    skips = []
+    for _ in range(depth):
+        skips.append(x)
+        x = (L.MaxPooling2D(2, padding="same") if pool == "max" else L.Conv2D(channels, 3, 2, padding="same"))(x)
+        x = L.Conv2D(channels, 3, padding="same", activation="relu")(x)
+    for skip in reversed(skips):
+        x = L.Conv2DTranspose(channels, k_up, 2, padding=up_padding, output_padding=output_padding)(x)
+        x = L.Concatenate()([skip, x]) if merge == "concat" else L.Add()([skip, x])
+        x = L.Conv2D(channels, 3, padding="same")(x)
+    return tf.keras.Model(inp, L.Conv2D(1, 1)(x))
+
+
+def run_signature(path, shape, key=None):
+    """Run a SavedModel's serving signature at ``shape``: (True, output shape) or (False, error)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
+    name = key or list(fn.structured_input_signature[1].keys())[0]
+    try:
+        out = fn(**{name: tf.constant(np.ones(shape, np.float32))})
+        return True, tuple(next(iter(out.values())).shape)
+    except Exception as e:  # TF raises several error types
+        return False, str(e).strip().splitlines()[0][:200]
