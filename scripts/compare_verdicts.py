@@ -21,7 +21,6 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from shapelint.analysis import contract, merges  # noqa: E402
-from shapelint.checks import CHECKS  # noqa: E402
 from shapelint.lint import analyse, lint  # noqa: E402
 
 

@@ -43,12 +43,47 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
     c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
+    e = sub.add_parser("explain", help="explain one transposed convolution's output size",
+                       description="For one transposed convolution: the input size, the admissible output "
+                                   "sizes, the one the node produces and why, and what ONNX/PyTorch, Keras and "
+                                   "TensorFlow conventions give, with the output_padding that selects each.")
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("--node", help="node name (optional when the model has one transposed convolution)")
+    e.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…")
+    e.add_argument("--signature", metavar="NAME")
     return p
+
+
+def _explain(args) -> int:
+    from .explain import explain, transposed_convs
+    from .lint import analyse
+
+    pins = dict(_parse_shape(s) for s in args.input_shape)
+    graph, inf = analyse(args.model, pins, args.signature)
+    nodes = transposed_convs(inf)
+    if args.node:
+        chosen = [n for n in nodes if n.name == args.node or n.name.endswith("/" + args.node)]
+        if not chosen:
+            names = ", ".join(n.name for n in nodes) or "none"
+            raise UsageError(f"{args.model}: no transposed convolution named '{args.node}' (there are: {names})")
+    elif len(nodes) == 1:
+        chosen = nodes
+    else:
+        names = ", ".join(n.name for n in nodes) or "none"
+        raise UsageError(f"{args.model}: {len(nodes)} transposed convolutions; pick one with --node ({names})")
+    print("\n".join(explain(inf, chosen[0])))
+    return 0
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "explain":
+        try:
+            return _explain(args)
+        except (ModelError, UsageError) as e:
+            print(f"shapelint: {e}", file=sys.stderr)
+            return EXIT_ERROR
     if args.command != "check":
         parser.print_help(sys.stderr)
         return EXIT_ERROR

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import infer as _i
 from . import sizes
-from .symbolic import Expr, add, ceildiv, mul, sub
+from .symbolic import add, mul, sub
 
 _out = _i._out
 

@@ -1,7 +1,5 @@
 """Every ConvTranspose case in onnx's own node tests: shapelint infers exactly the expected shape."""
 
-import os
-import tempfile
 import warnings
 
 import onnx

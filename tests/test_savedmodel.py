@@ -114,3 +114,22 @@ def test_bad_saved_model_exit_2(tmp_path):
     (d / "saved_model.pb").write_bytes(b"\x08\x01garbage" * 10)
     p = subprocess.run([sys.executable, "-m", "shapelint", "check", str(d)], capture_output=True, text=True)
     assert p.returncode == 2 and str(d) in p.stderr and "Traceback" not in p.stderr
+
+
+def test_explain_answers_the_seed_question(seeds):
+    """Why does Keras give 5×5 from a 2×2 input while output_shape=[1,6,6,1] also works?"""
+    p = subprocess.run([sys.executable, "-m", "shapelint", "explain", seeds[6]], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "admissible output sizes: {5, 6}" in out
+    assert "this node produces 6 (admissible)" in out
+    assert 'Keras Conv2DTranspose(padding="valid") (output_padding=None): 5' in out
+    assert "PyTorch ConvTranspose(padding=0, output_padding=1): 6" in out
+    # and what the explanation claims, TensorFlow does
+    ok5, _ = run_signature(seeds[5], (1, 2, 2, 1))
+    ok6, _ = run_signature(seeds[6], (1, 2, 2, 1))
+    assert ok5 and ok6
+    import numpy as np
+
+    keras_out = tf.keras.layers.Conv2DTranspose(1, 3, 2, padding="valid")(np.ones((1, 2, 2, 1), np.float32))
+    assert tuple(keras_out.shape) == (1, 5, 5, 1)

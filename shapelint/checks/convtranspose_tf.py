@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import sizes
 from ..findings import Finding
 from ..infer_tf import _layout, _per_spatial
-from ..symbolic import PositivePred, Undecidable, add, evaluate, solve, sub, symbols
+from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
 from ._trace import fmt_dim
 
