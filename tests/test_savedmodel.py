@@ -133,3 +133,16 @@ def test_explain_answers_the_seed_question(seeds):
 
     keras_out = tf.keras.layers.Conv2DTranspose(1, 3, 2, padding="valid")(np.ones((1, 2, 2, 1), np.float32))
     assert tuple(keras_out.shape) == (1, 5, 5, 1)
+
+
+def test_tf1_graph_without_functions(tmp_path):
+    from tf_models import tf1_unet_savedmodel
+
+    path = tf1_unet_savedmodel(tmp_path / "tf1")
+    graph, inf = analyse(path)
+    assert inf.shape(graph.outputs[0])[1:3] != (None, None)
+    c = contract(inf)
+    assert c.works()["H"].describe("H") == "H mod 2 = 0, H ≥ 2"
+    for h, w in [(4, 6), (5, 6), (6, 7), (8, 8), (9, 9)]:
+        ok, got = run_signature(path, (1, h, w, 1), key="x")
+        assert ok == c.runs({"N": 1, "H": h, "W": w}), (h, w, got)

@@ -52,3 +52,25 @@ def run_signature(path, shape, key=None):
         return True, tuple(next(iter(out.values())).shape)
     except Exception as e:  # TF raises several error types
         return False, str(e).strip().splitlines()[0][:200]
+
+
+def tf1_unet_savedmodel(path):
+    """A TF1-style SavedModel (a plain GraphDef, no function library): conv stride 2 SAME, then
+    conv2d_transpose back to 2·ceil(H/2), concatenated with the input."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, None, None, 1], name="x")
+        w = tf.constant(np.ones((3, 3, 1, 1), np.float32))
+        e = tf.nn.conv2d(x, w, 2, "SAME")
+        s = tf.shape(e)
+        u = tf.nn.conv2d_transpose(e, w, tf.stack([s[0], s[1] * 2, s[2] * 2, 1]), 2, "SAME")
+        y = tf.concat([x, u], axis=3, name="y")
+        with v1.Session(graph=g) as sess:
+            b = v1.saved_model.Builder(str(path))
+            sig = v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+            b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
+            b.save()
+    return str(path)
