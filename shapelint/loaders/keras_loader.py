@@ -23,7 +23,7 @@ model; in ``input_layers``/``output_layers`` a nested *Functional* model's index
 from __future__ import annotations
 
 import json
-import os
+import heapq
 import zipfile
 from types import MappingProxyType
 
@@ -148,7 +148,7 @@ def _has_code(v, depth=0) -> bool:
     if depth > 100:
         return False
     if isinstance(v, dict):
-        if v.get("class_name") in ("__lambda__", "function") or "code" in v and isinstance(v.get("code"), str):
+        if v.get("class_name") == "__lambda__" or isinstance(v.get("code"), str):
             return True
         return any(_has_code(x, depth + 1) for x in v.values())
     if isinstance(v, list):
@@ -263,19 +263,14 @@ class _Converter:
             self.fail(f"model '{cfg.get('name')}' names no output layers")
         env: dict = {}  # (layer, call index, tensor index) -> tensor name
         # inputs: InputLayers, mapped to the graph inputs or to the caller's tensors
-        inputs = [r for r in in_refs]
-        input_layers = [n for n, layer in by_name.items() if layer.get("class_name") == "InputLayer"]
-        for n in input_layers:
-            if not any(r[0] == n for r in inputs):
-                inputs.append((n, 0, 0))
         if args is not None and len(args) != len(in_refs):
             self.fail(f"nested model '{prefix.rstrip('/')}' has {len(in_refs)} input(s) but is called on {len(args)}")
         single = len(in_refs) == 1
-        for k, r in enumerate(inputs):
+        for k, r in enumerate(in_refs):
             layer = by_name.get(r[0])
             if layer is None:
                 self.fail(f"input_layers names a layer '{r[0]}' that is not in the model")
-            if args is not None and k < len(args):
+            if args is not None:
                 env[(r[0], 0, 0)] = args[k]
             else:
                 env[(r[0], 0, 0)] = self.graph_input(prefix + r[0], layer.get("config") or {}, single)
@@ -333,8 +328,6 @@ class _Converter:
         for key, ds in deps.items():
             for d in ds:
                 users.setdefault(d, []).append(key)
-        import heapq
-
         ready = [(rank[k[0]], k[1], k) for k, ds in deps.items() if not ds]
         heapq.heapify(ready)
         left = {k: len(ds) for k, ds in deps.items()}
@@ -376,10 +369,10 @@ class _Converter:
             self.n_layers += 1
             if self.n_layers > MAX_LAYERS:
                 self.fail(f"more than {MAX_LAYERS} layers")
-            lname = (layer.get("config") or {}).get("name") or layer.get("name") or str(layer.get("class_name"))
-            node_name = self.unique(prefix + str(lname))
             if layer.get("class_name") == "InputLayer":
                 continue
+            lname = (layer.get("config") or {}).get("name") or layer.get("name") or str(layer.get("class_name"))
+            node_name = self.unique(prefix + str(lname))
             if _is_model(layer):
                 outs = self.model(layer, node_name + "/", [x], depth + 1)
             else:
@@ -400,9 +393,10 @@ class _Converter:
         cfg = layer.get("config")
         cfg = cfg if isinstance(cfg, dict) else {}
         op = _op_name(layer)
-        if _has_code(cfg):
+        if layer.get("class_name") == "Lambda" or _has_code(cfg):
             self.notes.append(f"{op} layer '{node_name}' holds serialized Python code: shapelint never "
-                              "deserializes or runs it, so its output shape is unknown")
+                              "deserializes or runs it"
+                              + (", so its output shape is unknown" if layer.get("class_name") == "Lambda" else ""))
         elif layer.get("class_name") in MODEL_CLASSES:
             self.notes.append(f"nested model '{node_name}' ({layer.get('class_name')}) has no layer graph in "
                               f"{CONFIG}: its output is unknown")
@@ -421,6 +415,3 @@ class _Converter:
         self.names.add(f"{name}#{k}")
         return f"{name}#{k}"
 
-
-def is_keras_archive(path: str) -> bool:
-    return path.lower().endswith(".keras") and os.path.isfile(path)
