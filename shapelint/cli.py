@@ -24,6 +24,12 @@ def _parse_shape(spec: str) -> tuple[str, tuple]:
     return name, values
 
 
+def _rules() -> dict:
+    from .checks import CHECKS
+
+    return CHECKS
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="shapelint",
@@ -32,10 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"shapelint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     c = sub.add_parser("check", help="lint models (files or folders)",
-                       description="Lint ONNX models and TensorFlow SavedModels: invalid or ambiguous ConvTranspose sizes (SL001, SL002) "
-                                   "and skip connections whose sizes differ (SL003), exactly, for fixed and "
-                                   "dynamic input sizes. Exit 0: clean; 1: a warning or error; 2: unreadable "
-                                   "model or bad usage.")
+                       description="Lint ONNX models and TensorFlow SavedModels, exactly, for fixed and dynamic "
+                                   "input sizes. Rules: " + "; ".join(f"{k} {v[0]}" for k, v in _rules().items())
+                                   + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
     c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
                    help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
@@ -92,7 +97,16 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    select = set(args.select.split(",")) if args.select else None
+    select = None
+    if args.select:
+        from .checks import CHECKS
+
+        select = {x.strip().upper() for x in args.select.split(",") if x.strip()}
+        unknown = sorted(x for x in select if x not in CHECKS)
+        if unknown or not select:
+            print(f"shapelint: --select: unknown rule id(s) {', '.join(unknown) or '(none)'}; "
+                  f"rules: {', '.join(CHECKS)}", file=sys.stderr)
+            return EXIT_ERROR
     results = []
     for path in collect(args.paths):
         try:

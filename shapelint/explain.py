@@ -109,6 +109,9 @@ def explain(inf: Inferred, node) -> list:
 
 def _axis_lines(ax: Axis) -> list:
     lines = []
+    if ax.s > 64:
+        return [f"input {fmt_dim(ax.i)}, kernel {ax.k}, stride {ax.s}: {ax.s} admissible sizes, too many to list",
+                f"    this node produces {fmt_dim(ax.produced)}: {ax.why}"]
     adm = _admissible(ax)
     K = sizes.effective_kernel(ax.k, ax.d)
     options = [fmt_dim(v) for v in adm.sizes()]

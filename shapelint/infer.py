@@ -132,8 +132,9 @@ def _infer_node(inf: Inferred, node: Node) -> None:
     else:
         try:
             results = rule(_Ctx(inf, node))
-        except (_Unknown, Invalid, ValueError, ZeroDivisionError, TypeError, IndexError, OverflowError):
-            results = None
+        except (_Unknown, Invalid, ValueError, ZeroDivisionError, TypeError, IndexError, OverflowError,
+                AttributeError, KeyError, RecursionError):
+            results = None  # a malformed node: its outputs are unknown
     for j, out in enumerate(node.outputs):
         if not out:
             continue

@@ -20,11 +20,15 @@ class Result:
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     error: str | None = None  # "path: reason" when the model could not be read
+    works: dict = field(default_factory=dict)  # symbol -> description of the sizes the model runs at
 
 
 def is_saved_model(path: str) -> bool:
     return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))) or \
         os.path.basename(path) == "saved_model.pb"
+
+
+MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
@@ -34,6 +38,16 @@ def load(path: str, signature: str | None = None) -> Graph:
         return savedmodel_loader.load(path, signature)
     if os.path.isdir(path):
         raise ModelError(path, "is a folder, not a model file")
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ModelError(path, f"cannot read: {e.strerror or e}")
+    import stat
+
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelError(path, "not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ModelError(path, f"{st.st_size} bytes: over the 2 GiB protobuf limit (keep weights as external data)")
     if path.lower().endswith(".onnx") or not os.path.splitext(path)[1]:
         from .loaders import onnx_loader
 
@@ -71,11 +85,25 @@ def analyse(path: str, pins: dict | None = None, signature: str | None = None) -
 def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None) -> Result:
     graph, inferred = analyse(path, pins, signature)
     ctx = CheckContext(path, graph, inferred)
-    res = Result(path, notes=list(inferred.notes))
+    res = Result(path)
     for rule_id, (_name, _sev, fn) in CHECKS.items():
         if select is not None and rule_id not in select:
             continue
-        res.findings.extend(fn(ctx))
+        try:
+            res.findings.extend(fn(ctx))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, ZeroDivisionError,
+                OverflowError, RecursionError) as e:
+            # a malformed attribute the check did not expect: say so, never a traceback
+            inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
+    if any(f.rule == "SL003" and f.details.get("symbol") for f in res.findings):
+        from .analysis import contract
+
+        c = contract(inferred, ctx.merges)
+        res.works = {name: ss.describe(name) for name, ss in sorted(c.works().items()) if not ss.is_everything()}
+        for f in res.findings:
+            if f.rule == "SL003":
+                f.details["model_works"] = dict(res.works)
+    res.notes = list(inferred.notes)  # notes added by the checks too
     return res
 
 

@@ -36,6 +36,8 @@ def text(results, show_info: bool = False, show_notes: bool = True) -> str:
             out.append(f"  fix: {first}")
             out.extend(f"       {line}" for line in rest)
             out.append("")
+        if r.works:
+            out.append(f"{r.path}: the whole model runs only for " + "; ".join(r.works.values()))
         if show_notes:
             for note in r.notes:
                 out.append(f"{r.path}: note: {note}")

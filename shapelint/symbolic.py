@@ -23,6 +23,7 @@ from functools import reduce
 from typing import Iterable, Mapping, Union
 
 Dim = Union[int, "Expr", None]
+_NAME = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_.]*(\[\d+\])?")
 
 
 class Undecidable(Exception):
@@ -41,7 +42,15 @@ class Sym:
     name: str
 
     def __str__(self) -> str:
-        return self.name
+        return display_name(self.name)
+
+
+def display_name(name: str) -> str:
+    """A symbol as printed: as is when it reads as a name (H, p2o.DynamicDimension.1, x[2]),
+    else quoted, so that a dim_param such as "H+1" or "2" is not mistaken for arithmetic."""
+    if _NAME.fullmatch(name):
+        return name
+    return "‹" + name.replace("›", "") + "›"
 
 
 @dataclass(frozen=True)
@@ -621,6 +630,7 @@ class SizeSet:
         return None
 
     def describe(self, name: str) -> str:
+        name = display_name(name)
         s = self.canonical()
         if s.is_empty():
             return f"no {name}"
@@ -670,7 +680,8 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-MAX_CLASSES = 1 << 14
+MAX_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning, no set)
+MAX_CONCRETE = 20_000  # sizes evaluated one by one below the periodic regime
 
 
 def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
@@ -701,12 +712,16 @@ def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
             exceptional.add(M * q + r)
     # below the threshold everything is evaluated concretely; above it, the classes decide
     start = max(threshold, low) + 1
+    if start > MAX_CONCRETE:
+        raise Undecidable(f"the sizes settle only above {name} = {start}")
     small = set()
     for x in range(1, start):
         if x >= low and holds.concrete(dims, {name: x}):
             small.add(x)
     base = SizeSet(M, frozenset(residues), start, frozenset(small))
     extra = {x for x in exceptional if x >= start}
+    if extra and max(extra) > MAX_CONCRETE:
+        raise Undecidable(f"an isolated solution at {name} = {max(extra)}")
     if extra:  # isolated solutions of a non-constant difference above the threshold
         top = max(extra) + 1
         small = {x for x in range(1, top) if (x in base) or x in extra}

@@ -13,6 +13,7 @@ whose size is picked by a convention (no explicit output_shape).
 from __future__ import annotations
 
 from .. import sizes
+from ..analysis import fixed_size_failures
 from ..findings import Finding
 from ..infer import convtranspose_params, convtranspose_spatial
 from ..symbolic import sub
@@ -20,6 +21,7 @@ from ._context import CheckContext
 from ._trace import fmt_dim, fmt_shape
 
 AXES = "HW"
+MAX_LISTED = 64  # admissible sizes listed one by one up to this stride
 
 
 def _axis_name(a: int, n: int) -> str:
@@ -129,7 +131,9 @@ def check_invalid(ctx: CheckContext):
                     )
                     break
             continue
-        # computed output sizes must be positive
+        # computed output sizes must be positive (unless the runtime already stopped upstream)
+        if node.input(0) in fixed_size_failures(ctx.inferred, ctx.merges):
+            continue
         out = convtranspose_spatial(x, p)
         for a in range(n):
             o = out[a]
@@ -214,8 +218,8 @@ def check_ambiguous(ctx: CheckContext):
             continue  # SL001
         for a in range(n):
             s = strides[a]
-            if s <= 1:
-                continue
+            if s <= 1 or s > MAX_LISTED:
+                continue  # stride 1: one size; huge strides: SL002 lists sizes, not ranges
             k, d = p["kernel"][a], dil[a]
             K = sizes.effective_kernel(k, d)
             i = spatial[a]

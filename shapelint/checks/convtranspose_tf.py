@@ -79,6 +79,8 @@ def check_invalid(ctx: CheckContext):
         x, axes = got
         for ax in axes:
             o, low, s = ax["o"], ax["low"], ax["s"]
+            if s > 64:
+                continue
             lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
             if isinstance(lo_d, int) and isinstance(hi_d, int):
                 if lo_d >= 0 and hi_d >= 0:
@@ -127,7 +129,7 @@ def check_ambiguous(ctx: CheckContext):
             continue
         x, axes = got
         for ax in axes:
-            if ax["s"] <= 1:
+            if ax["s"] <= 1 or ax["s"] > 64:
                 continue
             o, low, s = ax["o"], ax["low"], ax["s"]
             d = sub(o, low)

@@ -8,10 +8,10 @@ the smallest that fails and one that works, decided per residue class (``symboli
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import axis_verdict, domain, fixed_size_failures, upstream_merges
+from ..analysis import POOL_OPS, axis_verdict, domain, fixed_size_failures, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
-from ..symbolic import Invalid, SizeSet, evaluate, sub
+from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
 from ._context import CheckContext
 from ._trace import branches, find_upsampler, fmt_dim, fmt_shape
 
@@ -45,23 +45,48 @@ def check(ctx: CheckContext):
         for u in upstream.get(m.node.name, ()):
             for name, s in passing[u].items():
                 reach[name] = s if name not in reach else reach[name].intersect(s)
+        failing, undecided, skip = [], [], False
         for ax, v in zip(m.axes, verdicts[k]):
             if v.static_ok is None and v.sizes is None:
-                ctx.inferred.notes.append(f"{m.node.op} '{m.node.name}' axis {ax.axis}: not decided ({v.reason})")
-                continue  # undecided: a note, never a guess
-            if v.static_ok:
+                undecided.append((ax, v))
+            elif v.static_ok:
                 continue
-            if v.sizes is not None:
+            elif v.sizes is not None:
                 r = reach.get(v.symbol, SizeSet.everything())
                 bad = r.first_outside(v.sizes)
-                if bad is None:
-                    continue  # fails only where an earlier merge already fails
-                yield _finding(ctx, inf, m, ax, v, r, bad, whole.get(v.symbol))
+                if bad is not None:  # else it fails only where an earlier merge already fails
+                    failing.append((ax, v, r, bad))
+            elif stop is not None and stop[1] == "size":
+                skip = True  # onnxruntime fails at that Conv/pool first (SL004), never gets here
             else:
-                if stop is not None and stop[1] == "size":
-                    break  # onnxruntime fails at that Conv/pool first (SL004), never gets here
-                yield _finding(ctx, inf, m, ax, v, None, None, None, stop[0] if stop else None)
-            break  # one finding per merge node: the first axis that fails
+                failing.append((ax, v, None, None))
+        if skip:
+            continue
+        if failing:
+            # headline: an axis that fails at every size first; the other failing axes follow
+            failing.sort(key=lambda f: f[1].symbol is not None)
+            (ax, v, r, bad), others = failing[0], failing[1:]
+            yield _finding(ctx, inf, m, ax, v, r, bad, whole.get(v.symbol), stop[0] if stop else None, others)
+        elif undecided:
+            yield _undecided(ctx, m, *undecided[0])
+
+
+def _undecided(ctx, m, ax, v) -> Finding:
+    """Sizes computed differently on the two branches, in a way shapelint cannot solve exactly
+    (several input dims at once, or too many residue classes): the condition, not a set."""
+    present = [(j, d) for j, d in enumerate(ax.dims) if d is not None and not (ax.kind == "broadcast" and d == 1)]
+    (j1, a), (j2, b) = present[0], next(((j, d) for j, d in present[1:] if d != present[0][1]), present[1])
+    cond = f"{fmt_dim(a)} = {fmt_dim(b)}" + (" (or one of them is 1)" if ax.kind == "broadcast" else "")
+    node = m.node
+    return Finding(
+        "SL003", "merge-mismatch", "warning", ctx.path, node.name, node.op,
+        f"{node.op} '{node.name}': axis {ax.axis} is {fmt_dim(a)} for '{m.inputs[j1]}' but {fmt_dim(b)} for "
+        f"'{m.inputs[j2]}'; they agree only where {cond}, which shapelint does not solve here ({v.reason})",
+        "check the sizes you use with --input-shape, or make both branches derive their size from the same "
+        "tensor (crop or pad one to the other's run-time shape)",
+        branches(ctx.inferred, m.inputs[j1], m.inputs[j2], ax.axis - (max(len(s) for s in m.shapes) - len(m.shapes[j1]))),
+        {"axis": ax.axis, "sizes": [fmt_dim(a), fmt_dim(b)], "condition": cond, "reason": v.reason},
+    )
 
 
 def _sides(m, ax, env):
@@ -82,7 +107,7 @@ def _sides(m, ax, env):
     return first, other
 
 
-def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None):
+def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others=()):
     node = m.node
     bad_env = {} if v.symbol is None else {v.symbol: bad}
     j1, j2 = _sides(m, ax, bad_env)
@@ -109,6 +134,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None):
                    f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; {where_fails}")
         targets = _static_targets(m, up_side)
         suggestion = _static_fix(inf, up, up_side, targets, node)
+        message += _also(others, details)
         return Finding("SL003", "merge-mismatch", "error", ctx.path, node.name, node.op, message,
                        suggestion, chain, details)
     name = v.symbol
@@ -147,8 +173,39 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None):
         "example_working": good,
     })
     suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
+    pools = domain(inf, POOL_OPS).get(name)
+    if pools is not None and (pools.minimum() or 1) > 1:
+        message += (f" (below {name}={pools.minimum()} a pooling window exceeds its input; onnxruntime then "
+                    f"truncates, which shapelint does not analyse)")
+    message += _also(others, details)
+    extra = [ov.sizes.intersect(oreach).describe(ov.symbol) for _ax, ov, oreach, _bad in others
+             if ov.symbol is not None and ov.symbol != name]
+    if extra:  # the other axes' contracts go on the contract line
+        lines = suggestion.split("\n")
+        k = next((j for j, line in enumerate(lines) if line.startswith("document or validate")), None)
+        if k is not None:
+            lines[k] += "; " + "; ".join(extra)
+            suggestion = "\n".join(lines)
     return Finding("SL003", "merge-mismatch", sev, ctx.path, node.name, node.op, message, suggestion,
                    chain, details)
+
+
+def _also(others, details) -> str:
+    """The other failing axes of the same merge, in the message and in details["also"]."""
+    text, extra = "", []
+    for ax, v, reach, _bad in others:
+        if v.symbol is None:
+            vals = [fmt_dim(d) for d in ax.present()]
+            text += f"; axis {ax.axis} differs too ({' vs '.join(vals)})"
+            extra.append({"axis": ax.axis, "sizes": vals})
+        else:
+            ss = v.sizes.intersect(reach)
+            text += f"; axis {ax.axis} runs only for {ss.describe(v.symbol)}"
+            extra.append({"axis": ax.axis, "symbol": v.symbol, "works": ss.describe(v.symbol),
+                          "modulus": ss.modulus, "residues": sorted(ss.residues)})
+    if extra:
+        details["also"] = extra
+    return text
 
 
 def _static_targets(m, up_side) -> dict:
@@ -156,9 +213,10 @@ def _static_targets(m, up_side) -> dict:
     j_up = m.inputs.index(up_side)
     out = {}
     for ax in m.axes:
-        if ax.holds_at({}):
+        if symbols(*ax.present()) or ax.holds_at({}):
             continue
-        others = [d for j, d in enumerate(ax.dims) if j != j_up and d is not None and d != 1]
+        others = [d for j, d in enumerate(ax.dims)
+                  if j != j_up and d is not None and (ax.kind == "equal" or d != 1)]
         if others and isinstance(others[0], int):
             out[ax.axis] = others[0]
     return out
@@ -229,6 +287,8 @@ def _convtranspose_fix(inf, up, targets: dict):
 def _symmetric_fix(i: int, k: int, s: int, d: int, target: int):
     """PyTorch-style (padding p on both sides, output_padding op < s) reaching ``target``:
     target = s·(i − 1) − 2p + d·(k − 1) + op + 1."""
+    if d * (k - 1) > 4096 or s > 4096:
+        return None
     for pad in range(0, d * (k - 1) + 1):
         op = target - sizes.torch_conv_transpose_out(i, k, s, pad, d, 0)
         if 0 <= op < s:

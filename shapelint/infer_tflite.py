@@ -1,0 +1,375 @@
+"""Shape rules for TFLite builtin ops (IR domain "tflite"), beside the ONNX and TF ones.
+
+TFLite is NHWC throughout and keeps TensorFlow's conventions, so most ops reuse a rule: the
+ONNX one under that op's name (``_alias``: ADD, CONCATENATION with its ``axis`` option, GATHER)
+or the TF one (``_tf``: PAD, STRIDED_SLICE, MEAN, RESIZE_BILINEAR, PACK, SHAPE -- same inputs,
+same option names). What is TFLite's own is here: weights stored OHWI (CONV_2D,
+TRANSPOSE_CONV) or 1HW(C·M) (DEPTHWISE_CONV_2D), pools sized by options, TRANSPOSE_CONV's
+output being its ``output_shape`` input, RESHAPE's target in an input or in ``new_shape``,
+FULLY_CONNECTED, and MediaPipe's ``Convolution2DTransposeBias`` custom op.
+The size arithmetic stays in sizes.py where it is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import infer as _i
+from . import sizes
+from .infer_tf import TF_RULES
+from .symbolic import add, maximum, mod, mul, sub
+
+_out = _i._out
+SPATIAL_NAMES = {1: "H", 2: "W"}
+
+
+def _alias(onnx_op, **attrs):
+    """The ONNX rule of that name; ``attrs`` stand in for ONNX attributes TFLite does not have."""
+
+    def rule(ctx):
+        node = ctx.node
+        if attrs:
+            node = replace(node, attrs=tuple(attrs.items()) + tuple(node.attrs))
+        return _i.RULES[onnx_op](_i._Ctx(ctx.inf, node, onnx_op))
+
+    return rule
+
+
+def _tf(tf_op):
+    """The TF rule of that name (same inputs, same option names)."""
+    fn = TF_RULES[tf_op]
+
+    def rule(ctx):
+        return fn(_i._Ctx(ctx.inf, ctx.node, tf_op))
+
+    return rule
+
+
+def _unknown_like(ctx, i=0):
+    s = ctx.shape(i)
+    return _out(None if s is None else (None,) * len(s))
+
+
+def _forward_dim(i, k, s, d, padding):
+    """TFLite's ComputeOutSize: SAME ceil(i/s); VALID floor((i − K)/s) + 1."""
+    if not isinstance(k, int) or not isinstance(s, int) or not isinstance(d, int) or s < 1 or d < 1 or k < 1:
+        raise ValueError("kernel, stride and dilation must be positive integers")
+    if padding == "SAME":
+        return sizes.same_out(i, s)
+    if padding == "VALID":
+        return sizes.conv_out(i, k, s, d, 0, 0)
+    raise ValueError(f"padding {padding!r}")
+
+
+def _conv2d(ctx):
+    """CONV_2D(input NHWC, filter OHWI, bias) / DEPTHWISE_CONV_2D(input, filter 1HW(C·M), bias)."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    if x is None or w is None or len(x) != 4 or len(w) != 4:
+        return _out(None if x is None else (None,) * len(x))
+    pad = ctx.attr("padding", "SAME")
+    h = _forward_dim(x[1], w[1], ctx.attr("stride_h", 1), ctx.attr("dilation_h_factor", 1), pad)
+    wd = _forward_dim(x[2], w[2], ctx.attr("stride_w", 1), ctx.attr("dilation_w_factor", 1), pad)
+    return _out((x[0], h, wd, w[3] if ctx.node.op == "DEPTHWISE_CONV_2D" else w[0]))
+
+
+def _conv3d(ctx):
+    """CONV_3D(input NDHWC, filter DHWIO, bias)."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    if x is None or w is None or len(x) != 5 or len(w) != 5:
+        return _out(None if x is None else (None,) * len(x))
+    pad = ctx.attr("padding", "SAME")
+    out = [x[0]]
+    for a, key in ((1, "d"), (2, "h"), (3, "w")):
+        out.append(_forward_dim(x[a], w[a - 1], ctx.attr(f"stride_{key}", 1), ctx.attr(f"dilation_{key}_factor", 1), pad))
+    return _out(tuple(out) + (w[4],))
+
+
+def _pool2d(ctx):
+    """MAX_POOL_2D / AVERAGE_POOL_2D / L2_POOL_2D: window and strides in Pool2DOptions."""
+    x = ctx.shape(0)
+    if x is None or len(x) != 4:
+        return _out(None if x is None else (None,) * len(x))
+    pad = ctx.attr("padding", "SAME")
+    h = _forward_dim(x[1], ctx.attr("filter_height", 1), ctx.attr("stride_h", 1), 1, pad)
+    w = _forward_dim(x[2], ctx.attr("filter_width", 1), ctx.attr("stride_w", 1), 1, pad)
+    return _out((x[0], h, w, x[3]))
+
+
+def _output_shape_input(ctx):
+    """TRANSPOSE_CONV(output_shape, weights OHWI, input, [bias]), CONV_3D_TRANSPOSE: the output is
+    exactly the int32 ``output_shape`` tensor's value; the kernel does not check it against the
+    input (convtranspose_tflite.py does)."""
+    v = ctx.value(0)
+    if v is not None:
+        if any(isinstance(d, float) for d in v):
+            return _unknown_like(ctx, 2)
+        return _out(tuple(v))
+    s = ctx.shape(0)
+    if s is not None and len(s) == 1 and isinstance(s[0], int):
+        return _out((None,) * s[0])
+    return _unknown_like(ctx, 2)
+
+
+def mediapipe_transpose_conv_bias_out(i, k: int, s: int, padding: str):
+    """MediaPipe's Convolution2DTransposeBias (mediapipe/util/tflite/operations/
+    transpose_conv_bias.cc) sizes its output itself, from the input:
+    VALID o = s·(i − 1) + k;  SAME o = s·(i − 1) + k − max(0, k − 1 − (i − 1) mod s).
+    With k ≥ s, SAME gives s·(i − 1) + 1 + (i − 1) mod s: for s = 2, 2·i for even i but 2·i − 1
+    for odd i -- always inside TF's admissible [(i − 1)·s + 1, i·s], but not TF's i·s."""
+    base = add(mul(s, sub(i, 1)), k)
+    if padding == "VALID":
+        return base
+    if padding != "SAME":
+        raise ValueError(f"padding {padding!r}")
+    return sub(base, maximum(0, sub(k - 1, mod(sub(i, 1), s))))
+
+
+def _mediapipe_transpose_conv_bias(ctx):
+    """Convolution2DTransposeBias(input NHWC, weights OHWI, bias), options in raw custom data."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    pad, sh, sw = ctx.attr("padding"), ctx.attr("stride_h"), ctx.attr("stride_w")
+    if x is None or w is None or len(x) != 4 or len(w) != 4:
+        return _out(None if x is None else (None,) * 4)
+    if pad not in ("SAME", "VALID") or not isinstance(sh, int) or not isinstance(sw, int) or sh < 1 or sw < 1:
+        return _out((x[0], None, None, w[0]))
+    if not isinstance(w[1], int) or not isinstance(w[2], int):
+        return _out((x[0], None, None, w[0]))
+    return _out((x[0], mediapipe_transpose_conv_bias_out(x[1], w[1], sh, pad),
+                 mediapipe_transpose_conv_bias_out(x[2], w[2], sw, pad), w[0]))
+
+
+def _reshape(ctx):
+    """RESHAPE(x, [shape]): the target is the shape input, else ``new_shape``; -1 is inferred and,
+    unlike ONNX, a 0 is a literal 0."""
+    target = ctx.value(1) if ctx.has(1) else None
+    if target is None and not ctx.has(1):
+        target = ctx.attr("new_shape")
+    if target is None:
+        t_shape = ctx.shape(1) if ctx.has(1) else None
+        if t_shape is not None and len(t_shape) == 1 and isinstance(t_shape[0], int):
+            return _out((None,) * t_shape[0])
+        return _out(None)
+    node = replace(ctx.node, attrs=(("allowzero", 1),) + tuple(ctx.node.attrs))
+    return _i._reshape(_Given(ctx.inf, node, "Reshape", {1: tuple(target)}))
+
+
+class _Given(_i._Ctx):
+    """A node seen with some input values given (an option standing in for an input tensor)."""
+
+    def __init__(self, inf, node, op, given: dict):
+        super().__init__(inf, node, op)
+        self.given = given
+
+    def value(self, i: int):
+        return self.given[i] if i in self.given else super().value(i)
+
+
+def _fully_connected(ctx):
+    """FULLY_CONNECTED(x, weights [units, k], [bias]): (numel(x)/k, units), or x[:-1] + (units,)
+    with keep_num_dims."""
+    x, w = ctx.shape(0), ctx.shape(1)
+    if x is None or w is None or len(w) != 2:
+        return _out(None)
+    if ctx.attr("keep_num_dims", False):
+        return _out(tuple(x[:-1]) + (w[0],))
+    if any(d is None for d in x):
+        return _out((None, w[0]))
+    return _out((_i._exact_div(_i._numel(x), w[1]), w[0]))
+
+
+def _batch_matmul(ctx):
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None or len(a) < 2 or len(b) < 2:
+        return _out(None)
+    m = a[-1] if ctx.attr("adj_x", False) else a[-2]
+    n = b[-2] if ctx.attr("adj_y", False) else b[-1]
+    batch = _i._broadcast_shapes([a[:-2], b[:-2]]) if a[:-2] or b[:-2] else ()
+    return _out(tuple(batch) + (m, n))
+
+
+def _strided_slice(ctx):
+    if ctx.attr("offset", False):
+        raise _i._Unknown()  # end = begin + end: not modelled
+    return _tf("StridedSlice")(ctx)
+
+
+def _slice(ctx):
+    """SLICE(x, begin, size): size −1 means "to the end"; a 1-D value (a shape vector) is sliced too."""
+    x, begin, size = ctx.shape(0), ctx.value(1), ctx.value(2)
+    if x is None or begin is None or size is None or len(begin) != len(x) or len(size) != len(x):
+        return _unknown_like(ctx) if x is not None else _out(None)
+    out = tuple(sub(x[a], begin[a]) if size[a] == -1 else size[a] for a in range(len(x)))
+    value = None
+    v = ctx.value(0)
+    if v is not None and len(x) == 1 and isinstance(begin[0], int) and isinstance(out[0], int) \
+            and 0 <= begin[0] and begin[0] + out[0] <= len(v):
+        value = tuple(v[begin[0]:begin[0] + out[0]])
+    return _out(out, value)
+
+
+def _split(ctx):
+    """SPLIT(axis, x) into num_splits equal parts."""
+    axis, x = ctx.value(0), ctx.shape(1)
+    n = len(ctx.node.outputs)
+    if axis is None or x is None:
+        return [(None, None)] * n
+    a = _i._norm_axis(axis[0], len(x))
+    part = _i._exact_div(x[a], n) if x[a] is not None else None
+    return [(tuple(x[:a]) + (part,) + tuple(x[a + 1:]), None)] * n
+
+
+def _split_v(ctx):
+    """SPLIT_V(x, size_splits, axis); one size may be -1 (the rest)."""
+    x, parts, axis = ctx.shape(0), ctx.value(1), ctx.value(2)
+    n = len(ctx.node.outputs)
+    if x is None or parts is None or axis is None or len(parts) != n:
+        return [(None, None)] * n
+    a = _i._norm_axis(axis[0], len(x))
+    parts = list(parts)
+    if -1 in parts:
+        rest = x[a]
+        for p in parts:
+            if p != -1:
+                rest = sub(rest, p)
+        parts[parts.index(-1)] = rest
+    return [(tuple(x[:a]) + (p,) + tuple(x[a + 1:]), None) for p in parts]
+
+
+def _unpack(ctx):
+    x = ctx.shape(0)
+    n = len(ctx.node.outputs)
+    if x is None:
+        return [(None, None)] * n
+    a = _i._norm_axis(ctx.attr("axis", 0), len(x))
+    return [(tuple(x[:a]) + tuple(x[a + 1:]), None)] * n
+
+
+def _arg_minmax(ctx):
+    x, axis = ctx.shape(0), ctx.value(1)
+    if x is None or axis is None:
+        return _out(None)
+    a = _i._norm_axis(axis[0], len(x))
+    return _out(tuple(x[:a]) + tuple(x[a + 1:]))
+
+
+def _space_depth(ctx):
+    """SPACE_TO_DEPTH / DEPTH_TO_SPACE, NHWC."""
+    x, b = ctx.shape(0), ctx.attr("block_size")
+    if x is None or len(x) != 4 or not isinstance(b, int) or b < 1:
+        return _out(None)
+    n, h, w, c = x
+    if ctx.node.op == "DEPTH_TO_SPACE":
+        return _out((n, mul(h, b), mul(w, b), _i._exact_div(c, b * b)))
+    return _out((n, _i._exact_div(h, b), _i._exact_div(w, b), mul(c, b * b)))
+
+
+def _broadcast_to(ctx):
+    v = ctx.value(1)
+    return _out(None if v is None else tuple(v))
+
+
+def _gather(ctx):
+    if ctx.attr("batch_dims", 0):
+        raise _i._Unknown()
+    return _alias("Gather")(ctx)
+
+
+def _declared(ctx):
+    """READ_VARIABLE: the variable's shape as the file declares it (the loader's attribute)."""
+    return _out(ctx.attr("declared_shape"))
+
+
+def _resource(ctx):
+    """VAR_HANDLE: a scalar resource handle."""
+    return _out(())
+
+
+def _same(ctx):
+    return _out(ctx.shape(0), None)
+
+
+def _identity(ctx):
+    return _out(ctx.shape(0), ctx.value(0))
+
+
+TFLITE_RULES = {
+    # convolutions and pools (NHWC)
+    "CONV_2D": _conv2d,
+    "DEPTHWISE_CONV_2D": _conv2d,
+    "CONV_3D": _conv3d,
+    "TRANSPOSE_CONV": _output_shape_input,
+    "CONV_3D_TRANSPOSE": _output_shape_input,
+    "Convolution2DTransposeBias": _mediapipe_transpose_conv_bias,
+    "MAX_POOL_2D": _pool2d,
+    "AVERAGE_POOL_2D": _pool2d,
+    "L2_POOL_2D": _pool2d,
+    "RESIZE_BILINEAR": _tf("ResizeBilinear"),
+    "RESIZE_NEAREST_NEIGHBOR": _tf("ResizeNearestNeighbor"),
+    "SPACE_TO_DEPTH": _space_depth,
+    "DEPTH_TO_SPACE": _space_depth,
+    "PAD": _tf("Pad"),
+    "PADV2": _tf("Pad"),
+    "MIRROR_PAD": _tf("Pad"),
+    # merges and other elementwise ops with broadcasting
+    "CONCATENATION": _alias("Concat"),
+    "ADD": _alias("Add"),
+    "SUB": _alias("Sub"),
+    "MUL": _alias("Mul"),
+    "DIV": _alias("Div"),
+    "FLOOR_DIV": _alias("Div"),
+    "FLOOR_MOD": _alias("Mod"),
+    "POW": _alias("Pow"),
+    "MAXIMUM": _alias("Max"),
+    "MINIMUM": _alias("Min"),
+    "SQUARED_DIFFERENCE": _alias("Sub"),
+    "EQUAL": _alias("Equal"),
+    "LESS": _alias("Less"),
+    "GREATER": _alias("Greater"),
+    "LESS_EQUAL": _alias("LessOrEqual"),
+    "GREATER_EQUAL": _alias("GreaterOrEqual"),
+    "NOT_EQUAL": _alias("Equal"),
+    "LOGICAL_AND": _alias("And"),
+    "LOGICAL_OR": _alias("Or"),
+    "SELECT": _alias("Where"),
+    "SELECT_V2": _alias("Where"),
+    "ADD_N": _alias("Sum"),
+    # shapes and their values
+    "SHAPE": _tf("Shape"),
+    "STRIDED_SLICE": _strided_slice,
+    "SLICE": _slice,
+    "PACK": _tf("Pack"),
+    "UNPACK": _unpack,
+    "RESHAPE": _reshape,
+    "SQUEEZE": _tf("Squeeze"),
+    "EXPAND_DIMS": _tf("ExpandDims"),
+    "TRANSPOSE": _tf("Transpose"),
+    "FILL": _tf("Fill"),
+    "BROADCAST_TO": _broadcast_to,
+    "TILE": _alias("Tile"),
+    "RANGE": _alias("Range"),
+    "GATHER": _gather,
+    "SPLIT": _split,
+    "SPLIT_V": _split_v,
+    "CAST": _identity,
+    "VAR_HANDLE": _resource,
+    "READ_VARIABLE": _declared,
+    # reductions and matmuls
+    "MEAN": _tf("Mean"),
+    "SUM": _tf("Sum"),
+    "REDUCE_MAX": _tf("Max"),
+    "REDUCE_MIN": _tf("Min"),
+    "REDUCE_PROD": _tf("Prod"),
+    "REDUCE_ANY": _tf("Max"),
+    "ARG_MAX": _arg_minmax,
+    "ARG_MIN": _arg_minmax,
+    "FULLY_CONNECTED": _fully_connected,
+    "BATCH_MATMUL": _batch_matmul,
+    # shape-preserving
+    **{op: _same for op in (
+        "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH",
+        "HARD_SWISH", "ELU", "GELU", "EXP", "LOG", "SQRT", "RSQRT", "SQUARE", "NEG", "ABS", "SIN", "COS",
+        "FLOOR", "CEIL", "ROUND", "SIGN", "SOFTMAX", "LOG_SOFTMAX", "L2_NORMALIZATION",
+        "LOCAL_RESPONSE_NORMALIZATION", "DEQUANTIZE", "QUANTIZE", "FAKE_QUANT", "ZEROS_LIKE", "ONES_LIKE",
+        "LOGICAL_NOT", "REVERSE_V2", "CUMSUM",
+    )},
+}
