@@ -136,3 +136,147 @@ def tf_sweep(path, sizes, channels: int = 1) -> dict:
     keys = [tuple(s) if isinstance(s, (tuple, list)) else (s, s) for s in sizes]
     res = run_in_tf([(path, (1, h, w, channels)) for h, w in keys])
     return {k: (ok, r[0] if ok else r) for k, (ok, r) in zip(keys, res)}
+
+
+# --------------------------------------------------------------------------- layer zoos
+# Each zoo is a model whose outputs are every layer's output, so one run in TF gives the real
+# shape of each; the tests compare them with the shapes shapelint infers from config.json.
+
+
+def zoo_2d():
+    """Layers on a (None, None, 3) image: every rule for 2-D spatial sizes."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, None, 3), name="img")
+    specs = [
+        L.Conv2D(4, 3, strides=2, padding="valid", name="conv_s2_valid"),
+        L.Conv2D(4, 3, strides=2, padding="same", name="conv_s2_same"),
+        L.Conv2D(4, 3, dilation_rate=2, padding="valid", name="conv_d2_valid"),
+        L.Conv2D(4, (3, 5), strides=(2, 3), padding="valid", name="conv_rect"),
+        L.SeparableConv2D(4, 3, strides=2, padding="same", name="sepconv"),
+        L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="valid", name="dwconv"),
+        L.MaxPooling2D(3, strides=2, padding="valid", name="maxpool_valid"),
+        L.MaxPooling2D(3, strides=2, padding="same", name="maxpool_same"),
+        L.AveragePooling2D((2, 3), padding="same", name="avgpool_same"),
+        L.AveragePooling2D(3, name="avgpool_default_strides"),
+        L.Conv2DTranspose(2, 3, strides=2, padding="same", name="ct_k3_s2_same"),
+        L.Conv2DTranspose(2, 3, strides=2, padding="valid", name="ct_k3_s2_valid"),
+        L.Conv2DTranspose(2, 2, strides=2, padding="same", output_padding=1, name="ct_k2_s2_same_op1"),
+        L.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1, name="ct_k3_s2_same_op1"),
+        L.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=0, name="ct_k3_s2_same_op0"),
+        L.Conv2DTranspose(2, 1, strides=2, padding="valid", name="ct_k1_s2_valid"),
+        L.Conv2DTranspose(2, 2, strides=3, padding="valid", name="ct_k2_s3_valid"),
+        L.Conv2DTranspose(2, 2, strides=3, padding="same", output_padding=2, name="ct_k2_s3_same_op2"),
+        L.Conv2DTranspose(2, 4, strides=2, padding="valid", output_padding=1, name="ct_k4_s2_valid_op1"),
+        L.Conv2DTranspose(2, 3, strides=(2, 3), padding="same", output_padding=(1, 0), name="ct_rect"),
+        L.Conv2DTranspose(2, 3, dilation_rate=2, padding="valid", name="ct_d2_valid"),
+        L.Conv2DTranspose(2, 2, dilation_rate=2, padding="same", name="ct_d2_same"),
+        L.UpSampling2D((2, 3), name="upsample"),
+        L.UpSampling2D(2, interpolation="bilinear", name="upsample_bilinear"),
+        L.ZeroPadding2D(((1, 2), (3, 4)), name="zeropad"),
+        L.Cropping2D(((1, 0), (2, 1)), name="crop"),
+        L.Resizing(7, 9, name="resize"),
+        L.CenterCrop(5, 6, name="centercrop"),
+        L.GlobalAveragePooling2D(name="gap"),
+        L.GlobalMaxPooling2D(keepdims=True, name="gmp_keep"),
+        L.BatchNormalization(name="bn"),
+        L.Activation("relu", name="act"),
+        L.ReLU(name="relu"),
+        L.LeakyReLU(name="leaky"),
+        L.Dropout(0.5, name="dropout"),
+        L.Rescaling(1 / 255, name="rescale"),
+        L.Softmax(name="softmax"),
+        L.Dense(5, name="dense_on_image"),
+    ]
+    outs = [layer(x) for layer in specs]
+    return keras.Model(x, outs, name="zoo_2d")
+
+
+def zoo_1d():
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, 3), name="seq")
+    specs = [
+        L.Conv1D(4, 3, strides=2, padding="causal", name="conv_causal"),
+        L.Conv1D(4, 3, strides=2, padding="valid", name="conv_valid"),
+        L.Conv1D(4, 5, padding="same", dilation_rate=2, name="conv_same_d2"),
+        L.SeparableConv1D(4, 3, strides=2, padding="same", name="sepconv"),
+        L.DepthwiseConv1D(3, strides=2, depth_multiplier=3, name="dwconv"),
+        L.Conv1DTranspose(2, 3, strides=2, padding="same", name="ct_same"),
+        L.Conv1DTranspose(2, 4, strides=3, padding="valid", output_padding=2, name="ct_valid_op2"),
+        L.MaxPooling1D(2, name="maxpool"),
+        L.AveragePooling1D(3, strides=2, padding="same", name="avgpool_same"),
+        L.UpSampling1D(3, name="upsample"),
+        L.ZeroPadding1D((2, 1), name="zeropad"),
+        L.Cropping1D((1, 2), name="crop"),
+        L.GlobalAveragePooling1D(name="gap"),
+    ]
+    return keras.Model(x, [layer(x) for layer in specs], name="zoo_1d")
+
+
+def zoo_3d():
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((None, None, None, 2), name="vol")
+    specs = [
+        L.Conv3D(3, 3, strides=2, padding="same", name="conv_same"),
+        L.Conv3D(3, 2, strides=(1, 2, 3), padding="valid", name="conv_valid"),
+        L.Conv3DTranspose(2, 2, strides=2, padding="same", output_padding=1, name="ct_k2_op1"),
+        L.Conv3DTranspose(2, 3, strides=2, padding="valid", name="ct_valid"),
+        L.MaxPooling3D(2, name="maxpool"),
+        L.AveragePooling3D(2, strides=1, padding="same", name="avgpool"),
+        L.UpSampling3D((1, 2, 3), name="upsample"),
+        L.ZeroPadding3D(((1, 0), (0, 2), (1, 1)), name="zeropad"),
+        L.Cropping3D(((1, 0), (0, 1), (1, 1)), name="crop"),
+        L.GlobalMaxPooling3D(name="gmp"),
+    ]
+    return keras.Model(x, [layer(x) for layer in specs], name="zoo_3d")
+
+
+def zoo_fixed():
+    """Layers that need fixed sizes, and the merges."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((6, 8, 3), name="img")
+    flat = L.Flatten(name="flatten")(x)
+    outs = [
+        flat,
+        L.Dense(5, name="dense")(flat),
+        L.RepeatVector(2, name="repeat")(flat),
+        L.Reshape((-1, 3), name="reshape_infer")(x),
+        L.Reshape((4, 12, 3), name="reshape")(x),
+        L.Permute((2, 1, 3), name="permute")(x),
+        L.Concatenate(axis=1, name="cat_axis1")([x, x]),
+        L.Concatenate(name="cat_last")([x, x]),
+        L.Add(name="add")([x, x]),
+        L.Subtract(name="sub")([x, x]),
+        L.Multiply(name="mul")([x, x]),
+        L.Average(name="avg")([x, x]),
+        L.Maximum(name="max")([x, x]),
+        L.Minimum(name="min")([x, x]),
+    ]
+    return keras.Model(x, outs, name="zoo_fixed")
+
+
+def nested():
+    """A Functional model called twice inside a Functional model, then a nested Sequential."""
+    keras = _keras()
+    L = keras.layers
+    inner_in = keras.Input((None, None, 2), name="inner_in")
+    inner = keras.Model(inner_in, L.Conv2D(2, 3, name="inner_conv")(inner_in), name="inner")
+    seq = keras.Sequential([keras.Input((None, None, 2)), L.MaxPooling2D(2, name="seq_pool"),
+                            L.Conv2D(2, 1, name="seq_conv")], name="seq")
+    x = keras.Input((None, None, 2), name="x")
+    a = inner(x)
+    b = inner(a)
+    c = seq(b)
+    shared = L.Conv2D(2, 3, padding="same", name="shared")
+    d = shared(shared(c))
+    return keras.Model(x, [a, b, c, d], name="outer")
+
+
+def sequential():
+    keras = _keras()
+    L = keras.layers
+    return keras.Sequential([keras.Input((32, 30, 3)), L.Conv2D(4, 3, name="c"), L.MaxPooling2D(name="p"),
+                             L.Flatten(name="f"), L.Dense(3, name="d")], name="seqnet")
