@@ -141,9 +141,10 @@ class _Flattener:
             needed.append(info.name)
             outputs.append(info.name)
         # walk the top-level graph from the outputs back, emit needed nodes in dependency order
-        order = self._top_order(top, [o.split(":")[0] for o in needed], set(env))
+        order = self._order(top, [o.split(":")[0] for o in needed], set(env), "the graph")
         for node_def in order:
-            self._emit(node_def, "", env, self._top_ref, depth=0, top=True)
+            args = [env.get(self._top_ref(i), self._top_ref(i)) for i in node_def.input if not i.startswith("^")]
+            self._emit(node_def, "", env, args, depth=0, top=True)
         out_names = []
         for key, info in sorted(self.sig.outputs.items()):
             ref = self._top_ref(info.name)
@@ -163,37 +164,35 @@ class _Flattener:
         name, _, idx = ref.lstrip("^").partition(":")
         return f"{name}:{idx or 0}"
 
-    def _top_order(self, top, roots, known):
+    def _order(self, nodes: dict, roots, known, where: str) -> list:
+        """The nodes ``roots`` depend on, dependencies first (iterative DFS; a cycle is an error)."""
         order, state = [], {}
         stack = [(r, False) for r in roots]
         while stack:
             name, done = stack.pop()
-            if name in known or name not in top:
+            if name in known or name not in nodes:
                 continue
             if done:
                 if state.get(name) != 2:
                     state[name] = 2
-                    order.append(top[name])
+                    order.append(nodes[name])
                 continue
             if state.get(name) == 1:
-                if state.get(name) != 2:
-                    raise ModelError(self.path, f"the graph has a cycle through '{name}'")
-            if state.get(name):
+                raise ModelError(self.path, f"{where} has a cycle through '{name}'")
+            if state.get(name) == 2:
                 continue
             state[name] = 1
             stack.append((name, True))
-            for i in top[name].input:
+            for i in nodes[name].input:
                 if not i.startswith("^"):
                     stack.append((i.split(":")[0], False))
         return order
 
     # ------------------------------------------------------------------ nodes
-    def _emit(self, node_def, prefix, env, ref_of, depth, top=False):
-        """Emit one node (inlining calls). ``env`` maps a reference in this scope to a tensor
-        name of the flat graph; ``ref_of`` canonicalises this scope's references."""
+    def _emit(self, node_def, prefix, env, inputs, depth, top=False):
+        """Emit one node, or inline the function it calls. ``env`` maps this scope's references
+        to tensor names of the flat graph; ``inputs`` are the node's inputs, already mapped."""
         name = self._unique(prefix + node_def.name)
-        inputs = [env.get(ref_of(i), ref_of(i) if not prefix else prefix + ref_of(i))
-                  for i in node_def.input if not i.startswith("^")]
         op = node_def.op
         if op == "Const":
             out = f"{name}:0"
@@ -266,73 +265,20 @@ class _Flattener:
             return r
 
         body = {n.name: n for n in fdef.node_def}
-        order = self._fn_order(body, fdef)
-        for node_def in order:
+        roots = [fdef.ret[a.name].split(":")[0] for a in sig.output_arg]
+        for node_def in self._order(body, roots, set(env), f"function '{sig.name}'"):
             inputs = []
             for i in node_def.input:
                 if i.startswith("^"):
                     continue
                 r = ref_of(i)
                 inputs.append(env.get(r, prefix + (r if isinstance(r, str) else f"{r[1]}:{r[2]}")))
-            self._emit_fn(node_def, prefix, env, inputs, depth)
+            self._emit(node_def, prefix, env, inputs, depth)
         outs = []
         for a in sig.output_arg:
             r = ref_of(fdef.ret[a.name])
             outs.append(env.get(r, prefix + str(r)))
         return outs
-
-    def _emit_fn(self, node_def, prefix, env, inputs, depth):
-        name = self._unique(prefix + node_def.name)
-        op = node_def.op
-        if op == "Const":
-            out = f"{name}:0"
-            self._constant(out, node_def)
-            self._alias(env, node_def.name, op, out, False)
-            return
-        if op in CALL_OPS and "f" in node_def.attr:
-            fname = node_def.attr["f"].func.name
-            fdef = self.lib.get(fname)
-            if fdef is None:
-                self.notes.append(f"call '{name}' to a function '{fname}' that is not in the library")
-            elif depth >= MAX_DEPTH:
-                raise ModelError(self.path, f"function calls nested deeper than {MAX_DEPTH}")
-            else:
-                outs = self._inline(fdef, self._call_prefix(prefix, node_def.name), inputs, depth + 1)
-                for k, t in enumerate(outs):
-                    env[f"{node_def.name}:output:{k}"] = t
-                    env[("any", node_def.name, k)] = t
-                return
-        n_out = len(_OUT_ARGS.get(op, ("output",)))
-        if op in ("Split", "SplitV", "Unpack"):
-            n_out = int(node_def.attr["num_split"].i or node_def.attr["num"].i or 1)
-        outs = [f"{name}:{k}" for k in range(n_out)]
-        self._add(op, name, inputs, outs, node_def)
-        for k, t in enumerate(outs):
-            self._alias(env, node_def.name, op, t, False, index=k)
-
-    def _fn_order(self, body, fdef):
-        order, state = [], {}
-        roots = [fdef.ret[a.name].split(":")[0] for a in fdef.signature.output_arg]
-        stack = [(r, False) for r in roots]
-        while stack:
-            name, done = stack.pop()
-            if name not in body:
-                continue
-            if done:
-                if state.get(name) != 2:
-                    state[name] = 2
-                    order.append(body[name])
-                continue
-            if state.get(name) == 1:
-                raise ModelError(self.path, f"function '{fdef.signature.name}' has a cycle through '{name}'")
-            if state.get(name) == 2:
-                continue
-            state[name] = 1
-            stack.append((name, True))
-            for i in body[name].input:
-                if not i.startswith("^"):
-                    stack.append((i.split(":")[0], False))
-        return order
 
 
 def _attr(v):
