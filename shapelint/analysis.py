@@ -66,6 +66,9 @@ class Merge:
 # merges of each framework: IR domain -> op -> "equal" (concatenation) or "broadcast"
 MERGE_OPS = {
     "": {"Concat": "equal", **{op: "broadcast" for op in ELEMENTWISE_MERGES}},
+    "tflite": {"CONCATENATION": "equal",
+               **{op: "broadcast" for op in ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE",
+                                              "FLOOR_DIV", "FLOOR_MOD", "POW", "SELECT_V2")}},
     "tf": {"ConcatV2": "equal", "Concat": "equal",
            **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
                                           "SquaredDifference", "FloorDiv")}},

@@ -1,12 +1,13 @@
 """Shape rules for TFLite builtin ops (IR domain "tflite"), beside the ONNX and TF ones.
 
-TFLite is NHWC throughout and keeps TensorFlow's conventions, so most ops reuse a rule: the
+TFLite is NHWC throughout and keeps TensorFlow's conventions, so many ops reuse a rule: the
 ONNX one under that op's name (``_alias``: ADD, CONCATENATION with its ``axis`` option, GATHER)
-or the TF one (``_tf``: PAD, STRIDED_SLICE, MEAN, RESIZE_BILINEAR, PACK, SHAPE -- same inputs,
-same option names). What is TFLite's own is here: weights stored OHWI (CONV_2D,
-TRANSPOSE_CONV) or 1HW(C·M) (DEPTHWISE_CONV_2D), pools sized by options, TRANSPOSE_CONV's
-output being its ``output_shape`` input, RESHAPE's target in an input or in ``new_shape``,
-FULLY_CONNECTED, and MediaPipe's ``Convolution2DTransposeBias`` custom op.
+or the TF one (``_tf``: PAD, MEAN, RESIZE_BILINEAR, SHAPE -- same inputs, same option names).
+What is TFLite's own is here: weights stored OHWI (CONV_2D, TRANSPOSE_CONV) or 1HW(C·M)
+(DEPTHWISE_CONV_2D), pools sized by options, TRANSPOSE_CONV's output being its ``output_shape``
+input, RESHAPE's target in an input or in ``new_shape``, FULLY_CONNECTED, SPACE_TO_BATCH_ND,
+the values of small tensors through STRIDED_SLICE / PACK / FLOOR_MOD (the paddings a dilated
+conv computes at run time), and MediaPipe's ``Convolution2DTransposeBias`` custom op.
 The size arithmetic stays in sizes.py where it is shared.
 """
 
@@ -17,10 +18,9 @@ from dataclasses import replace
 from . import infer as _i
 from . import sizes
 from .infer_tf import TF_RULES
-from .symbolic import add, maximum, mod, mul, sub
+from .symbolic import Expr, add, floordiv, maximum, mod, mul, sub
 
 _out = _i._out
-SPATIAL_NAMES = {1: "H", 2: "W"}
 
 
 def _alias(onnx_op, **attrs):
@@ -80,7 +80,8 @@ def _conv3d(ctx):
     pad = ctx.attr("padding", "SAME")
     out = [x[0]]
     for a, key in ((1, "d"), (2, "h"), (3, "w")):
-        out.append(_forward_dim(x[a], w[a - 1], ctx.attr(f"stride_{key}", 1), ctx.attr(f"dilation_{key}_factor", 1), pad))
+        stride, dilation = ctx.attr(f"stride_{key}", 1), ctx.attr(f"dilation_{key}_factor", 1)
+        out.append(_forward_dim(x[a], w[a - 1], stride, dilation, pad))
     return _out(tuple(out) + (w[4],))
 
 
@@ -187,10 +188,117 @@ def _batch_matmul(ctx):
     return _out(tuple(batch) + (m, n))
 
 
+def _flat_index(idx, shape) -> int:
+    off = 0
+    for i, d in zip(idx, shape):
+        off = off * d + i
+    return off
+
+
+def _indices(shape):
+    """Every index of a small concrete shape, row-major."""
+    out = [()]
+    for d in shape:
+        out = [i + (j,) for i in out for j in range(d)]
+    return out
+
+
+def _small(shape) -> bool:
+    return shape is not None and all(isinstance(d, int) for d in shape) and _i._numel(shape) <= 64
+
+
 def _strided_slice(ctx):
-    if ctx.attr("offset", False):
-        raise _i._Unknown()  # end = begin + end: not modelled
-    return _tf("StridedSlice")(ctx)
+    """STRIDED_SLICE(x, begin, end, strides) with begin/end/shrink masks (ellipsis and new-axis
+    masks, and ``offset``, are not modelled); values of small tensors of any rank are sliced too
+    (the [2, 2] paddings a dilated conv computes at run time)."""
+    x = ctx.shape(0)
+    b, e, st = ctx.value(1), ctx.value(2), ctx.value(3)
+    if x is None or b is None or e is None or st is None:
+        return _out(None)
+    if ctx.attr("ellipsis_mask", 0) or ctx.attr("new_axis_mask", 0) or ctx.attr("offset", False):
+        raise _i._Unknown()
+    bm, em, sm = ctx.attr("begin_mask", 0), ctx.attr("end_mask", 0), ctx.attr("shrink_axis_mask", 0)
+    out, picks = [], []  # picks: per input axis, (start, step, count) or ("index", i)
+    for a in range(len(x)):
+        n = x[a]
+        if a >= len(b):
+            out.append(n)
+            picks.append((0, 1, n))
+            continue
+        step = _i._need(_i._int_or_none(st[a]))
+        if sm >> a & 1:
+            i = b[a]
+            if isinstance(i, int) and i < 0:
+                i = add(n, i)
+            picks.append(("index", i))
+            continue
+        lo = None if bm >> a & 1 else b[a]
+        hi = None if em >> a & 1 else e[a]
+        lo = lo if lo is not None else (0 if step > 0 else _i.BIG)
+        hi = hi if hi is not None else (_i.BIG if step > 0 else -_i.BIG)
+        size, begin = _i._slice_dim(n, lo, hi, step)
+        out.append(size)
+        picks.append((begin, step, size))
+    value = None
+    v = ctx.value(0)
+    if v is not None and _small(x) and _small(out) and all(
+            isinstance(p[1], int) if p[0] == "index" else all(isinstance(q, int) for q in p) for p in picks):
+        value = []
+        for idx in _indices(tuple(out)):
+            it = iter(idx)
+            src = [p[1] if p[0] == "index" else p[0] + p[1] * next(it) for p in picks]
+            value.append(v[_flat_index(src, x)])
+    return _out(tuple(out), value)
+
+
+def _pack(ctx):
+    """PACK(values...) along ``axis``; values of small tensors are stacked too."""
+    names = [n for n in ctx.node.inputs if n]
+    shapes = [ctx.inf.shape(n) for n in names]
+    if not names or any(sh is None for sh in shapes):
+        return _out(None)
+    rank = len(shapes[0]) + 1
+    axis = _i._norm_axis(ctx.attr("axis", 0), rank)
+    out = list(shapes[0])
+    out.insert(axis, len(names))
+    vals = [ctx.inf.value(n) for n in names]
+    value = None
+    if all(v is not None for v in vals) and _small(shapes[0]) and _small(out):
+        value = [vals[idx[axis]][_flat_index(idx[:axis] + idx[axis + 1:], shapes[0])] for idx in _indices(tuple(out))]
+    return _out(tuple(out), value)
+
+
+def _floor_arith(kind):
+    """FLOOR_MOD / FLOOR_DIV: floor semantics, exact on symbolic dims for a positive constant divisor."""
+
+    def fn(a, b):
+        if a is None or b is None:
+            return None
+        if isinstance(a, float) or isinstance(b, float):
+            if isinstance(a, Expr) or isinstance(b, Expr) or b == 0:
+                return None
+            return a % b if kind == "mod" else float(a // b)
+        if isinstance(b, int) and b > 0:
+            return mod(a, b) if kind == "mod" else floordiv(a, b)
+        if isinstance(a, int) and isinstance(b, int) and b:
+            return a % b if kind == "mod" else a // b
+        return None
+
+    def rule(ctx):
+        names = [n for n in ctx.node.inputs if n]
+        shapes = [ctx.inf.shape(n) for n in names]
+        if len(names) != 2 or any(sh is None for sh in shapes):
+            return _out(None)
+        out = _i._broadcast_shapes(shapes)
+        vals = [ctx.inf.value(n) for n in names]
+        value = None
+        if all(v is not None for v in vals):
+            value = _i._bcast_values(vals, shapes, out, fn)
+            if value is not None and any(x is None for x in value):
+                value = None
+        return _out(out, value)
+
+    return rule
 
 
 def _slice(ctx):
@@ -263,6 +371,30 @@ def _space_depth(ctx):
     return _out((n, _i._exact_div(h, b), _i._exact_div(w, b), mul(c, b * b)))
 
 
+def _space_batch(ctx):
+    """SPACE_TO_BATCH_ND(x, block_shape, paddings [M, 2]) / BATCH_TO_SPACE_ND(x, block_shape,
+    crops [M, 2]) over the M axes after the batch (how a dilated conv is converted)."""
+    x, block, pads = ctx.shape(0), ctx.value(1), ctx.value(2)
+    if x is None:
+        return _out(None)
+    if block is None or pads is None or len(pads) != 2 * len(block) or len(block) >= len(x):
+        return _out((None,) * len(x))
+    if any(not isinstance(b, int) or b < 1 for b in block):
+        raise ValueError("block_shape")
+    n = 1
+    for b in block:
+        n *= b
+    out = list(x)
+    for j, b in enumerate(block):
+        a = 1 + j
+        if ctx.node.op == "SPACE_TO_BATCH_ND":
+            out[a] = _i._exact_div(add(add(x[a], pads[2 * j]), pads[2 * j + 1]), b)
+        else:
+            out[a] = sub(sub(mul(x[a], b), pads[2 * j]), pads[2 * j + 1])
+    out[0] = mul(x[0], n) if ctx.node.op == "SPACE_TO_BATCH_ND" else _i._exact_div(x[0], n)
+    return _out(tuple(out))
+
+
 def _broadcast_to(ctx):
     v = ctx.value(1)
     return _out(None if v is None else tuple(v))
@@ -306,6 +438,8 @@ TFLITE_RULES = {
     "RESIZE_BILINEAR": _tf("ResizeBilinear"),
     "RESIZE_NEAREST_NEIGHBOR": _tf("ResizeNearestNeighbor"),
     "SPACE_TO_DEPTH": _space_depth,
+    "SPACE_TO_BATCH_ND": _space_batch,
+    "BATCH_TO_SPACE_ND": _space_batch,
     "DEPTH_TO_SPACE": _space_depth,
     "PAD": _tf("Pad"),
     "PADV2": _tf("Pad"),
@@ -316,8 +450,8 @@ TFLITE_RULES = {
     "SUB": _alias("Sub"),
     "MUL": _alias("Mul"),
     "DIV": _alias("Div"),
-    "FLOOR_DIV": _alias("Div"),
-    "FLOOR_MOD": _alias("Mod"),
+    "FLOOR_DIV": _floor_arith("div"),
+    "FLOOR_MOD": _floor_arith("mod"),
     "POW": _alias("Pow"),
     "MAXIMUM": _alias("Max"),
     "MINIMUM": _alias("Min"),
@@ -337,7 +471,7 @@ TFLITE_RULES = {
     "SHAPE": _tf("Shape"),
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
-    "PACK": _tf("Pack"),
+    "PACK": _pack,
     "UNPACK": _unpack,
     "RESHAPE": _reshape,
     "SQUEEZE": _tf("Squeeze"),

@@ -11,7 +11,7 @@ from .errors import ModelError, UsageError
 from .infer import Inferred, infer
 from .ir import Graph
 
-MODEL_SUFFIXES = (".onnx", "saved_model.pb")
+MODEL_SUFFIXES = (".onnx", "saved_model.pb", ".tflite")
 
 
 @dataclass
@@ -46,13 +46,17 @@ def load(path: str, signature: str | None = None) -> Graph:
 
     if not stat.S_ISREG(st.st_mode):
         raise ModelError(path, "not a regular file")
+    if path.lower().endswith(".tflite"):  # a flatbuffer, memory-mapped: no 2 GiB protobuf limit
+        from .loaders import tflite_loader
+
+        return tflite_loader.load(path)
     if st.st_size > MAX_FILE_BYTES:
         raise ModelError(path, f"{st.st_size} bytes: over the 2 GiB protobuf limit (keep weights as external data)")
     if path.lower().endswith(".onnx") or not os.path.splitext(path)[1]:
         from .loaders import onnx_loader
 
         return onnx_loader.load(path)
-    raise ModelError(path, f"unsupported file type '{os.path.splitext(path)[1]}' (supported: .onnx)")
+    raise ModelError(path, f"unsupported file type '{os.path.splitext(path)[1]}' (supported: .onnx, .tflite, .keras, SavedModel folders)")
 
 
 def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:

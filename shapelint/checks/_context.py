@@ -22,3 +22,16 @@ class CheckContext:
 
     def shape(self, name: str):
         return self.inferred.shape(name)
+
+    @property
+    def runtime(self) -> str:
+        """Who fails at run time, in messages."""
+        return RUNTIMES.get(self.graph.framework, "the runtime")
+
+
+RUNTIMES = {
+    "onnx": "onnxruntime",
+    "tensorflow": "TensorFlow",
+    "keras": "TensorFlow",
+    "tflite": "the TFLite interpreter (its default XNNPACK delegate may instead truncate silently)",
+}

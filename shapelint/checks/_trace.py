@@ -10,9 +10,12 @@ PASS_THROUGH = frozenset({
     "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
     "Gelu", "Mish", "Clip", "BatchNormalization", "InstanceNormalization", "Identity", "Dropout",
     "Cast", "Add", "Mul", "Sub", "Div", "BiasAdd", "Relu6", "AddV2", "Identity",
+    "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH", "ELU", "GELU",
+    "ADD", "SUB", "MUL", "DIV", "QUANTIZE", "DEQUANTIZE",
 })
 UPSAMPLERS = frozenset({"ConvTranspose", "Resize", "Upsample", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
-                        "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic"})
+                        "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic",
+                        "TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "Convolution2DTransposeBias"})
 
 
 def fmt_dim(d: Dim) -> str:
@@ -42,8 +45,9 @@ def lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
 
 
 # ops whose data input is not the first: op -> its index
-DATA_INPUT = {"Conv2DBackpropInput": 2, "Conv3DBackpropInputV2": 2, "DepthwiseConv2dNativeBackpropInput": 2}
-WEIGHT_OPS = frozenset({"VarHandleOp", "ReadVariableOp"})
+DATA_INPUT = {"Conv2DBackpropInput": 2, "Conv3DBackpropInputV2": 2, "DepthwiseConv2dNativeBackpropInput": 2,
+              "TRANSPOSE_CONV": 2, "CONV_3D_TRANSPOSE": 2}
+WEIGHT_OPS = frozenset({"VarHandleOp", "ReadVariableOp", "VAR_HANDLE", "READ_VARIABLE"})
 
 
 def _data_input(inf: Inferred, node):

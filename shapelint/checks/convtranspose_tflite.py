@@ -27,6 +27,7 @@ DOMAIN = "tflite"
 TRANSPOSE_CONV = "TRANSPOSE_CONV"
 MEDIAPIPE = "Convolution2DTransposeBias"
 _AXES = ((1, "H", "stride_h"), (2, "W", "stride_w"))
+MAX_STRIDE = 64  # beyond, a stride is a corrupt option, not a model: the checks skip the node
 
 
 def _forward(o: int, k: int, s: int, padding: str) -> int:
@@ -47,7 +48,7 @@ def tflite_params(ctx: CheckContext, node):
     axes = []
     for a, name, key in _AXES:
         k, s = w[a], node.attr(key, 1)
-        if not isinstance(k, int) or not isinstance(s, int) or k < 1 or s < 1 or out[a] is None:
+        if not isinstance(k, int) or not isinstance(s, int) or k < 1 or not 1 <= s <= MAX_STRIDE or out[a] is None:
             return None
         adm = sizes.tf_admissible(x[a], k, s, 1, padding)
         axes.append(dict(axis=a, name=name, i=x[a], k=k, s=s, d=1, padding=padding, o=out[a], low=adm.low,
@@ -73,7 +74,9 @@ def _what_tflite_does(x, out, axes) -> str:
     except (TypeError, ValueError):
         return ("TFLite does not check it: the interpreter runs and returns the requested size, but its kernel "
                 "takes the input's extent from output_shape, so the values are wrong")
-    if fwd[0] * fwd[1] > ins[0] * ins[1]:
+    if min(fwd) <= 0:
+        effect = "it uses none of the input, so the output is the bias alone"
+    elif fwd[0] * fwd[1] > ins[0] * ins[1]:
         effect = "it reads past the end of its buffer, so the output holds garbage"
     elif fwd[1] != ins[1]:
         effect = "the input's columns are misaligned, so the values are wrong"
@@ -130,9 +133,15 @@ def check_invalid(ctx: CheckContext):
         ok_sizes = ", ".join(fmt_dim(add(ax["low"], j)) for j in range(ax["s"]))
         where = (f"output_shape {ax['name']}={fmt_dim(ax['o'])} for input {ax['name']}={fmt_dim(ax['i'])} "
                  f"(kernel {ax['k']}, stride {ax['s']}, padding {ax['padding']})")
-        if sym is None:
+        tf_too = "; TensorFlow rejects the same size at run time"
+        if any(v == 0 for v in out[1:3]):
+            what = ("TFLite (and TensorFlow) return an empty tensor without an error, and every op after it "
+                    "works on nothing")
+            cond, tf_too = "", ""
+        elif sym is None:
             what = _what_tflite_does(x, out, axes)
-            cond = ""
+            every = sorted(symbols(ax["o"], ax["i"]))
+            cond = f" for every {', '.join(every)}" if every else ""
         else:
             name, ok = sym
             what = ("TFLite does not check it: the interpreter runs and returns the requested size, but its "
@@ -141,9 +150,9 @@ def check_invalid(ctx: CheckContext):
         keras = _keras_output_padding(dict(ax, o=add(ax["low"], ax["s"] - 1)))
         yield Finding(
             "SL001", "invalid-convtranspose", "warning", ctx.path, node.name, node.op,
-            f"{node.op} '{node.name}': {where} is outside the admissible {{{ok_sizes}}}{cond}. {what}; "
-            f"TensorFlow rejects the same size at run time",
-            f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(_shape_fix(out, axes))}])"
+            f"{node.op} '{node.name}': {where} is outside the admissible {{{ok_sizes}}}{cond}. {what}{tf_too}",
+            f"ask for one of {{{ok_sizes}}}: "
+            f"tf.nn.conv2d_transpose(..., output_shape=[{', '.join(_shape_fix(out, axes))}])"
             + (f"; {keras}" if keras else ""),
             details={"axis": ax["axis"], "output": fmt_dim(ax["o"]), "input": fmt_dim(ax["i"]),
                      "admissible": [fmt_dim(add(ax["low"], j)) for j in range(ax["s"])],
@@ -210,7 +219,7 @@ def _mediapipe_axes(ctx, node):
     axes = []
     for a, name, key in _AXES:
         k, s = w[a], node.attr(key)
-        if not isinstance(k, int) or not isinstance(s, int) or k < 1 or s < 1 or x[a] is None:
+        if not isinstance(k, int) or not isinstance(s, int) or k < 1 or not 1 <= s <= MAX_STRIDE or x[a] is None:
             return None
         o = mediapipe_transpose_conv_bias_out(x[a], k, s, padding)
         low = sizes.tf_admissible(x[a], k, s, 1, padding).low

@@ -128,8 +128,8 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     if v.symbol is None:
         # fixed sizes
         av, bv = evaluate(a, {}), evaluate(b, {})
-        where_fails = (f"onnxruntime stops earlier, at '{stopped_at}', and fails here once that is fixed"
-                       if stopped_at else "onnxruntime fails here")
+        where_fails = (f"{ctx.runtime} stops earlier, at '{stopped_at}', and fails here once that is fixed"
+                       if stopped_at else f"{ctx.runtime} fails here")
         message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
                    f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; {where_fails}")
         targets = _static_targets(m, up_side)
@@ -309,7 +309,7 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
                          f"must reach depends on {name} modulo {s.modulus}")
         lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
-        if inf.graph.framework == "tensorflow":
+        if inf.graph.framework in ("tensorflow", "tflite", "keras"):
             lines.append("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
                          "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
                          "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("

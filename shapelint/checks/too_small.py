@@ -30,7 +30,7 @@ def check(ctx: CheckContext):
             "SL004", "input-too-small", "error", ctx.path, node.name, node.op,
             f"{node.op} '{node.name}': {what} axis {a + 2} is {shape[a + 2]} for input {fmt_shape(x)} "
             f"(kernel {list(kernel) if kernel else '?'}, strides {list(node.attr('strides') or [])}, pads "
-            f"{list(node.attr('pads') or [])}): onnxruntime fails here",
+            f"{list(node.attr('pads') or [])}): {ctx.runtime} fails here",
             f"use a larger input (axis {a + 2} of '{node.input(0)}' must be at least the kernel's extent "
             f"minus the pads), or pad the input of '{node.name}'",
             details={"axis": a + 2, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},

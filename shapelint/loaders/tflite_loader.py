@@ -12,9 +12,9 @@ Input dims come from ``shape_signature`` (``-1`` = dynamic, named N, H, W for a 
 input as the SavedModel loader does), else ``shape``. The shapes stored for other tensors are
 ignored -- inference recomputes them -- except a READ_VARIABLE's output (a resource variable's
 value, kept when a converter is given the Keras model as trackable object), whose declared shape
-is its ``declared_shape`` attribute, as a TF VarHandleOp's ``shape``. Weights are never read -- only their shape; a constant's
-bytes are sliced only when inference asks for a small one (TRANSPOSE_CONV's ``output_shape``,
-a RESHAPE target, paddings).
+is its ``declared_shape`` attribute, as a TF VarHandleOp's ``shape``. Weights are never read --
+only their shape; a constant's bytes are sliced only when inference asks for a small one
+(TRANSPOSE_CONV's ``output_shape``, a RESHAPE target, paddings).
 
 The Python flatbuffers runtime does not verify a buffer, so every table, vector and index is
 checked before use: a file that is not a TFLite model, is truncated or points outside itself
@@ -23,6 +23,7 @@ raises ModelError, never a traceback.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import struct
@@ -46,6 +47,8 @@ _TFLITE_PADDING = {1: "SAME", 2: "VALID"}
 # custom ops whose options are a raw TfLiteTransposeConvParams {padding, stride_w, stride_h, ...}
 _RAW_TRANSPOSE_CONV_PARAMS = ("Convolution2DTransposeBias",)
 _SKIP_FIELDS = ("Init",)
+MAP_ABOVE = 1 << 20  # files of at least this many bytes are memory-mapped rather than read
+MAX_NAME = 1000  # bytes of a name kept (a corrupt length must not make a huge message)
 # ops whose output shape cannot be inferred from their inputs: the declared one is kept as an attr
 _DECLARED_SHAPE_OPS = ("READ_VARIABLE",)
 
@@ -55,11 +58,7 @@ def load(path: str) -> Graph:
         schema = tf_protos.tflite_schema()
     except tf_protos.TensorFlowMissing as e:
         raise ModelError(path, str(e))
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ModelError(path, f"cannot read the file: {e.strerror or e}")
+    data = _read(path)
     if len(data) < 8:
         raise ModelError(path, f"not a TFLite model: {len(data)} bytes, too short for a flatbuffer")
     if data[4:8] != IDENTIFIER:
@@ -69,10 +68,26 @@ def load(path: str) -> Graph:
         return reader.run()
     except ModelError:
         raise
-    except (struct.error, IndexError, TypeError, ValueError, OverflowError, AttributeError, RecursionError,
-            MemoryError) as e:
-        raise ModelError(path, f"malformed TFLite flatbuffer: {reader.where} points outside the file or is "
-                               f"corrupt ({type(e).__name__})")
+    except struct.error:
+        raise ModelError(path, f"malformed TFLite flatbuffer: reading {reader.where} runs past the end of the file "
+                               f"({len(data)} bytes; truncated?)")
+    except (IndexError, TypeError, ValueError, OverflowError, AttributeError, RecursionError, MemoryError) as e:
+        raise ModelError(path, f"malformed TFLite flatbuffer: {reader.where} is corrupt ({type(e).__name__})")
+
+
+def _read(path: str):
+    """The file's bytes, memory-mapped: weights are never paged in, and files over 2 GiB (buffers
+    stored after the flatbuffer) cost no memory. Small or unmappable files are read."""
+    try:
+        with open(path, "rb") as f:
+            try:
+                if os.fstat(f.fileno()).st_size >= MAP_ABOVE:
+                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                pass
+            return f.read()
+    except OSError as e:
+        raise ModelError(path, f"cannot read the file: {e.strerror or e}")
 
 
 def _snake(name: str) -> str:
@@ -120,8 +135,10 @@ class _Reader:
             self.fail(f"{what} has a corrupt vtable (size {vt_len}, table size {tab_len})")
         return obj
 
-    def length(self, n: int, elem_size: int, what: str) -> int:
-        """A vector length, bounded by what the file can hold (no loop runs past the file size)."""
+    def length(self, n_getter, elem_size: int, what: str) -> int:
+        """A vector's length, bounded by what the file can hold (no loop runs past the file size)."""
+        self.where = what
+        n = n_getter()
         if n < 0 or n * elem_size > self.n:
             self.fail(f"{what}: {n} entries cannot fit in a {self.n}-byte file")
         return n
@@ -145,36 +162,38 @@ class _Reader:
         return start, count
 
     def ints(self, getter, n_getter, what, elem_size=4):
-        n = self.length(n_getter(), elem_size, what)
+        n = self.length(n_getter, elem_size, what)
         self.where = what
         return tuple(int(getter(j)) for j in range(n))
 
     def text(self, raw) -> str:
         if raw is None:
             return ""
-        return bytes(raw).decode("utf-8", "replace")
+        return bytes(raw[:MAX_NAME]).decode("utf-8", "replace")
 
     # ------------------------------------------------------------------ model
     def run(self) -> Graph:
         s = self.s
         self.where = "the root table"
         model = self.table(s.Model.GetRootAs(self.data, 0), "the model table")
+        self.where = "the model's version"
         version = model.Version()
         if version != 3:
             self.notes.append(f"TFLite schema version {version} (this reader knows version 3)")
-        n_sub = self.length(model.SubgraphsLength(), 4, "the subgraph list")
+        n_sub = self.length(model.SubgraphsLength, 4, "the subgraph list")
         if n_sub == 0:
             self.fail("the model has no subgraph")
         opcodes = self._opcodes(model)
-        n_buf = self.length(model.BuffersLength(), 4, "the buffer list")
+        n_buf = self.length(model.BuffersLength, 4, "the buffer list")
         sub = self.table(model.Subgraphs(0), "subgraph 0")
         if n_sub > 1:
             names = []
             for k in range(1, n_sub):
                 g = self.table(model.Subgraphs(k), f"subgraph {k}")
                 names.append(self.text(g.Name()) or str(k))
+            more = " …" if len(names) > 5 else ""
             self.notes.append(f"the model has {n_sub} subgraphs; only subgraph 0 ('{self.text(sub.Name()) or 'main'}') "
-                              f"is linted (not: {', '.join(repr(n) for n in names[:5])}{' …' if len(names) > 5 else ''})")
+                              f"is linted (not: {', '.join(repr(n) for n in names[:5])}{more})")
         tensors = self._tensors(model, sub, n_buf)
         n_t = len(tensors)
         sg_in = self._indices(sub.Inputs, sub.InputsLength, n_t, "the subgraph's inputs")
@@ -184,7 +203,7 @@ class _Reader:
 
     def _opcodes(self, model):
         out = []
-        n = self.length(model.OperatorCodesLength(), 4, "the operator code list")
+        n = self.length(model.OperatorCodesLength, 4, "the operator code list")
         for k in range(n):
             oc = self.table(model.OperatorCodes(k), f"operator code {k}")
             code = max(int(oc.DeprecatedBuiltinCode()), int(oc.BuiltinCode()))
@@ -212,7 +231,7 @@ class _Reader:
 
     # ------------------------------------------------------------------ tensors
     def _tensors(self, model, sub, n_buf):
-        n = self.length(sub.TensorsLength(), 4, "subgraph 0's tensor list")
+        n = self.length(sub.TensorsLength, 4, "subgraph 0's tensor list")
         out = []
         seen: set = set()
         for i in range(n):
@@ -228,7 +247,7 @@ class _Reader:
             shape = self.ints(t.Shape, t.ShapeLength, f"the shape of tensor {i} ('{name}')")
             sig = self.ints(t.ShapeSignature, t.ShapeSignatureLength, f"the shape_signature of tensor {i} ('{name}')")
             if any(d < -1 for d in shape + sig):
-                self.fail(f"tensor {i} ('{name}') has a negative dim other than -1: {list(shape if min(shape, default=0) < -1 else sig)}")
+                self.fail(f"tensor {i} ('{name}') has a dim below -1: shape {list(shape)}, signature {list(sig)}")
             if sig and len(sig) != len(shape):
                 self.fail(f"tensor {i} ('{name}'): shape {list(shape)} and shape_signature {list(sig)} differ in rank")
             self.where = what
@@ -261,7 +280,7 @@ class _Reader:
 
     # ------------------------------------------------------------------ operators
     def _operators(self, sub, opcodes, tensors):
-        n = self.length(sub.OperatorsLength(), 4, "subgraph 0's operator list")
+        n = self.length(sub.OperatorsLength, 4, "subgraph 0's operator list")
         n_t = len(tensors)
         out = []
         for k in range(n):
@@ -302,9 +321,9 @@ class _Reader:
 
     def _options(self, op, k, name):
         attrs = {}
-        for type_get, tab_get, names in ((op.BuiltinOptionsType, op.BuiltinOptions, self.options_names),
-                                         (getattr(op, "BuiltinOptions2Type", None), getattr(op, "BuiltinOptions2", None),
-                                          self.options2_names)):
+        unions = ((op.BuiltinOptionsType, op.BuiltinOptions, self.options_names),
+                  (getattr(op, "BuiltinOptions2Type", None), getattr(op, "BuiltinOptions2", None), self.options2_names))
+        for type_get, tab_get, names in unions:
             if type_get is None:
                 continue
             kind = int(type_get())
@@ -323,7 +342,7 @@ class _Reader:
             self.table(obj, f"the {cls_name} of operator {k} ({name})")
             for m, key, is_vec in self._fields(cls):
                 if is_vec:
-                    n = self.length(getattr(obj, f"{m}Length")(), 1, f"{cls_name}.{key} of operator {k}")
+                    n = self.length(getattr(obj, f"{m}Length"), 1, f"{cls_name}.{key} of operator {k}")
                     vals = tuple(getattr(obj, m)(j) for j in range(n))
                     if all(isinstance(v, (int, float)) for v in vals):
                         attrs[key] = vals
