@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .infer import Inferred
+from .infer_keras import CONV_LAYERS, POOL_LAYERS
+from .infer_keras import layout as keras_layout
 from .ir import Node
 from .symbolic import (
     BroadcastPred,
@@ -72,6 +74,8 @@ MERGE_OPS = {
     "tf": {"ConcatV2": "equal", "Concat": "equal",
            **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
                                           "SquaredDifference", "FloorDiv")}},
+    "keras": {"Concatenate": "equal",
+              **{op: "broadcast" for op in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")}},
 }
 
 
@@ -171,9 +175,12 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
 
 POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 SIZED_OPS = frozenset({"Conv", "ConvTranspose"}) | POOL_OPS
+# Keras conv and pool layers, as "keras.<layer>": below a window's size TensorFlow is erratic (an
+# error, a crash, an empty or a 1-pixel output, measured), so, like pools, shapelint abstains there
+KERAS_SIZED = frozenset(f"keras.{op}" for op in CONV_LAYERS + POOL_LAYERS)
 
 
-def domain(inf: Inferred, ops=SIZED_OPS) -> dict:
+def domain(inf: Inferred, ops=SIZED_OPS | KERAS_SIZED) -> dict:
     """Per input symbol, the sizes at which every Conv/ConvTranspose/pool output is ≥ 1.
 
     Below, onnxruntime fails for Conv ("Invalid input shape") and ConvTranspose, while a pool
@@ -182,12 +189,14 @@ def domain(inf: Inferred, ops=SIZED_OPS) -> dict:
     """
     out: dict = {}
     for node in inf.graph.nodes:
-        if node.op not in ops or not node.outputs:
+        key = f"keras.{node.op}" if node.domain == "keras" else node.op
+        if key not in ops or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         if shape is None:
             continue
-        for d in shape[2:]:
+        spatial = shape[2:] if node.domain != "keras" else [shape[a] for a in keras_layout(node, len(shape))[1]]
+        for d in spatial:
             syms = symbols(d)
             if len(syms) != 1 or has_bcast(d):  # sizes past a merge: the merge decides those
                 continue
@@ -280,7 +289,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
     return Contract(sets, tuple(undecided), tuple(static), domain(inf),
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), domain(inf, POOL_OPS))
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), domain(inf, POOL_OPS | KERAS_SIZED))
 
 
 def fixed_size_failures(inf: Inferred, found: list) -> dict:

@@ -1059,8 +1059,9 @@ RULES: dict[str, Rule] = {
 }
 
 
+from .infer_keras import KERAS_RULES  # noqa: E402
 from .infer_tf import TF_RULES  # noqa: E402  (it builds on the helpers above)
 from .infer_tflite import TFLITE_RULES  # noqa: E402  (it builds on both)
 
-# rules per IR domain: "" is ONNX, "tf" TensorFlow graphs, "tflite" TFLite flatbuffers
-DOMAIN_RULES: dict = {"": RULES, "ai.onnx": RULES, "tf": TF_RULES, "tflite": TFLITE_RULES}
+# rules per IR domain: "" is ONNX, "tf" TensorFlow graphs, "tflite" TFLite flatbuffers, "keras" Keras layers
+DOMAIN_RULES: dict = {"": RULES, "ai.onnx": RULES, "tf": TF_RULES, "tflite": TFLITE_RULES, "keras": KERAS_RULES}

@@ -50,7 +50,7 @@ def _window(node, x):
     """(channel axis, spatial axes, kernel, strides, dilations, padding) of a conv or pool layer,
     validated against the input rank."""
     kernel = node.attr("kernel_size") if node.attr("kernel_size") is not None else node.attr("pool_size")
-    kernel = tuple(kernel) if isinstance(kernel, (tuple, list)) else None
+    kernel = (kernel,) if isinstance(kernel, int) else tuple(kernel) if isinstance(kernel, (tuple, list)) else None
     rank = len(x)
     ch, spatial = layout(node, rank)
     n = len(spatial)

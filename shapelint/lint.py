@@ -11,7 +11,7 @@ from .errors import ModelError, UsageError
 from .infer import Inferred, infer
 from .ir import Graph
 
-MODEL_SUFFIXES = (".onnx", "saved_model.pb", ".tflite")
+MODEL_SUFFIXES = (".onnx", "saved_model.pb", ".tflite", ".keras")
 
 
 @dataclass
@@ -46,6 +46,10 @@ def load(path: str, signature: str | None = None) -> Graph:
 
     if not stat.S_ISREG(st.st_mode):
         raise ModelError(path, "not a regular file")
+    if path.lower().endswith(".keras"):  # a zip archive: only config.json is read, whatever the weights' size
+        from .loaders import keras_loader
+
+        return keras_loader.load(path)
     if path.lower().endswith(".tflite"):  # a flatbuffer, memory-mapped: no 2 GiB protobuf limit
         from .loaders import tflite_loader
 

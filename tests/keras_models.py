@@ -60,20 +60,21 @@ def single_convt(shape=(None, None, 1), k=2, s=2, padding="same", output_padding
 
 
 def lambda_model(marker: str):
-    """Conv2D → Lambda → Concatenate with the skip; the Lambda writes ``marker`` when it runs."""
+    """Conv2D → Lambda → Concatenate with the skip. The Lambda is a ``lambda`` (saved as
+    bytecode) that writes ``marker`` when it runs; a second Lambda wraps a named function (saved
+    as a reference to it)."""
     keras = _keras()
     layers = keras.layers
     x = keras.Input((None, None, 1), name="x")
     a = layers.Conv2D(2, 3, padding="same", name="conv")(x)
+    b = layers.Lambda(lambda t, m=marker: (open(m, "w").write("the lambda ran"), t)[1], name="lam")(a)
+    c = layers.Lambda(_identity, name="lam_fn")(b)
+    d = layers.Concatenate(name="cat")([a, c])
+    return keras.Model(x, d, name="with_lambda")
 
-    def touch(t, marker=marker):
-        with open(marker, "w") as f:
-            f.write("the lambda ran")
-        return t
 
-    b = layers.Lambda(touch, name="lam")(a)
-    c = layers.Concatenate(name="cat")([a, b])
-    return keras.Model(x, c, name="with_lambda")
+def _identity(t):
+    return t
 
 
 def save(model, path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import convtranspose, convtranspose_tf, convtranspose_tflite, merge, too_small
+from . import convtranspose, convtranspose_keras, convtranspose_tf, convtranspose_tflite, merge, too_small
 
 
 def _both(*fns):
@@ -19,10 +19,11 @@ def _both(*fns):
 # rule id -> (name, default severity, check function); one literal dict, found by grep
 CHECKS = {
     "SL001": ("invalid-convtranspose", "error",
-              _both(convtranspose.check_invalid, convtranspose_tf.check_invalid, convtranspose_tflite.check_invalid)),
+              _both(convtranspose.check_invalid, convtranspose_tf.check_invalid, convtranspose_tflite.check_invalid,
+                    convtranspose_keras.check_invalid)),
     "SL002": ("ambiguous-convtranspose", "warning",
               _both(convtranspose.check_ambiguous, convtranspose_tf.check_ambiguous,
-                    convtranspose_tflite.check_ambiguous)),
+                    convtranspose_tflite.check_ambiguous, convtranspose_keras.check_ambiguous)),
     "SL003": ("merge-mismatch", "error", merge.check),
     "SL004": ("input-too-small", "error", too_small.check),
 }

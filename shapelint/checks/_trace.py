@@ -12,10 +12,14 @@ PASS_THROUGH = frozenset({
     "Cast", "Add", "Mul", "Sub", "Div", "BiasAdd", "Relu6", "AddV2", "Identity",
     "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH", "ELU", "GELU",
     "ADD", "SUB", "MUL", "DIV", "QUANTIZE", "DEQUANTIZE",
+    "Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization", "LayerNormalization",
+    "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract", "Multiply", "Average",
 })
 UPSAMPLERS = frozenset({"ConvTranspose", "Resize", "Upsample", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
                         "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic",
-                        "TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "Convolution2DTransposeBias"})
+                        "TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "Convolution2DTransposeBias",
+                        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "UpSampling1D", "UpSampling2D",
+                        "UpSampling3D"})
 
 
 def fmt_dim(d: Dim) -> str:

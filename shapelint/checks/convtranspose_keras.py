@@ -45,8 +45,8 @@ def _transposed(ctx):
 
 
 def choices(ax) -> list:
-    """Per admissible size: (size, the output_padding that selects it: None, an int, or "" when no
-    output_padding of this kernel and padding gives it)."""
+    """Per admissible size: (size, the output_paddings that select it: None and/or ints in
+    0…s−1; empty when no output_padding of this kernel and padding gives it)."""
     i, k, s, d, padding = ax["i"], ax["k"], ax["s"], ax["d"], ax["padding"]
     none = sizes.keras_conv_transpose_out(i, k, s, d, padding, None)
     zero = sizes.keras_conv_transpose_out(i, k, s, d, padding, 0)
@@ -54,23 +54,20 @@ def choices(ax) -> list:
     for j in range(s):
         size = add(ax["low"], j)
         p = sub(size, zero)
-        if size == none:
-            pick = None
-        elif isinstance(p, int) and 0 <= p < s:
-            pick = p
-        else:
-            pick = ""
-        out.append((size, pick))
+        picks = [None] if size == none else []
+        if isinstance(p, int) and 0 <= p < s:
+            picks.append(p)
+        out.append((size, picks))
     return out
 
 
 def _fmt_choices(ax) -> str:
     parts = []
-    for size, pick in choices(ax):
-        if pick == "":
+    for size, picks in choices(ax):
+        if not picks:
             parts.append(f"{fmt_dim(size)} (no output_padding gives it)")
         else:
-            parts.append(f"output_padding={pick} gives {fmt_dim(size)}")
+            parts.append(f"output_padding={' or '.join(str(p) for p in picks)} gives {fmt_dim(size)}")
     return "; ".join(parts)
 
 
@@ -79,7 +76,7 @@ def _fix(axes, bad) -> str:
     range: None when every axis's default is admissible, else the nearest working ints."""
     picks = []
     for ax in axes:
-        opts = [p for _size, p in choices(ax) if p != ""]
+        opts = [p for _size, ps in choices(ax) for p in ps]
         if ax in bad:
             ints = [p for p in opts if isinstance(p, int)]
             cur = ax["output_padding"] if isinstance(ax["output_padding"], int) else 0
@@ -93,10 +90,18 @@ def _fix(axes, bad) -> str:
     return f"output_padding={tuple(picks) if len(picks) > 1 else picks[0]}"
 
 
+MAX_STRIDE = 64  # larger strides are not listed size by size
+
+
 def check_invalid(ctx: CheckContext):
     """SL001 (Keras): an output_padding Keras rejects, or an output size outside the sizes TF
-    accepts for the input size."""
+    accepts for the input size. TF checks the size only when the output is not empty: where
+    Keras's size is 0 (an even kernel, "same", output_padding=0 at input 1), TF returns an empty
+    tensor instead of failing (measured)."""
     for node, x, axes in _transposed(ctx):
+        if any(ax["s"] > MAX_STRIDE for ax in axes):
+            continue
+        empty = [a for a in axes if a["o"] == 0]  # fixed sizes only: an empty output, no TF check
         for ax in axes:
             o, low, s, p = ax["o"], ax["low"], ax["s"], ax["output_padding"]
             dil = f", dilation {ax['d']}" if ax["d"] != 1 else ""
@@ -130,18 +135,42 @@ def check_invalid(ctx: CheckContext):
             cond = "" if works is None else f"; it runs only for {works.describe(sorted(symbols(lo_d, hi_d))[0])}"
             bad = [a for a in axes if not _admissible(a)]
             fix = _fix(axes, bad)
+            severity = "error" if works is None else "warning"
+            outcome = ("TensorFlow's conv_transpose fails at run time (on CPU: oneDNN \"could not create a "
+                       "primitive descriptor\")")
+            if empty:
+                severity = "warning"
+                outcome = (f"{empty[0]['name']} is 0, so TensorFlow returns an empty tensor instead of failing; with a "
+                           f"non-empty output, TensorFlow's conv_transpose would fail")
+            else:
+                nonempty = _nonempty(o)
+                if nonempty is not None:
+                    outcome += f" for every {nonempty} (below, Keras's size is 0 and TF returns an empty tensor)"
             yield Finding(
-                "SL001", "invalid-convtranspose", "error" if works is None else "warning", ctx.path, node.name,
+                "SL001", "invalid-convtranspose", severity, ctx.path, node.name,
                 node.op,
                 f"{node.op} '{node.name}': Keras sizes {ax['name']} to {fmt_dim(o)} from input {ax['name']}="
-                f"{fmt_dim(ax['i'])} ({what}), outside the admissible {{{ok_sizes}}}: TensorFlow's conv_transpose "
-                f"fails at run time (on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
+                f"{fmt_dim(ax['i'])} ({what}), outside the admissible {{{ok_sizes}}}: {outcome}{cond}",
                 (f"{node.op}(..., {fix}); per axis: " if fix else "") + _fmt_choices(ax),
                 details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
                          "output_padding": p, "admissible": [fmt_dim(add(low, j)) for j in range(s)],
                          "fix": fix},
             )
             break
+
+
+def _nonempty(o):
+    """For a symbolic size o of one symbol: the description of the sizes where o ≥ 1, when that is
+    not every size; else None."""
+    syms = symbols(o)
+    if len(syms) != 1:
+        return None
+    (name,) = syms
+    try:
+        ss = solve([o], PositivePred(), name)
+    except Undecidable:
+        return None
+    return None if ss.is_everything() else ss.describe(name)
 
 
 def _admissible(ax) -> bool:
@@ -154,7 +183,7 @@ def check_ambiguous(ctx: CheckContext):
     picks, and the output_padding that selects each."""
     for node, x, axes in _transposed(ctx):
         for ax in axes:
-            if ax["s"] <= 1:
+            if ax["s"] <= 1 or ax["s"] > MAX_STRIDE:
                 continue
             if not _admissible(ax):
                 break  # SL001
@@ -167,6 +196,6 @@ def check_ambiguous(ctx: CheckContext):
                 _fmt_choices(ax),
                 details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options,
                          "chosen": fmt_dim(ax["o"]), "output_padding": ax["output_padding"],
-                         "choices": [[fmt_dim(size), pick] for size, pick in choices(ax)]},
+                         "choices": [[fmt_dim(size), picks] for size, picks in choices(ax)]},
             )
             break

@@ -309,7 +309,16 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
                          f"must reach depends on {name} modulo {s.modulus}")
         lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
-        if inf.graph.framework in ("tensorflow", "tflite", "keras"):
+        if inf.graph.framework == "keras":  # tf.shape() on a KerasTensor raises in a Keras 3 Functional model
+            lines.append("or remove the restriction in the model code: crop the upsampled tensor to the skip "
+                         "tensor's run-time size before merging, in a small layer:\n"
+                         "    class CropTo(keras.layers.Layer):\n"
+                         "        def call(self, u, skip):\n"
+                         "            s = keras.ops.shape(skip)\n"
+                         "            return u[:, :s[1], :s[2], :]   # after Conv2DTranspose(padding=\"same\"), "
+                         "2·ceil(H/2) ≥ H\n"
+                         "    u = CropTo()(u, skip)")
+        elif inf.graph.framework in ("tensorflow", "tflite"):
             lines.append("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
                          "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
                          "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("

@@ -8,7 +8,7 @@ run. A ``Lambda`` layer's serialized Python code stays an opaque string; its out
 Each layer call becomes one IR node in the domain ``"keras"``: op = the Keras class name, name =
 the layer name (``name#2`` for a shared layer's second call; ``outer/inner`` inside a nested
 model), attrs = the layer's config frozen into (key, value) pairs. A layer's output tensor has the
-node's name (``name:1`` for a second output). ``InputLayer`` s are the graph inputs, named after
+node's name (``name:1`` for a second output). The ``InputLayer`` layers are the graph inputs, named after
 the layer; their ``None`` dims get symbol names (N, H, W for a single input). Nested Functional and
 Sequential models are inlined.
 
@@ -17,13 +17,14 @@ Connections (Keras 3, ``serialize_node``): ``inbound_nodes`` lists a layer's cal
 ``[layer name, node index, tensor index]``. The node index counts the layer's calls in this
 model; in ``input_layers``/``output_layers`` a nested *Functional* model's index counts one more
 (its built-in node, see ``functional_from_config.get_tensor``). The Keras 2 form of
-``inbound_nodes`` (lists of ``[name, node, tensor, kwargs]``) is read too.
+``inbound_nodes`` (lists of ``[name, node, tensor, kwargs]``) is read too; a nested model in
+it stays opaque (Keras 2 counted the built-in node in every reference: unverified here).
 """
 
 from __future__ import annotations
 
-import json
 import heapq
+import json
 import zipfile
 from types import MappingProxyType
 
@@ -40,7 +41,13 @@ MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 def load(path: str) -> Graph:
     config = read_config(path)
-    return _Converter(path).run(config)
+    try:
+        return _Converter(path).run(config)
+    except RecursionError:
+        raise ModelError(path, f"{CONFIG} nests too deeply")
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
+        raise ModelError(path, f"{CONFIG} does not have the layout of a Keras model ({type(e).__name__}: "
+                               f"{str(e)[:120]})")
 
 
 def read_config(path: str) -> dict:
@@ -157,9 +164,10 @@ def _has_code(v, depth=0) -> bool:
 
 
 def _is_model(layer: dict) -> bool:
+    """A Functional or Sequential model (or a subclass built the functional way)."""
     cfg = layer.get("config")
-    return (layer.get("class_name") in MODEL_CLASSES and isinstance(cfg, dict)
-            and isinstance(cfg.get("layers"), list))
+    return (isinstance(cfg, dict) and isinstance(cfg.get("layers"), list)
+            and (layer.get("class_name") in MODEL_CLASSES or "output_layers" in cfg))
 
 
 def _op_name(layer: dict) -> str:
@@ -207,6 +215,7 @@ class _Converter:
         self.notes: list = []
         self.inputs: list = []
         self.n_layers = 0
+        self.code: dict = {}  # op -> names of the layers that hold Python code
 
     def fail(self, reason: str):
         raise ModelError(self.path, reason)
@@ -221,6 +230,12 @@ class _Converter:
             self.fail(f"{CONFIG} holds a '{cls}', not a Functional or Sequential model")
         name = str(cfg.get("name") or cls)
         outputs = self.model(config, "", None, depth=0)
+        for op, names in self.code.items():
+            listed = ", ".join(f"'{n}'" for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            self.notes.append(f"{op} layer{'s' if len(names) > 1 else ''} {listed} hold{'' if len(names) > 1 else 's'} "
+                              "Python code (serialized bytecode or a function reference): shapelint never "
+                              "deserializes or runs it"
+                              + (", so the output shape is unknown" if op == "Lambda" else ""))
         return Graph(
             name=name,
             framework="keras",
@@ -237,7 +252,7 @@ class _Converter:
         (None at the top level: its InputLayers are the graph inputs). Returns its outputs."""
         if depth > MAX_DEPTH:
             self.fail(f"models nested deeper than {MAX_DEPTH}")
-        if config.get("class_name") == "Sequential":
+        if config.get("class_name") == "Sequential" or "output_layers" not in config["config"]:
             return self.sequential(config["config"], prefix, args, depth)
         return self.functional(config["config"], prefix, args, depth)
 
@@ -257,6 +272,9 @@ class _Converter:
             self.n_layers += 1
             if self.n_layers > MAX_LAYERS:
                 self.fail(f"more than {MAX_LAYERS} layers")
+        # Keras 2 wrote inbound_nodes as lists, and counted a nested model's built-in node in
+        # every reference to it; such nested models are left opaque (outputs unknown)
+        legacy = any(isinstance(nd, list) for layer in layers for nd in (layer.get("inbound_nodes") or ()))
         in_refs = _refs(cfg.get("input_layers"))
         out_refs = _refs(cfg.get("output_layers"))
         if not out_refs:
@@ -290,7 +308,9 @@ class _Converter:
                 n_outs[(r[0], r[1])] = max(n_outs.get((r[0], r[1]), 1), r[2] + 1)
         out_calls = []
         for r in out_refs:
-            j = r[1] - 1 if by_name.get(r[0], {}).get("class_name") == "Functional" else r[1]
+            ref = by_name.get(r[0], {})
+            functional = _is_model(ref) and "output_layers" in ref["config"]  # not Sequential
+            j = r[1] - 1 if not legacy and functional else r[1]
             out_calls.append((r[0], j, r[2]))
             n_outs[(r[0], j)] = max(n_outs.get((r[0], j), 1), r[2] + 1)
         for key in self.order(calls, by_name):
@@ -306,12 +326,16 @@ class _Converter:
                               "which does not exist")
                 ins.append(t)
             node_name = self.unique(prefix + (lname if j == 0 else f"{lname}#{j + 1}"))
-            if _is_model(layer):
+            once = legacy and _is_model(layer) and len(layer.get("inbound_nodes") or ()) == 1
+            if _is_model(layer) and not legacy:
                 outs = self.model(layer, node_name + "/", ins, depth + 1)
             else:
-                outs = self.layer(layer, node_name, ins, n_outs.get(key, 1))
+                n = max(n_outs.get(key, 1), n_outs.get((lname, 1), 1) if once else 1)
+                outs = self.layer(layer, node_name, ins, n, legacy_model=legacy and _is_model(layer))
             for t_idx, t in enumerate(outs):
                 env[(lname, j, t_idx)] = t
+                if once:  # referenced as call 1 when Keras 2 counted the built-in node
+                    env[(lname, 1, t_idx)] = t
         result = []
         for r in out_calls:
             t = env.get(r)
@@ -389,14 +413,15 @@ class _Converter:
         self.names.add(name)
         return name
 
-    def layer(self, layer, node_name, inputs, n_out) -> list:
+    def layer(self, layer, node_name, inputs, n_out, legacy_model=False) -> list:
         cfg = layer.get("config")
         cfg = cfg if isinstance(cfg, dict) else {}
         op = _op_name(layer)
         if layer.get("class_name") == "Lambda" or _has_code(cfg):
-            self.notes.append(f"{op} layer '{node_name}' holds serialized Python code: shapelint never "
-                              "deserializes or runs it"
-                              + (", so its output shape is unknown" if layer.get("class_name") == "Lambda" else ""))
+            self.code.setdefault(op, []).append(node_name)
+        elif legacy_model:
+            self.notes.append(f"nested model '{node_name}' in a Keras 2 format config is not read: its output "
+                              "is unknown")
         elif layer.get("class_name") in MODEL_CLASSES:
             self.notes.append(f"nested model '{node_name}' ({layer.get('class_name')}) has no layer graph in "
                               f"{CONFIG}: its output is unknown")
