@@ -12,6 +12,7 @@ from . import sizes
 from .checks._trace import fmt_dim
 from .checks.convtranspose_tf import TF_TRANSPOSED, _Attrs
 from .infer import Inferred, convtranspose_params, convtranspose_spatial
+from .infer_keras import transpose_params
 from .infer_tf import _layout, _per_spatial
 from .symbolic import add, mul, sub
 
@@ -30,13 +31,37 @@ class Axis:
     why: str
 
 
+KERAS_TRANSPOSED = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+TFLITE_TRANSPOSED = ("TRANSPOSE_CONV",)
+
+
 def transposed_convs(inf: Inferred) -> list:
     return [n for n in inf.graph.nodes
-            if (n.op == "ConvTranspose" and n.domain in ("", "ai.onnx")) or (n.domain == "tf" and n.op in TF_TRANSPOSED)]
+            if (n.op == "ConvTranspose" and n.domain in ("", "ai.onnx")) or (n.domain == "tf" and n.op in TF_TRANSPOSED)
+            or (n.domain == "keras" and n.op in KERAS_TRANSPOSED) or (n.domain == "tflite" and n.op in TFLITE_TRANSPOSED)]
 
 
 def _axes(inf: Inferred, node) -> list:
     out = []
+    if node.domain == "keras":
+        x = inf.shape(node.input(0))
+        if x is None:
+            return out
+        _ch, axes = transpose_params(node, x)
+        names = "DHW"[-len(axes):] if len(axes) <= 3 else [str(ax["axis"]) for ax in axes]
+        for j, ax in enumerate(axes):
+            op = ax["output_padding"]
+            out.append(Axis(names[j], ax["i"], ax["k"], ax["s"], ax["d"], 0, 0, ax["padding"].upper(), ax["o"],
+                            f"Keras's rule for padding=\"{ax['padding']}\", output_padding={op}"))
+        return out
+    if node.domain == "tflite":
+        x, w, o = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
+        if x is None or w is None or len(x) != 4 or len(w) != 4:
+            return out
+        for a, name, key in ((1, "H", "stride_h"), (2, "W", "stride_w")):
+            out.append(Axis(name, x[a], w[a], node.attr(key, 1), 1, 0, 0, node.attr("padding", "VALID"),
+                            o[a] if o is not None else None, "the output_shape tensor says so"))
+        return out
     if node.op == "ConvTranspose":
         x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
         if x is None or w is None:
