@@ -9,6 +9,7 @@ is ignored: shapes are inferred from the graph itself.
 from __future__ import annotations
 
 import importlib.util
+import mmap
 import os
 import struct
 import sys
@@ -58,18 +59,27 @@ def load(path: str) -> Graph:
     except ImportError as e:  # pragma: no cover - onnx is a hard dependency
         raise ModelError(path, f"cannot import onnx's protobuf schema ({e}); pip install onnx")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        f = open(path, "rb")
     except OSError as e:
         raise ModelError(path, f"cannot read: {e.strerror or e}")
-    if not data:
-        raise ModelError(path, "empty file, not an ONNX model")
     model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as e:
-        raise ModelError(path, f"not a valid ONNX protobuf ({_short(e)})")
-    del data
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if not size:
+            raise ModelError(path, "empty file, not an ONNX model")
+        # parse from a memory map: the file's bytes (embedded weights included) never become a
+        # Python bytes object; protobuf keeps the tensors in its own arena, unread
+        try:
+            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        except (OSError, ValueError):
+            view = f.read()
+        try:
+            model.ParseFromString(view)
+        except (DecodeError, RuntimeError, ValueError, TypeError) as e:
+            raise ModelError(path, f"not a valid ONNX protobuf ({_short(e)})")
+        finally:
+            if isinstance(view, memoryview):
+                view.release()
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelError(path, "not an ONNX model (no graph)")
     opset = None
