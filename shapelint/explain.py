@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from . import sizes
 from .checks._trace import fmt_dim
-from .checks.convtranspose_tf import TF_TRANSPOSED, _Attrs
+from .checks._context import CheckContext
+from .checks.convtranspose_tf import TF_TRANSPOSED, tf_params
 from .infer import Inferred, convtranspose_params, convtranspose_spatial
 from .infer_keras import transpose_params
-from .infer_tf import _layout, _per_spatial
 from .symbolic import add, mul, sub
 
 
@@ -87,20 +87,11 @@ def _axes(inf: Inferred, node) -> list:
             out.append(Axis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe, padding,
                             produced[a], why))
         return out
-    x, f, o = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
-    if x is None or f is None:
-        return out
-    rank = len(x)
-    _, spatial = _layout(_Attrs(node), rank)
-    strides = _per_spatial(node.attr("strides"), spatial, rank, 1)
-    dil = _per_spatial(node.attr("dilations"), spatial, rank, 1)
-    padding = node.attr("padding", "VALID")
-    ex = node.attr("explicit_paddings") or ()
-    for j, a in enumerate(spatial):
-        pb, pe = (ex[2 * a], ex[2 * a + 1]) if ex else (0, 0)
-        name = "DHW"[-len(spatial):][j]
-        out.append(Axis(name, x[a], f[j], strides[j], dil[j], pb, pe, padding if padding != "EXPLICIT" else "pads",
-                        o[a] if o is not None else None, "input_sizes (output_shape) says so"))
+    got = tf_params(CheckContext("", inf.graph, inf), node)
+    for ax in (got[1] if got is not None else ()):
+        out.append(Axis(ax["name"], ax["i"], ax["k"], ax["s"], ax["d"], ax["pb"], ax["pe"],
+                        ax["padding"] if ax["padding"] != "EXPLICIT" else "pads", ax["o"],
+                        "input_sizes (output_shape) says so"))
     return out
 
 

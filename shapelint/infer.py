@@ -294,6 +294,20 @@ def _out(shape, value=None):
     return [(shape, value)]
 
 
+def alias(onnx_op, **attrs):
+    """Another framework's op with the semantics of an ONNX op: run that rule under its name.
+    ``attrs`` stand in for ONNX attributes the other framework does not have."""
+    from dataclasses import replace
+
+    def rule(ctx):
+        node = ctx.node
+        if attrs:
+            node = replace(node, attrs=tuple(attrs.items()) + tuple(node.attrs))
+        return RULES[onnx_op](_Ctx(ctx.inf, node, onnx_op))
+
+    return rule
+
+
 # --------------------------------------------------------------------------- elementwise
 
 

@@ -18,11 +18,7 @@ from .symbolic import add, mul, sub
 _out = _i._out
 
 
-def _alias(onnx_op):
-    def rule(ctx):
-        return _i.RULES[onnx_op](_i._Ctx(ctx.inf, ctx.node, onnx_op))
-
-    return rule
+_alias = _i.alias
 
 
 def layout(node, rank: int):

@@ -23,16 +23,7 @@ from .symbolic import Expr, add, floordiv, maximum, mod, mul, sub
 _out = _i._out
 
 
-def _alias(onnx_op, **attrs):
-    """The ONNX rule of that name; ``attrs`` stand in for ONNX attributes TFLite does not have."""
-
-    def rule(ctx):
-        node = ctx.node
-        if attrs:
-            node = replace(node, attrs=tuple(attrs.items()) + tuple(node.attrs))
-        return _i.RULES[onnx_op](_i._Ctx(ctx.inf, node, onnx_op))
-
-    return rule
+_alias = _i.alias
 
 
 def _tf(tf_op):

@@ -37,7 +37,8 @@ def tf_params(ctx: CheckContext, node):
             return None
         adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
         axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
-                         s=strides[j], d=dil[j], padding=padding, o=out[a], low=adm.low, high=adm.high))
+                         s=strides[j], d=dil[j], padding=padding, pb=pb, pe=pe, o=out[a], low=adm.low,
+                         high=adm.high))
     return x, axes
 
 

@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 from ..errors import ModelError
 from ..ir import Graph, Node, Tensor
+from . import unique_name
 from .savedmodel_loader import _name_dims
 
 CONFIG = "config.json"
@@ -431,12 +432,5 @@ class _Converter:
         return list(outs)
 
     def unique(self, name: str) -> str:
-        if name not in self.names:
-            self.names.add(name)
-            return name
-        k = 2
-        while f"{name}#{k}" in self.names:
-            k += 1
-        self.names.add(f"{name}#{k}")
-        return f"{name}#{k}"
+        return unique_name(self.names, name)
 

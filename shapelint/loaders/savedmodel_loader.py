@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from ..errors import ModelError
 from ..ir import Constant, Graph, Node, Tensor
-from . import tf_protos
+from . import tf_protos, unique_name
 
 # TF DataType enum -> dtype name (the ones that matter for shapes)
 _DT = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int64", 10: "bool",
@@ -237,14 +237,7 @@ class _Flattener:
         return prefix if _GENERATED_CALL.match(call_name) else f"{prefix}{call_name}/"
 
     def _unique(self, name: str) -> str:
-        if name not in self.names:
-            self.names.add(name)
-            return name
-        k = 2
-        while f"{name}#{k}" in self.names:
-            k += 1
-        self.names.add(f"{name}#{k}")
-        return f"{name}#{k}"
+        return unique_name(self.names, name)
 
     def _inline(self, fdef, prefix, args, depth):
         sig = fdef.signature
