@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
     c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
+    r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
+                       "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
+    r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
+    r.add_argument("--all", action="store_true", help="every rule")
     e = sub.add_parser("explain", help="explain one transposed convolution's output size",
                        description="For one transposed convolution: the input size, the admissible output "
                                    "sizes, the one the node produces and why, and what ONNX/PyTorch, Keras and "
@@ -80,9 +84,31 @@ def _explain(args) -> int:
     return 0
 
 
+def _rule_docs(args) -> int:
+    from .rules import load_all
+
+    docs = load_all()
+    ids = list(docs) if args.all else [args.rule_id.upper()] if args.rule_id else []
+    if not ids or any(i not in docs for i in ids):
+        print(f"shapelint: rule: give a rule id ({', '.join(docs)}) or --all", file=sys.stderr)
+        return EXIT_ERROR
+    out = []
+    for i in ids:
+        d = docs[i]
+        out += [f"{d.id} {d.name} ({d.severity})", "", "What it does", f"  {d.summary}", "",
+                "Why is this bad?", f"  {d.rationale}", "", "Example message", f"  {d.message}", "",
+                "Example", *(f"  {line}" for line in d.bad.rstrip().splitlines()), "",
+                "Use instead", *(f"  {line}" for line in d.good.rstrip().splitlines()), "",
+                "Fix", f"  {d.fix}", ""]
+    print("\n".join(out).rstrip())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "rule":
+        return _rule_docs(args)
     if args.command == "explain":
         try:
             return _explain(args)

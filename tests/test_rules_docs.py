@@ -33,3 +33,17 @@ def test_schema_rejects_bad_docs(mutate, error):
     mutate(data)
     with pytest.raises(rules.RuleDocError, match=error.replace("(", r"\(").replace(")", r"\)")):
         rules.parse(data, "bad.yaml")
+
+
+def test_rule_command_prints_every_section():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "shapelint", "rule", "sl003"], capture_output=True, text=True)
+    assert p.returncode == 0
+    for heading in ("SL003 merge-mismatch (error)", "What it does", "Why is this bad?", "Example", "Use instead", "Fix"):
+        assert heading in p.stdout
+    p = subprocess.run([sys.executable, "-m", "shapelint", "rule", "--all"], capture_output=True, text=True)
+    assert p.returncode == 0 and all(f"{i} " in p.stdout for i in CHECKS)
+    p = subprocess.run([sys.executable, "-m", "shapelint", "rule", "SL999"], capture_output=True, text=True)
+    assert p.returncode == 2 and "SL001" in p.stderr
