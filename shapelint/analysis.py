@@ -15,12 +15,17 @@ from typing import Optional
 from .infer import Inferred
 from .infer_keras import CONV_LAYERS, POOL_LAYERS
 from .infer_keras import layout as keras_layout
+from .infer_tf import _layout as tf_layout
+from .infer_tf import _per_spatial as tf_per_spatial
+from . import sizes
 from .ir import Node
 from .symbolic import (
     BroadcastPred,
     EqualPred,
     Invalid,
     PositivePred,
+    add,
+    sub,
     SizeSet,
     Undecidable,
     evaluate,
@@ -178,9 +183,30 @@ SIZED_OPS = frozenset({"Conv", "ConvTranspose"}) | POOL_OPS
 # Keras conv and pool layers, as "keras.<layer>": below a window's size TensorFlow is erratic (an
 # error, a crash, an empty or a 1-pixel output, measured), so, like pools, shapelint abstains there
 KERAS_SIZED = frozenset(f"keras.{op}" for op in CONV_LAYERS + POOL_LAYERS)
+# TensorFlow graph ops likewise (oneDNN even returns a 2×2 output for a 3×3 VALID conv on 2×2),
+# and TFLite's: shapelint abstains below a window's size
+TF_SIZED = frozenset(f"tf.{op}" for op in ("Conv2D", "Conv3D", "DepthwiseConv2dNative", "MaxPool", "AvgPool",
+                                           "MaxPool3D", "AvgPool3D"))
+TFLITE_SIZED = frozenset(f"tflite.{op}" for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D",
+                                                   "AVERAGE_POOL_2D", "CONV_3D"))
+ABSTAIN_SIZED = POOL_OPS | KERAS_SIZED | TF_SIZED | TFLITE_SIZED
 
 
-def domain(inf: Inferred, ops=SIZED_OPS | KERAS_SIZED) -> dict:
+def _sized_key(node) -> str:
+    return node.op if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op}"
+
+
+def _spatial(node, shape) -> list:
+    if node.domain == "keras":
+        return [shape[a] for a in keras_layout(node, len(shape))[1]]
+    if node.domain == "tf":
+        return [shape[a] for a in tf_layout(node, len(shape))[1]]
+    if node.domain == "tflite":
+        return list(shape[1:-1])
+    return list(shape[2:])
+
+
+def domain(inf: Inferred, ops=SIZED_OPS | ABSTAIN_SIZED) -> dict:
     """Per input symbol, the sizes at which every Conv/ConvTranspose/pool output is ≥ 1.
 
     Below, onnxruntime fails for Conv ("Invalid input shape") and ConvTranspose, while a pool
@@ -189,14 +215,12 @@ def domain(inf: Inferred, ops=SIZED_OPS | KERAS_SIZED) -> dict:
     """
     out: dict = {}
     for node in inf.graph.nodes:
-        key = f"keras.{node.op}" if node.domain == "keras" else node.op
-        if key not in ops or not node.outputs:
+        if _sized_key(node) not in ops or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         if shape is None:
             continue
-        spatial = shape[2:] if node.domain != "keras" else [shape[a] for a in keras_layout(node, len(shape))[1]]
-        for d in spatial:
+        for d in _spatial(node, shape):
             syms = symbols(d)
             if len(syms) != 1 or has_bcast(d):  # sizes past a merge: the merge decides those
                 continue
@@ -288,8 +312,18 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             else:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
-    return Contract(sets, tuple(undecided), tuple(static), domain(inf),
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), domain(inf, POOL_OPS | KERAS_SIZED))
+    abstain = domain(inf, ABSTAIN_SIZED)
+    dom = domain(inf)
+    for node, _axes, ax, tv in tf_transposed(inf):  # TF rejects input_sizes outside the admissible range
+        if tv.ok is False:
+            static.append((node.name, ax["axis"]))
+        elif tv.symbol is not None:
+            prev = sets.get(tv.symbol)
+            sets[tv.symbol] = tv.works if prev is None else prev.intersect(tv.works)
+            for d in (abstain, dom):
+                d[tv.symbol] = tv.analysed if tv.symbol not in d else d[tv.symbol].intersect(tv.analysed)
+    return Contract(sets, tuple(undecided), tuple(static), dom,
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain)
 
 
 def fixed_size_failures(inf: Inferred, found: list) -> dict:
@@ -302,11 +336,18 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
     for node in inf.graph.nodes:
         up = next((marks[i] for i in node.inputs if i and i in marks), None)
         own = None
-        if node.op in SIZED_OPS and node.outputs:
+        key = _sized_key(node)
+        if (key in SIZED_OPS or key in ABSTAIN_SIZED) and node.outputs:
             shape = inf.shape(node.outputs[0])
-            limit = 0 if node.op in POOL_OPS else 1
-            if shape is not None and any(isinstance(d, int) and d < limit for d in shape[2:]):
+            limit = 0 if key in POOL_OPS else 1
+            if shape is not None and any(isinstance(d, int) and d < limit for d in _spatial(node, shape)):
                 own = (node.name, "size")
+                if key not in SIZED_OPS and up is None:
+                    note = (f"'{node.name}' ({node.op}) gets an input smaller than its window at these sizes: the "
+                            f"runtime's behaviour there is erratic (an error, or an odd output), so nothing after "
+                            f"it is analysed")
+                    if note not in inf.notes:
+                        inf.notes.append(note)
         elif node.name in failing_merges:
             own = (node.name, "merge")
         mark = up or own
@@ -321,7 +362,7 @@ def too_small(inf: Inferred) -> list:
     """Nodes whose output is too small at fixed sizes: Conv/ConvTranspose < 1, pools < 0."""
     out = []
     for node in inf.graph.nodes:
-        if node.op not in SIZED_OPS or not node.outputs:
+        if _sized_key(node) not in SIZED_OPS or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         x = inf.shape(node.input(0))
@@ -332,3 +373,94 @@ def too_small(inf: Inferred) -> list:
         if bad:
             out.append((node, x, shape, bad))
     return out
+
+
+# ----------------------------------------------------------- TensorFlow transposed convolutions
+
+TF_TRANSPOSED = ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
+
+
+def tf_params(inf: Inferred, node):
+    """(x shape, per-spatial-axis list of dicts) for a TF transposed conv, or None."""
+    x, f, out = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
+    if x is None or f is None or out is None or len(out) != len(x):
+        return None
+    rank = len(x)
+    _, spatial = tf_layout(node, rank)
+    strides = tf_per_spatial(node.attr("strides"), spatial, rank, 1)
+    dil = tf_per_spatial(node.attr("dilations"), spatial, rank, 1)
+    padding = node.attr("padding", "VALID")
+    ex = node.attr("explicit_paddings") or ()
+    axes = []
+    for j, a in enumerate(spatial):
+        pb, pe = (ex[2 * a], ex[2 * a + 1]) if ex else (0, 0)
+        k = f[j]
+        if not isinstance(k, int):
+            return None
+        adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
+        axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
+                         s=strides[j], d=dil[j], padding=padding, pb=pb, pe=pe, o=out[a], low=adm.low,
+                         high=adm.high))
+    return x, axes
+
+
+def tf_forward(o: int, ax: dict) -> int:
+    """The input size TF's forward conv gives for an output size o, as TF computes it when it
+    checks input_sizes: C division, which truncates toward zero (so o = K − s + 1 … K − 1 still
+    maps to 1)."""
+    if ax["padding"] == "SAME":
+        return (o + ax["s"] - 1) // ax["s"]
+    num = o + ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"])
+    q = abs(num) // ax["s"]
+    return (q if num >= 0 else -q) + 1
+
+
+@dataclass(frozen=True)
+class TransposedVerdict:
+    """Whether TF accepts a transposed conv's output size on one axis: at fixed sizes ``ok``; for a
+    symbolic size, ``works`` (sizes of ``symbol`` it accepts) inside ``analysed`` (sizes where the
+    output is at least the kernel's extent minus the pads; below, TF's truncating check is not
+    modelled)."""
+
+    ok: Optional[bool]
+    symbol: Optional[str] = None
+    works: Optional[SizeSet] = None
+    analysed: Optional[SizeSet] = None
+
+
+def tf_transposed_verdict(ax: dict) -> Optional[TransposedVerdict]:
+    o, low, s = ax["o"], ax["low"], ax["s"]
+    if isinstance(o, int) and isinstance(ax["i"], int):
+        return TransposedVerdict(tf_forward(o, ax) == ax["i"])
+    lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
+    syms = symbols(o, ax["i"])
+    if len(syms) != 1 or s > 64:
+        return None
+    (name,) = syms
+    try:
+        if isinstance(lo_d, int) and isinstance(hi_d, int):  # a constant offset: in range or not, always
+            inside = lo_d >= 0 and hi_d >= 0
+            works = SizeSet.everything() if inside else SizeSet(1, frozenset(), 1, frozenset())
+        else:
+            works = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
+        analysed = SizeSet.everything()
+        if ax["padding"] != "SAME":
+            floor_ok = add(o, ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"]) + 1)
+            analysed = solve([floor_ok], PositivePred(), name)
+    except Undecidable:
+        return None
+    return TransposedVerdict(None, name, works, analysed)
+
+
+def tf_transposed(inf: Inferred):
+    """(node, all axes, axis, verdict) for every TF transposed conv axis that can be decided."""
+    for node in inf.graph.nodes:
+        if node.domain != "tf" or node.op not in TF_TRANSPOSED:
+            continue
+        got = tf_params(inf, node)
+        if got is None:
+            continue
+        for ax in got[1]:
+            v = tf_transposed_verdict(ax)
+            if v is not None:
+                yield node, got[1], ax, v

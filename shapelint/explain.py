@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from . import sizes
 from .checks._trace import fmt_dim
-from .checks._context import CheckContext
-from .checks.convtranspose_tf import TF_TRANSPOSED, tf_params
+from .analysis import TF_TRANSPOSED, tf_params
 from .infer import Inferred, convtranspose_params, convtranspose_spatial
 from .infer_keras import transpose_params
 from .symbolic import add, mul, sub
@@ -87,7 +86,7 @@ def _axes(inf: Inferred, node) -> list:
             out.append(Axis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe, padding,
                             produced[a], why))
         return out
-    got = tf_params(CheckContext("", inf.graph, inf), node)
+    got = tf_params(inf, node)
     for ax in (got[1] if got is not None else ()):
         out.append(Axis(ax["name"], ax["i"], ax["k"], ax["s"], ax["d"], ax["pb"], ax["pe"],
                         ax["padding"] if ax["padding"] != "EXPLICIT" else "pads", ax["o"],

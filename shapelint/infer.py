@@ -46,6 +46,7 @@ class Inferred:
     notes: list = field(default_factory=list)
     unknown_ops: dict = field(default_factory=dict)  # op -> count
     symbols: dict = field(default_factory=dict)  # symbol name -> (input name, axis)
+    failed: list = field(default_factory=list)  # nodes whose attributes or inputs could not be read
 
     def shape(self, name: str):
         return self.shapes.get(name) if name else None
@@ -118,6 +119,12 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
         _infer_node(inf, node)
     for op, k in sorted(inf.unknown_ops.items()):
         inf.notes.append(f"{k} node(s) of op {op} have no shape rule: their outputs are unknown")
+    if inf.failed:
+        inf.notes.append(f"{len(inf.failed)} node(s) whose attributes or inputs do not make sense (e.g. "
+                         f"'{inf.failed[0]}'): their outputs are unknown, and nothing after them is checked")
+    lost = [o for o in graph.outputs if inf.shapes.get(o) is None]
+    if lost and (inf.failed or inf.unknown_ops or any(o not in inf.shapes for o in lost)):
+        inf.notes.append(f"{len(lost)} of {len(graph.outputs)} graph output(s) have an unknown shape (e.g. '{lost[0]}')")
     inf.notes.extend(graph.notes)
     return inf
 
@@ -135,6 +142,7 @@ def _infer_node(inf: Inferred, node: Node) -> None:
         except (_Unknown, Invalid, ValueError, ZeroDivisionError, TypeError, IndexError, OverflowError,
                 AttributeError, KeyError, RecursionError):
             results = None  # a malformed node: its outputs are unknown
+            inf.failed.append(node.name)
     for j, out in enumerate(node.outputs):
         if not out:
             continue

@@ -28,7 +28,7 @@ def test_seed_output_shape_error_iff_tensorflow_fails(seeds, o, bad):
     if bad:
         (f,) = errors
         assert f.rule == "SL001" and f.op == "Conv2DBackpropInput"
-        assert f"output size H={o} from input H=2" in f.message and "admissible {5, 6}" in f.message
+        assert f"output size {o} on axis H from input 2" in f.message and "admissible {5, 6}" in f.message
         assert f.details["admissible"] == ["5", "6"]
         assert "output_shape=[1, 6, 6, 1]" in f.suggestion or "output_shape=[1, 5, 5, 1]" in f.suggestion
     else:
@@ -146,3 +146,32 @@ def test_tf1_graph_without_functions(tmp_path):
     for h, w in [(4, 6), (5, 6), (6, 7), (8, 8), (9, 9)]:
         ok, got = run_signature(path, (1, h, w, 1), key="x")
         assert ok == c.runs({"N": 1, "H": h, "W": w}), (h, w, got)
+
+
+def test_tf_transposed_conv_sizes_follow_tensorflows_own_check(tmp_path):
+    """input_sizes 2·floor(H/2) for a k3 s2 VALID transposed conv of floor(H/2): outside the
+    admissible range for every H ≥ 4 -- but TF's check truncates, so input 1 → output 2 runs."""
+    import numpy as np
+
+    class B(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)])
+        def __call__(self, x):
+            p = tf.nn.max_pool2d(x, 2, 2, "VALID")
+            sp = tf.shape(p)
+            return tf.nn.conv2d_transpose(p, np.ones((3, 3, 1, 1), np.float32), tf.stack([1, 2 * sp[1], 2 * sp[2], 1]),
+                                          2, "VALID")
+
+    m = B()
+    path = str(tmp_path / "b")
+    tf.saved_model.save(m, path, signatures=m.__call__)
+    (f,) = [f for f in lint(path).findings if f.rule == "SL001"]
+    assert f.severity == "error" and "that holds for every H analysed" in f.message
+    c = contract(analyse(path)[1])
+    for h in range(2, 12):
+        ok, _ = run_signature(path, (1, h, h, 1))
+        pred = c.runs({"N": 1, "H": h, "W": h})
+        assert pred is None or pred == ok, (h, ok, pred)
+        if h >= 4:
+            assert pred is False and not ok
+    assert run_signature(path, (1, 3, 3, 1))[0]  # input 1 → output 2: TF's truncating check accepts it
+    assert not [f for f in lint(path, {"x": (1, 3, 3, 1)}).findings if f.severity == "error"]

@@ -10,44 +10,11 @@ from __future__ import annotations
 
 from .. import sizes
 from ..findings import Finding
-from ..infer_tf import _layout, _per_spatial
-from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
+from ..analysis import TF_TRANSPOSED, tf_params, tf_transposed
+from ..symbolic import add, sub
 from ._context import CheckContext
 from ._trace import fmt_dim
 
-TF_TRANSPOSED = ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
-
-
-def tf_params(ctx: CheckContext, node):
-    """(x shape, per-spatial-axis list of dicts) for a TF transposed conv, or None."""
-    x, f, out = ctx.shape(node.input(2)), ctx.shape(node.input(1)), ctx.inferred.value(node.input(0))
-    if x is None or f is None or out is None or len(out) != len(x):
-        return None
-    rank = len(x)
-    _, spatial = _layout(_Attrs(node), rank)
-    strides = _per_spatial(node.attr("strides"), spatial, rank, 1)
-    dil = _per_spatial(node.attr("dilations"), spatial, rank, 1)
-    padding = node.attr("padding", "VALID")
-    ex = node.attr("explicit_paddings") or ()
-    axes = []
-    for j, a in enumerate(spatial):
-        pb, pe = (ex[2 * a], ex[2 * a + 1]) if ex else (0, 0)
-        k = f[j]
-        if not isinstance(k, int):
-            return None
-        adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
-        axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
-                         s=strides[j], d=dil[j], padding=padding, pb=pb, pe=pe, o=out[a], low=adm.low,
-                         high=adm.high))
-    return x, axes
-
-
-class _Attrs:
-    def __init__(self, node):
-        self.node = node
-
-    def attr(self, k, default=None):
-        return self.node.attr(k, default)
 
 
 def _keras_output_padding(ax) -> str:
@@ -71,53 +38,41 @@ def _keras_output_padding(ax) -> str:
 
 def check_invalid(ctx: CheckContext):
     """SL001 (TF): input_sizes outside the sizes whose forward conv gives back the input."""
-    for node in ctx.graph.nodes:
-        if node.domain != "tf" or node.op not in TF_TRANSPOSED:
+    done = set()
+    for node, axes, ax, tv in tf_transposed(ctx.inferred):
+        if node.name in done or tv.ok:
             continue
-        got = tf_params(ctx, node)
-        if got is None:
-            continue
-        x, axes = got
-        for ax in axes:
-            o, low, s = ax["o"], ax["low"], ax["s"]
-            if s > 64:
-                continue
-            lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
-            if isinstance(lo_d, int) and isinstance(hi_d, int):
-                if lo_d >= 0 and hi_d >= 0:
-                    continue
-                works = None
-            else:
-                syms = symbols(lo_d, hi_d)
-                if len(syms) != 1:
-                    continue
-                (name,) = syms
-                try:
-                    works = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
-                except Undecidable:
-                    continue
-                if works.is_everything():
-                    continue
-            ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
-            where = f"{ax['name']}={fmt_dim(o)} from input {ax['name']}={fmt_dim(ax['i'])}"
-            cond = "" if works is None else f"; it runs only for {works.describe(sorted(symbols(lo_d))[0])}"
-            shape_fix = [fmt_dim(v) for v in ctx.inferred.value(node.input(0))]
-            for other in axes:  # every spatial axis: its size, clamped into its admissible range
-                lo_o = sub(other["o"], other["low"])
-                if isinstance(lo_o, int):
-                    shape_fix[other["axis"]] = fmt_dim(add(other["low"], min(max(lo_o, 0), other["s"] - 1)))
-            yield Finding(
-                "SL001", "invalid-convtranspose", "error" if works is None else "warning", ctx.path, node.name,
-                node.op,
-                f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
-                f"{ax['padding']}) is outside the admissible {{{ok_sizes}}}: TensorFlow fails at run time "
-                f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
-                f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
-                + (f"; {_keras_output_padding(dict(ax, o=add(low, s - 1)))}" if _keras_output_padding(ax) else ""),
-                details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
-                         "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
-            )
-            break
+        o, low, s = ax["o"], ax["low"], ax["s"]
+        cond = ""
+        if tv.symbol is not None:
+            inside = tv.works.intersect(tv.analysed)
+            if tv.analysed.first_outside(tv.works) is None:
+                continue  # TF accepts every size analysed
+            cond = (f"; it runs only for {inside.describe(tv.symbol)}" if not inside.is_empty()
+                    else f"; that holds for every {tv.symbol} analysed")
+            if not tv.analysed.is_everything():
+                cond += " (where the output is smaller than the kernel, TF's truncating check is not analysed)"
+        done.add(node.name)
+        ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
+        where = f"{fmt_dim(o)} on axis {ax['name']} from input {fmt_dim(ax['i'])}"
+        shape_fix = [fmt_dim(v) for v in ctx.inferred.value(node.input(0))]
+        for other in axes:  # every spatial axis: its size, clamped into its admissible range
+            lo_o = sub(other["o"], other["low"])
+            if isinstance(lo_o, int):
+                shape_fix[other["axis"]] = fmt_dim(add(other["low"], min(max(lo_o, 0), other["s"] - 1)))
+        yield Finding(
+            "SL001", "invalid-convtranspose",
+            "error" if tv.symbol is None or tv.works.intersect(tv.analysed).is_empty() else "warning", ctx.path,
+            node.name,
+            node.op,
+            f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
+            f"{ax['padding']}) is outside the admissible {{{ok_sizes}}}: TensorFlow fails at run time "
+            f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
+            f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
+            + (f"; {_keras_output_padding(dict(ax, o=add(low, s - 1)))}" if _keras_output_padding(ax) else ""),
+            details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
+                     "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
+        )
 
 
 def check_ambiguous(ctx: CheckContext):
@@ -125,7 +80,7 @@ def check_ambiguous(ctx: CheckContext):
     for node in ctx.graph.nodes:
         if node.domain != "tf" or node.op not in TF_TRANSPOSED:
             continue
-        got = tf_params(ctx, node)
+        got = tf_params(ctx.inferred, node)
         if got is None:
             continue
         x, axes = got

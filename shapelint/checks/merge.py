@@ -8,7 +8,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import POOL_OPS, axis_verdict, domain, fixed_size_failures, upstream_merges
+from ..analysis import ABSTAIN_SIZED, axis_verdict, domain, fixed_size_failures, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
@@ -173,10 +173,10 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
         "example_working": good,
     })
     suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
-    pools = domain(inf, POOL_OPS).get(name)
+    pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
-        message += (f" (below {name}={pools.minimum()} a pooling window exceeds its input; onnxruntime then "
-                    f"truncates, which shapelint does not analyse)")
+        message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
+                    f"or behaves erratically; shapelint does not analyse those sizes)")
     message += _also(others, details)
     extra = [ov.sizes.intersect(oreach).describe(ov.symbol) for _ax, ov, oreach, _bad in others
              if ov.symbol is not None and ov.symbol != name]

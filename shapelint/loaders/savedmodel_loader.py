@@ -32,7 +32,7 @@ _OUT_ARGS = {
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 _GENERATED_CALL = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$")
 MAX_DEPTH = 64
-MAX_NODES = 2_000_000
+MAX_NODES = 250_000  # after inlining: functions calling functions twice over grow exponentially
 
 
 def load(path: str, signature: str | None = None) -> Graph:
