@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
     c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
+    c.add_argument("--config", metavar="FILE", help="a .shapelint.yaml or pyproject.toml to use instead of the "
+                   "nearest one above each model")
+    c.add_argument("--fail-on", choices=("error", "warning", "info"),
+                   help="the lowest severity that makes the exit code 1 (default: warning, or the config's)")
+    c.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -133,10 +138,23 @@ def main(argv=None) -> int:
             print(f"shapelint: --select: unknown rule id(s) {', '.join(unknown) or '(none)'}; "
                   f"rules: {', '.join(CHECKS)}", file=sys.stderr)
             return EXIT_ERROR
+    from . import config as config_mod
+
+    try:
+        fixed_cfg = config_mod.load(args.config) if args.config else None
+    except UsageError as e:
+        print(f"shapelint: {e}", file=sys.stderr)
+        return EXIT_ERROR
     results = []
+    fail_on = args.fail_on
     for path in collect(args.paths):
         try:
-            results.append(lint(path, pins, select, signature=args.signature))
+            cfg = fixed_cfg or config_mod.find(path)
+            result = lint(path, pins, select, signature=args.signature)
+            if select is None:
+                config_mod.apply(cfg, result)
+            fail_on = fail_on or (cfg.fail_on if cfg.source else None)
+            results.append(result)
         except (ModelError, UsageError) as e:
             print(f"shapelint: {e}", file=sys.stderr)
             results.append(Result(path, error=str(e)))
@@ -153,4 +171,5 @@ def main(argv=None) -> int:
         out = text(results, show_info=args.show_info)
         if out:
             print(out)
-    return return_code(results)
+    code = return_code(results, fail_on or "warning")
+    return 0 if args.exit_zero and code == 1 else code

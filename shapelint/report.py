@@ -7,11 +7,15 @@ import json
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-def return_code(results) -> int:
-    """2 when a model could not be read; else 1 when a finding is a warning or an error; else 0."""
+RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def return_code(results, fail_on: str = "warning") -> int:
+    """2 when a model could not be read; else 1 when a finding is at least as severe as ``fail_on``
+    (default: a warning or an error); else 0."""
     if any(r.error for r in results):
         return EXIT_ERROR
-    if any(f.severity in ("error", "warning") for r in results for f in r.findings):
+    if any(RANK[f.severity] <= RANK[fail_on] for r in results for f in r.findings):
         return EXIT_FINDINGS
     return EXIT_OK
 

@@ -1,0 +1,178 @@
+"""Configuration: ``[tool.shapelint]`` in pyproject.toml or ``.shapelint.yaml``, found by walking up
+from the model (or given with --config). A strict schema: an unknown key or a bad value is an
+error that names it. Validated into a frozen :class:`Config`.
+
+    [tool.shapelint]
+    select = ["SL"]                 # ids or prefixes (default: every rule)
+    ignore = ["SL002"]
+    extend-select = []
+    fail-on = "warning"             # error | warning | info: the lowest severity that fails
+    [tool.shapelint.severity]
+    SL003 = "error"                 # per-rule severity
+    [tool.shapelint.per-file-ignores]
+    "legacy/*.onnx" = ["SL003"]
+    [tool.shapelint.per-node-ignores]
+    "*/decoder/*" = ["SL002"]       # globs on node names (a model has no comments for noqa)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field, replace
+
+from .errors import UsageError
+
+SEVERITIES = ("error", "warning", "info")
+KEYS = ("select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-node-ignores")
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple = ("SL",)
+    ignore: tuple = ()
+    extend_select: tuple = ()
+    fail_on: str = "warning"
+    severity: tuple = ()  # ((rule id, severity), ...)
+    per_file_ignores: tuple = ()  # ((glob, (ids...)), ...)
+    per_node_ignores: tuple = ()
+    root: str = ""  # the folder the config file is in (per-file globs are relative to it)
+    source: str = ""
+
+    def enabled(self, rule: str) -> bool:
+        chosen = _matches(rule, self.select + self.extend_select)
+        return chosen and not _matches(rule, self.ignore)
+
+    def severity_of(self, rule: str, default: str) -> str:
+        return dict(self.severity).get(rule, default)
+
+    def ignored(self, rule: str, path: str, node: str) -> bool:
+        rel = os.path.relpath(os.path.abspath(path), self.root or os.getcwd()).replace(os.sep, "/")
+        for glob, ids in self.per_file_ignores:
+            if fnmatch.fnmatch(rel, glob) and _matches(rule, ids):
+                return True
+        for glob, ids in self.per_node_ignores:
+            if fnmatch.fnmatchcase(node, glob) and _matches(rule, ids):
+                return True
+        return False
+
+
+def _matches(rule: str, ids) -> bool:
+    return any(rule.startswith(i) for i in ids)
+
+
+def _rule_ids(value, key: str, source: str) -> tuple:
+    from .checks import CHECKS
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise UsageError(f"{source}: {key} must be a list of rule ids or prefixes, got {value!r}")
+    out = []
+    for v in value:
+        v = str(v).upper()
+        if not any(r.startswith(v) for r in CHECKS):
+            raise UsageError(f"{source}: {key}: {v!r} matches no rule ({', '.join(CHECKS)})")
+        out.append(v)
+    return tuple(out)
+
+
+def parse(data, source: str, root: str) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: the shapelint configuration must be a table/mapping")
+    unknown = sorted(set(data) - set(KEYS))
+    if unknown:
+        raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
+    cfg = Config(root=root, source=source)
+    if "select" in data:
+        cfg = replace(cfg, select=_rule_ids(data["select"], "select", source))
+    if "ignore" in data:
+        cfg = replace(cfg, ignore=_rule_ids(data["ignore"], "ignore", source))
+    if "extend-select" in data:
+        cfg = replace(cfg, extend_select=_rule_ids(data["extend-select"], "extend-select", source))
+    if "fail-on" in data:
+        if data["fail-on"] not in SEVERITIES:
+            raise UsageError(f"{source}: fail-on must be one of {', '.join(SEVERITIES)}, got {data['fail-on']!r}")
+        cfg = replace(cfg, fail_on=data["fail-on"])
+    if "severity" in data:
+        sev = data["severity"]
+        if not isinstance(sev, dict):
+            raise UsageError(f"{source}: severity must map rule ids to {', '.join(SEVERITIES)}")
+        pairs = []
+        for k, v in sev.items():
+            (rid,) = _rule_ids([k], "severity", source)
+            if v not in SEVERITIES:
+                raise UsageError(f"{source}: severity.{k} must be one of {', '.join(SEVERITIES)}, got {v!r}")
+            pairs.append((rid, v))
+        cfg = replace(cfg, severity=tuple(pairs))
+    for key, attr in (("per-file-ignores", "per_file_ignores"), ("per-node-ignores", "per_node_ignores")):
+        if key in data:
+            table = data[key]
+            if not isinstance(table, dict):
+                raise UsageError(f"{source}: {key} must map globs to lists of rule ids")
+            cfg = replace(cfg, **{attr: tuple((str(g), _rule_ids(ids, f"{key}.{g}", source)) for g, ids in table.items())})
+    return cfg
+
+
+def _read_pyproject(path: str):
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: cannot read: {e}")
+    tool = data.get("tool", {})
+    return tool.get("shapelint") if isinstance(tool, dict) and "shapelint" in tool else None
+
+
+def _read_yaml(path: str):
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise UsageError(f"{path}: cannot read: {str(e).splitlines()[0]}")
+
+
+def load(path: str) -> Config:
+    """A config file given with --config: .shapelint.yaml-style YAML, or a pyproject.toml."""
+    if path.endswith(".toml"):
+        data = _read_pyproject(path)
+    else:
+        data = _read_yaml(path)
+    return parse(data, path, os.path.dirname(os.path.abspath(path)))
+
+
+def find(model_path: str) -> Config:
+    """The nearest .shapelint.yaml or pyproject.toml with [tool.shapelint], walking up."""
+    d = os.path.abspath(model_path if os.path.isdir(model_path) else os.path.dirname(model_path) or ".")
+    while True:
+        y = os.path.join(d, ".shapelint.yaml")
+        if os.path.isfile(y):
+            return parse(_read_yaml(y), y, d)
+        t = os.path.join(d, "pyproject.toml")
+        if os.path.isfile(t):
+            data = _read_pyproject(t)
+            if data is not None:
+                return parse(data, t, d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            return Config()
+        d = parent
+
+
+def apply(cfg: Config, result) -> None:
+    """Keep the findings the configuration selects, with their configured severity."""
+    from dataclasses import replace as _replace
+
+    kept = []
+    for f in result.findings:
+        if not cfg.enabled(f.rule) or cfg.ignored(f.rule, f.file, f.node):
+            continue
+        sev = cfg.severity_of(f.rule, f.severity)
+        kept.append(f if sev == f.severity else _replace(f, severity=sev))
+    result.findings[:] = kept
