@@ -45,11 +45,22 @@ def parse(data: dict, source: str) -> RuleDoc:
                    data["rationale"].strip(), ex["bad"], ex["good"], data["fix"].strip())
 
 
+def _folder():
+    """rules/*.yaml: installed as the package shapelint._rules, or next to the package in a checkout
+    (``python -m shapelint`` run from the repository)."""
+    try:
+        return resources.files("shapelint._rules")
+    except ModuleNotFoundError:
+        from pathlib import Path
+
+        return Path(__file__).resolve().parent.parent / "rules"
+
+
 def load_all() -> dict:
     import yaml
 
     docs = {}
-    for entry in sorted(resources.files("shapelint._rules").iterdir(), key=lambda p: p.name):
+    for entry in sorted(_folder().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             doc = parse(yaml.safe_load(entry.read_text(encoding="utf-8")), entry.name)
             if not entry.name.startswith(f"{doc.id}-{doc.name}"):
