@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="the lowest severity that makes the exit code 1 (default: warning, or the config's)")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
+    c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -164,6 +166,17 @@ def main(argv=None) -> int:
             results.append(Result(path, error=msg))
     if not results:
         print("shapelint: no model files found in " + ", ".join(args.paths), file=sys.stderr)
+        return EXIT_ERROR
+    from . import baseline
+
+    try:
+        if args.baseline:
+            baseline.filter_new(results, baseline.load(args.baseline))
+        if args.write_baseline:
+            n = baseline.write(results, args.write_baseline)
+            print(f"shapelint: wrote {n} finding(s) to {args.write_baseline}", file=sys.stderr)
+    except (UsageError, OSError) as e:
+        print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
     if args.format == "json":
         print(as_json(results, show_info=True))

@@ -20,6 +20,17 @@ class Finding:
     chain: tuple = ()  # lines: the shapes on each branch up to the node
     details: dict = field(default_factory=dict, compare=False)  # machine-readable numbers
 
+    def fingerprint(self) -> str:
+        """A stable identity for baselines and SARIF: the rule, the node, and the numbers that make
+        the finding (axis, sizes, sets) -- not the message wording, not the file path."""
+        import hashlib
+        import json
+
+        keys = ("axis", "sizes", "symbol", "modulus", "residues", "admissible", "output", "input", "chosen")
+        facts = {k: self.details.get(k) for k in keys if k in self.details}
+        blob = json.dumps([self.rule, self.node, facts], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     def as_json(self) -> dict:
         return {
             "file": self.file,
