@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from . import __version__
@@ -22,6 +23,31 @@ def _parse_shape(spec: str) -> tuple[str, tuple]:
     if any(d < 0 for d in values):
         raise UsageError(f"--input-shape {spec!r}: dims must not be negative")
     return name, values
+
+
+def _lint_one(path, pins, select, signature, fixed_cfg):
+    """One model: (Result, the fail-on of its configuration or None). Runs in worker processes."""
+    from . import config as config_mod
+
+    try:
+        cfg = fixed_cfg or config_mod.find(path)
+        result = lint(path, pins, select, signature=signature)
+        if select is None:
+            config_mod.apply(cfg, result)
+        return result, (cfg.fail_on if cfg.source else None)
+    except (ModelError, UsageError) as e:
+        return Result(path, error=str(e)), None
+    except RecursionError:
+        return Result(path, error=f"{path}: graph too deeply nested to analyse"), None
+
+
+def _report_outcome(outcome, progress: bool, k: int, n: int):
+    result = outcome[0]
+    if result.error:
+        print(f"shapelint: {result.error}", file=sys.stderr)
+    elif progress:
+        print(f"[{k}/{n}] {result.path}"[:60].ljust(60), end="\r", file=sys.stderr, flush=True)
+    return result
 
 
 def _rules() -> dict:
@@ -53,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="the lowest severity that makes the exit code 1 (default: warning, or the config's)")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
@@ -147,23 +174,25 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    results = []
-    fail_on = args.fail_on
-    for path in collect(args.paths):
-        try:
-            cfg = fixed_cfg or config_mod.find(path)
-            result = lint(path, pins, select, signature=args.signature)
-            if select is None:
-                config_mod.apply(cfg, result)
-            fail_on = fail_on or (cfg.fail_on if cfg.source else None)
-            results.append(result)
-        except (ModelError, UsageError) as e:
-            print(f"shapelint: {e}", file=sys.stderr)
-            results.append(Result(path, error=str(e)))
-        except RecursionError:
-            msg = f"{path}: graph too deeply nested to analyse"
-            print(f"shapelint: {msg}", file=sys.stderr)
-            results.append(Result(path, error=msg))
+    paths = collect(args.paths)
+    job = functools.partial(_lint_one, pins=pins, select=select, signature=args.signature, fixed_cfg=fixed_cfg)
+    results, fail_on = [], args.fail_on
+    progress = sys.stderr.isatty() and len(paths) > 5
+    if args.jobs > 1 and len(paths) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            outcomes = pool.map(job, paths, chunksize=max(1, len(paths) // (4 * args.jobs)))
+            for k, outcome in enumerate(outcomes, 1):
+                results.append(_report_outcome(outcome, progress, k, len(paths)))
+                fail_on = fail_on or outcome[1]
+    else:
+        for k, path in enumerate(paths, 1):
+            outcome = job(path)
+            results.append(_report_outcome(outcome, progress, k, len(paths)))
+            fail_on = fail_on or outcome[1]
+    if progress:
+        print(" " * 60, end="\r", file=sys.stderr)
     if not results:
         print("shapelint: no model files found in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_ERROR

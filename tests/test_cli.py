@@ -128,3 +128,13 @@ def test_unknown_op_gives_note_not_finding(tmp_path):
 def test_python_m_and_console_script_help():
     rc, out, _ = shapelint("check", "--help")
     assert rc == 0 and "--input-shape" in out and "--format" in out
+
+
+def test_jobs_give_the_same_report_and_survive_a_bad_model(tmp_path):
+    for k in range(6):
+        onnx.save(unet(depth=1 + k % 2), str(tmp_path / f"m{k}.onnx"))
+    (tmp_path / "m9.onnx").write_bytes(b"junk")
+    rc1, out1, err1 = shapelint("check", tmp_path, "-j", "1", "--format", "json")
+    rc2, out2, err2 = shapelint("check", tmp_path, "-j", "2", "--format", "json")
+    assert rc1 == rc2 == 2 and out1 == out2 and json.loads(out1)
+    assert "m9.onnx" in err1 and "m9.onnx" in err2 and "Traceback" not in err2
