@@ -31,7 +31,7 @@ def _lint_one(path, pins, select, signature, fixed_cfg):
 
     try:
         cfg = fixed_cfg or config_mod.find(path)
-        result = lint(path, pins, select, signature=signature)
+        result = lint(path, pins, select, signature=signature, inputs=cfg.contracts())
         if select is None:
             config_mod.apply(cfg, result)
         return result, (cfg.fail_on if cfg.source else None)

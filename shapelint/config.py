@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from .errors import UsageError
 
 SEVERITIES = ("error", "warning", "info")
-KEYS = ("select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-node-ignores")
+KEYS = ("select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-node-ignores", "inputs")
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,21 @@ class Config:
     severity: tuple = ()  # ((rule id, severity), ...)
     per_file_ignores: tuple = ()  # ((glob, (ids...)), ...)
     per_node_ignores: tuple = ()
+    inputs: tuple = ()  # ((input name, axis, multiple-of, min), ...): the sizes the model is used at
     root: str = ""  # the folder the config file is in (per-file globs are relative to it)
     source: str = ""
+
+    def contracts(self) -> dict:
+        """{input name: {axis: SizeSet}} for lint(inputs=…)."""
+        from .symbolic import SizeSet
+
+        out: dict = {}
+        for name, axis, multiple, low in self.inputs:
+            start = max(low, 1)
+            ss = SizeSet(multiple, frozenset({0}), start, frozenset()).canonical() if start == 1 else \
+                SizeSet(multiple, frozenset({0}), start, frozenset())
+            out.setdefault(name, {})[axis] = ss
+        return out
 
     def enabled(self, rule: str) -> bool:
         chosen = _matches(rule, self.select + self.extend_select)
@@ -111,7 +124,31 @@ def parse(data, source: str, root: str) -> Config:
             if not isinstance(table, dict):
                 raise UsageError(f"{source}: {key} must map globs to lists of rule ids")
             cfg = replace(cfg, **{attr: tuple((str(g), _rule_ids(ids, f"{key}.{g}", source)) for g, ids in table.items())})
+    if "inputs" in data:
+        cfg = replace(cfg, inputs=_inputs(data["inputs"], source))
     return cfg
+
+
+def _inputs(table, source: str) -> tuple:
+    """inputs: {x: {2: {multiple-of: 32, min: 32}, 3: {multiple-of: 32}}}: declared input sizes."""
+    if not isinstance(table, dict):
+        raise UsageError(f"{source}: inputs must map input names to {{axis: {{multiple-of: N, min: M}}}}")
+    out = []
+    for name, axes in table.items():
+        if not isinstance(axes, dict):
+            raise UsageError(f"{source}: inputs.{name} must map axes to {{multiple-of: N, min: M}}")
+        for axis, spec in axes.items():
+            try:
+                axis_i = int(axis)
+            except (TypeError, ValueError):
+                raise UsageError(f"{source}: inputs.{name}: axis {axis!r} is not an integer")
+            if not isinstance(spec, dict) or set(spec) - {"multiple-of", "min"} or not spec:
+                raise UsageError(f"{source}: inputs.{name}.{axis} takes multiple-of and/or min, got {spec!r}")
+            mult, low = spec.get("multiple-of", 1), spec.get("min", 1)
+            if not isinstance(mult, int) or not isinstance(low, int) or mult < 1 or mult > 4096 or low < 1:
+                raise UsageError(f"{source}: inputs.{name}.{axis}: multiple-of must be 1…4096 and min ≥ 1")
+            out.append((str(name), axis_i, mult, low))
+    return tuple(out)
 
 
 def _read_pyproject(path: str):

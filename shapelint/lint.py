@@ -90,9 +90,17 @@ def analyse(path: str, pins: dict | None = None, signature: str | None = None) -
     return graph, infer(graph, resolve_pins(graph, pins or {}, path))
 
 
-def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None) -> Result:
+def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None,
+         inputs: dict | None = None) -> Result:
+    """``inputs``: declared contracts, {input name: {axis: SizeSet}}: sizes outside them are not
+    claimed to fail (the model is not used there); sizes inside them are checked as always."""
     graph, inferred = analyse(path, pins, signature)
-    ctx = CheckContext(path, graph, inferred)
+    declared = {}
+    for sym_name, (inp, axis) in inferred.symbols.items():
+        ss = (inputs or {}).get(inp, {}).get(axis)
+        if ss is not None:
+            declared[sym_name] = ss
+    ctx = CheckContext(path, graph, inferred, declared)
     res = Result(path)
     for rule_id, (_name, _sev, fn) in CHECKS.items():
         if select is not None and rule_id not in select:

@@ -86,3 +86,20 @@ def test_bad_config_is_an_error_naming_it(proj, content, words):
     (proj / ".shapelint.yaml").write_text(content)
     rc, _, err = check("models", cwd=proj)
     assert rc == 2 and words in err and ".shapelint.yaml" in err and "Traceback" not in err
+
+
+def test_declared_input_contract(proj):
+    """A U-Net used only at multiples of 4 is not flagged; declared multiples of 2 still are, and
+    a size the declaration allows really fails in onnxruntime."""
+    from onnx_models import run
+
+    (proj / ".shapelint.yaml").write_text("inputs:\n  x: {2: {multiple-of: 4}, 3: {multiple-of: 4, min: 4}}\n")
+    rc, items, _ = check("models", cwd=proj)
+    assert rc == 0 and not [i for i in items if i["rule"] == "SL003"]
+    (proj / ".shapelint.yaml").write_text("inputs:\n  x: {2: {multiple-of: 2}, 3: {multiple-of: 2}}\n")
+    rc, items, _ = check("models", cwd=proj)
+    sl3 = [i for i in items if i["rule"] == "SL003"]
+    assert rc == 1 and sl3
+    bad = sl3[0]["details"]["smallest_failing"]
+    assert bad % 2 == 0 and not run(unet(depth=2), (1, 1, bad, bad))[0]
+    assert run(unet(depth=2), (1, 1, 8, 8))[0]

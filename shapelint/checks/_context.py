@@ -15,6 +15,7 @@ class CheckContext:
     path: str
     graph: Graph
     inferred: Inferred
+    declared: dict = None  # symbol -> SizeSet the user declared the model is used at (config "inputs")
 
     @cached_property
     def merges(self) -> list:

@@ -23,6 +23,8 @@ def check(ctx: CheckContext):
     found = ctx.merges
     upstream = upstream_merges(inf, found)
     valid = domain(inf)  # sizes where every conv/pool output is ≥ 1
+    for name, ss in (ctx.declared or {}).items():  # only the sizes the model is declared for
+        valid[name] = ss if name not in valid else valid[name].intersect(ss)
     passing: list = []  # per merge: {symbol: SizeSet of sizes that pass its every axis}
     verdicts: list = []
     for m in found:

@@ -1,0 +1,253 @@
+"""Machine formats for CI: SARIF 2.1.0 (code scanning) and GitHub Actions workflow commands.
+
+Pure functions over a list of ``shapelint.lint.Result``; they return the text to print. A model
+file has no lines, so locations name the file (a SavedModel folder: its ``saved_model.pb``) and
+the node, as a logical location; partial fingerprints keep a finding's identity across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from . import __version__
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+FINGERPRINT_KEY = "shapelintFinding/v1"
+SRCROOT = "%SRCROOT%"
+# used when the installed package declares no Project-URL (pyproject.toml has no [project.urls] yet)
+DEFAULT_INFORMATION_URI = "https://pypi.org/project/shapelint/"
+
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+GITHUB_COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
+
+# the details that say *which* issue a finding is (where, on which axis, between which sizes);
+# the rest (messages, working sizes, the model-wide contract) may change without it being a new issue
+IDENTITY_KEYS = ("axis", "symbol", "inputs", "sizes", "input_axis")
+IDENTITY_KEYS_ALSO = ("axis", "symbol", "sizes")
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _visible(findings, show_info: bool):
+    return [f for f in findings if show_info or f.severity != "info"]
+
+
+def _model_file(path: str) -> str:
+    """The file a location points at: a SavedModel folder is its saved_model.pb."""
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return os.path.join(path, "saved_model.pb")
+    return path
+
+
+def _relative(path: str, base: str | None) -> str | None:
+    """``path`` relative to ``base`` (default: the current directory) with forward slashes, or
+    None when it is not below it (another drive, or outside)."""
+    base = os.path.abspath(base if base is not None else os.getcwd())
+    try:
+        rel = os.path.relpath(os.path.abspath(path), base)
+    except ValueError:  # Windows: another drive
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def display_path(path: str, base: str | None = None) -> str:
+    """The model file as a user's repository names it: relative to ``base`` when below it
+    (forward slashes), else absolute."""
+    path = _model_file(path)
+    rel = _relative(path, base)
+    return rel if rel is not None else os.path.abspath(path)
+
+
+def _artifact_location(path: str, base: str | None) -> dict:
+    """A SARIF artifactLocation: a relative URI reference against %SRCROOT% when the file is below
+    ``base``, else an absolute file: URI. Percent-encoded (":" too, so that a first segment is
+    never read as a scheme)."""
+    path = _model_file(path)
+    rel = _relative(path, base)
+    if rel is not None:
+        return {"uri": quote(rel, safe="/!$&'()*+,;=@"), "uriBaseId": SRCROOT}
+    return {"uri": Path(os.path.abspath(path)).as_uri()}
+
+
+def _headline(f) -> str:
+    """The finding's message, led by the node when the message does not name it: a model file has
+    no line, so the node is the only place a reader can look."""
+    if f.node and f"'{f.node}'" not in f.message:
+        return f"{f.op} '{f.node}': {f.message}"
+    return f.message
+
+
+def identity(f) -> dict:
+    """The details that identify a finding's issue (not its wording)."""
+    d = f.details or {}
+    out = {k: d[k] for k in IDENTITY_KEYS if k in d}
+    also = d.get("also")
+    if isinstance(also, list):
+        out["also"] = [{k: a[k] for k in IDENTITY_KEYS_ALSO if k in a} for a in also if isinstance(a, dict)]
+    return out
+
+
+def fingerprint(f, location: str) -> str:
+    """A stable hash of (rule, model file, node, identifying details): the same when a message is
+    reworded or a working size changes, different for another node, axis or pair of sizes.
+    ``location`` is the file as reported (e.g. its path relative to the repository root)."""
+    payload = json.dumps([FINGERPRINT_KEY, f.rule, location, f.node, identity(f)], sort_keys=True,
+                         ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- SARIF
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z(])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "cf.")
+
+
+def first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    for m in _SENTENCE_END.finditer(text):
+        end = m.end()
+        if not text[:end].lower().endswith(_ABBREVIATIONS):
+            return text[:end]
+    return text
+
+
+def _information_uri() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        try:
+            urls = metadata("shapelint").get_all("Project-URL") or []
+        except PackageNotFoundError:
+            urls = []
+        for entry in urls:  # "Label, https://…"
+            label, _, url = entry.partition(",")
+            if label.strip().lower() in ("homepage", "repository", "source", "documentation") and url.strip():
+                return url.strip()
+    except Exception:  # metadata is a nicety: never fail a report over it
+        pass
+    return DEFAULT_INFORMATION_URI
+
+
+def _rule_descriptor(doc) -> dict:
+    markdown = (f"{doc.rationale}\n\n**Example**\n\n```text\n{doc.bad.rstrip()}\n```\n\n"
+                f"**Use instead**\n\n```text\n{doc.good.rstrip()}\n```\n\n**Fix:** {doc.fix}")
+    return {
+        "id": doc.id,
+        "name": doc.name,
+        "shortDescription": {"text": first_sentence(doc.summary)},
+        "fullDescription": {"text": " ".join(doc.summary.split())},
+        "help": {"text": f"{doc.rationale}\n\nFix: {doc.fix}", "markdown": markdown},
+        "defaultConfiguration": {"level": SARIF_LEVEL[doc.severity]},
+    }
+
+
+def _rules() -> list:
+    """Every rule in the registry, documented from rules/*.yaml (a rule without a YAML, which the
+    docs test forbids, still gets its id, name and level)."""
+    from .checks import CHECKS
+    from .rules import load_all
+
+    docs = load_all()
+    out = []
+    for rule_id in list(CHECKS) + [i for i in docs if i not in CHECKS]:
+        if rule_id in docs:
+            out.append(_rule_descriptor(docs[rule_id]))
+        else:
+            name, severity, _fn = CHECKS[rule_id]
+            out.append({"id": rule_id, "name": name, "shortDescription": {"text": name},
+                        "defaultConfiguration": {"level": SARIF_LEVEL[severity]}})
+    return out
+
+
+def _location(path: str, base: str | None) -> dict:
+    return {"physicalLocation": {"artifactLocation": _artifact_location(path, base)}}
+
+
+def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
+    """The SARIF 2.1.0 log as a dict (``sarif`` serialises it). ``base``: the directory locations
+    are relative to (the repository root in CI; default: the current directory)."""
+    base = os.path.abspath(base if base is not None else os.getcwd())
+    rules = _rules()
+    index = {r["id"]: k for k, r in enumerate(rules)}
+    out, notifications = [], []
+    for r in results:
+        if r.error:
+            notifications.append({"level": "error", "message": {"text": r.error}, "locations": [_location(r.path, base)]})
+            continue
+        for note in r.notes:
+            notifications.append({"level": "note", "message": {"text": note}, "locations": [_location(r.path, base)]})
+        for f in _visible(r.findings, show_info):
+            path = f.file or r.path
+            if f.rule not in index:  # not in the registry: describe it minimally rather than drop it
+                index[f.rule] = len(rules)
+                rules.append({"id": f.rule, "name": f.name, "shortDescription": {"text": f.name}})
+            loc = _location(path, base)
+            loc["logicalLocations"] = [{"name": f.node, "fullyQualifiedName": f.node, "kind": "object"}]
+            text = _headline(f) + (f"\nFix: {f.suggestion}" if f.suggestion else "")
+            out.append({
+                "ruleId": f.rule,
+                "ruleIndex": index[f.rule],
+                "level": SARIF_LEVEL[f.severity],
+                "message": {"text": text},
+                "locations": [loc],
+                "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f, display_path(path, base))},
+                "properties": {"severity": f.severity, "op": f.op, "chain": list(f.chain),
+                               "details": f.details or {}},
+            })
+    invocation = {"executionSuccessful": not any(r.error for r in results)}
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
+    run = {
+        "tool": {"driver": {"name": "shapelint", "version": __version__, "semanticVersion": __version__,
+                            "informationUri": _information_uri(), "rules": rules}},
+        "invocations": [invocation],
+        "originalUriBaseIds": {SRCROOT: {"uri": Path(base).as_uri().rstrip("/") + "/"}},
+        "results": out,
+    }
+    return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+
+
+def sarif(results, show_info: bool = True, base: str | None = None) -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other SARIF viewers."""
+    return json.dumps(sarif_log(results, show_info, base), indent=2, ensure_ascii=False, default=str)
+
+
+# --------------------------------------------------------------------------- GitHub Actions
+
+
+def escape_data(s: str) -> str:
+    """A workflow command's value (after ``::``), as GitHub's toolkit escapes it."""
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(s: str) -> str:
+    """A workflow command's property value (``file=``, ``title=``): data escaping, plus ``:`` and ``,``."""
+    return escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def _command(kind: str, message: str, **props) -> str:
+    params = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
+    return f"::{kind} {params}::{escape_data(message)}"
+
+
+def github(results, show_info: bool = True, base: str | None = None) -> str:
+    """One annotation per finding: ``::error file=…,title=SL003 merge-mismatch::…`` (``warning``
+    for warnings, ``notice`` for info), and an ``::error`` per model that could not be read."""
+    lines = []
+    for r in results:
+        if r.error:
+            lines.append(_command("error", r.error, file=display_path(r.path, base), title="unreadable model"))
+            continue
+        for f in _visible(r.findings, show_info):
+            lines.append(_command(GITHUB_COMMAND[f.severity], _headline(f),
+                                  file=display_path(f.file or r.path, base), title=f"{f.rule} {f.name}"))
+    return "\n".join(lines)
