@@ -1,4 +1,5 @@
-"""Command line: ``shapelint check PATH… [--input-shape NAME=1,3,65,65] [--format text|json]``."""
+"""Command line: ``shapelint check PATH… [--input-shape NAME=1,3,65,65] [--format text|json|sarif|github]``,
+``shapelint explain``, ``shapelint rule``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from . import __version__
 from .errors import ModelError, UsageError
 from .lint import Result, collect, lint
+from .formats import github, sarif
 from .report import EXIT_ERROR, as_json, return_code, text
 
 
@@ -70,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
                    help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
-    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="text (default), json (a list of findings), sarif (SARIF 2.1.0, for code scanning), "
+                        "github (workflow-command annotations)")
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
     c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
@@ -209,6 +213,12 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     if args.format == "json":
         print(as_json(results, show_info=True))
+    elif args.format == "sarif":
+        print(sarif(results, show_info=True))
+    elif args.format == "github":
+        out = github(results, show_info=args.show_info)
+        if out:
+            print(out)
     else:
         out = text(results, show_info=args.show_info)
         if out:

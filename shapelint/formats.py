@@ -181,7 +181,8 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
     out, notifications = [], []
     for r in results:
         if r.error:
-            notifications.append({"level": "error", "message": {"text": r.error}, "locations": [_location(r.path, base)]})
+            notifications.append({"level": "error", "message": {"text": r.error},
+                                  "locations": [_location(r.path, base)]})
             continue
         for note in r.notes:
             notifications.append({"level": "note", "message": {"text": note}, "locations": [_location(r.path, base)]})
