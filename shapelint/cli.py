@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="the lowest severity that makes the exit code 1 (default: warning, or the config's)")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    c.add_argument("--lfs-pointers", choices=("skip", "fail"), default="skip",
+                   help="a Git LFS pointer file where a model should be (git lfs pull not run): skip it with "
+                        "a note (default) or fail with exit 2")
     c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
@@ -179,6 +182,18 @@ def main(argv=None) -> int:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
     paths = collect(args.paths)
+    skipped = 0
+    if args.lfs_pointers == "skip":  # "fail": lint.load raises ModelError naming the pointer (exit 2)
+        from .lfs import NOTE as LFS_NOTE, pointer_file
+
+        kept = []
+        for path in paths:
+            pointer = pointer_file(path)
+            if pointer is None:
+                kept.append(path)
+            else:
+                print(f"{pointer}: note: {LFS_NOTE}", file=sys.stderr)
+        skipped, paths = len(paths) - len(kept), kept
     job = functools.partial(_lint_one, pins=pins, select=select, signature=args.signature, fixed_cfg=fixed_cfg)
     results, fail_on = [], args.fail_on
     progress = sys.stderr.isatty() and len(paths) > 5
@@ -197,7 +212,7 @@ def main(argv=None) -> int:
             fail_on = fail_on or outcome[1]
     if progress:
         print(" " * 60, end="\r", file=sys.stderr)
-    if not results:
+    if not results and not skipped:
         print("shapelint: no model files found in " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_ERROR
     from . import baseline

@@ -32,6 +32,11 @@ MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
+    from .lfs import NOTE as LFS_NOTE, pointer_file
+
+    pointer = pointer_file(path)
+    if pointer is not None:  # `git lfs pull` has not run: the file is a pointer, not the model
+        raise ModelError(pointer, LFS_NOTE)
     if is_saved_model(path):
         from .loaders import savedmodel_loader
 
