@@ -11,7 +11,7 @@ from . import __version__
 from .errors import ModelError, UsageError
 from .lint import Result, collect, lint
 from .formats import github, sarif
-from .report import EXIT_ERROR, as_json, return_code, text
+from .report import EXIT_ERROR, as_json, return_code, text, use_colour
 
 
 def _parse_shape(spec: str) -> tuple[str, tuple]:
@@ -235,7 +235,7 @@ def main(argv=None) -> int:
         if out:
             print(out)
     else:
-        out = text(results, show_info=args.show_info)
+        out = text(results, show_info=args.show_info, colour=use_colour(sys.stdout))
         if out:
             print(out)
     code = return_code(results, fail_on or "warning")

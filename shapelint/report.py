@@ -24,7 +24,17 @@ def _visible(findings, show_info: bool):
     return [f for f in findings if show_info or f.severity != "info"]
 
 
-def text(results, show_info: bool = False, show_notes: bool = True) -> str:
+COLOURS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[36m"}
+
+
+def use_colour(stream) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    import os
+
+    return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def text(results, show_info: bool = False, show_notes: bool = True, colour: bool = False) -> str:
     out = []
     counts = {"error": 0, "warning": 0, "info": 0}
     for r in results:
@@ -32,7 +42,10 @@ def text(results, show_info: bool = False, show_notes: bool = True) -> str:
             continue
         for f in _visible(r.findings, show_info):
             counts[f.severity] += 1
-            out.append(f"{f.file}: {f.rule} [{f.severity}] {f.name} at {f.op} '{f.node}'")
+            tag = f"[{f.severity}]"
+            if colour:
+                tag = f"{COLOURS[f.severity]}{tag}\033[0m"
+            out.append(f"{f.file}: {f.rule} {tag} {f.name} at {f.op} '{f.node}'")
             out.append(f"  {f.message}")
             for line in f.chain:
                 out.append(f"  | {line}")

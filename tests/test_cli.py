@@ -138,3 +138,22 @@ def test_jobs_give_the_same_report_and_survive_a_bad_model(tmp_path):
     rc2, out2, err2 = shapelint("check", tmp_path, "-j", "2", "--format", "json")
     assert rc1 == rc2 == 2 and out1 == out2 and json.loads(out1)
     assert "m9.onnx" in err1 and "m9.onnx" in err2 and "Traceback" not in err2
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(dyn_unet, monkeypatch):
+    from shapelint.lint import lint
+    from shapelint.report import text, use_colour
+
+    res = [lint(str(dyn_unet))]
+    assert "\033[" in text(res, colour=True) and "\033[" not in text(res, colour=False)
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert use_colour(Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(Tty())
+    rc, out, _ = shapelint("check", dyn_unet)  # a pipe, not a terminal
+    assert "\033[" not in out
