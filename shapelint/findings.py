@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SEVERITIES = ("error", "warning", "info")
+# the details that identify a finding's issue, not its wording (baselines, SARIF fingerprints)
+IDENTITY_KEYS = ("axis", "symbol", "inputs", "sizes", "input_axis", "admissible", "output", "input", "chosen")
+IDENTITY_KEYS_ALSO = ("axis", "symbol", "sizes")
+
+
+def identity(f) -> dict:
+    """The details that identify a finding's issue (not its wording)."""
+    d = f.details or {}
+    out = {k: d[k] for k in IDENTITY_KEYS if k in d}
+    also = d.get("also")
+    if isinstance(also, list):
+        out["also"] = [{k: a[k] for k in IDENTITY_KEYS_ALSO if k in a} for a in also if isinstance(a, dict)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -26,9 +39,7 @@ class Finding:
         import hashlib
         import json
 
-        keys = ("axis", "sizes", "symbol", "modulus", "residues", "admissible", "output", "input", "chosen")
-        facts = {k: self.details.get(k) for k in keys if k in self.details}
-        blob = json.dumps([self.rule, self.node, facts], sort_keys=True, default=str)
+        blob = json.dumps([self.rule, self.node, identity(self)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def as_json(self) -> dict:

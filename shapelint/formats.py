@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import __version__
+from .findings import identity
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -28,8 +29,6 @@ GITHUB_COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 
 # the details that say *which* issue a finding is (where, on which axis, between which sizes);
 # the rest (messages, working sizes, the model-wide contract) may change without it being a new issue
-IDENTITY_KEYS = ("axis", "symbol", "inputs", "sizes", "input_axis")
-IDENTITY_KEYS_ALSO = ("axis", "symbol", "sizes")
 
 
 # --------------------------------------------------------------------------- shared
@@ -84,16 +83,6 @@ def _headline(f) -> str:
     if f.node and f"'{f.node}'" not in f.message:
         return f"{f.op} '{f.node}': {f.message}"
     return f.message
-
-
-def identity(f) -> dict:
-    """The details that identify a finding's issue (not its wording)."""
-    d = f.details or {}
-    out = {k: d[k] for k in IDENTITY_KEYS if k in d}
-    also = d.get("also")
-    if isinstance(also, list):
-        out["also"] = [{k: a[k] for k in IDENTITY_KEYS_ALSO if k in a} for a in also if isinstance(a, dict)]
-    return out
 
 
 def fingerprint(f, location: str) -> str:
