@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
+    k = sub.add_parser("contract", help="the exact input sizes a model runs at",
+                       description="Per dynamic input dim, the exact set of sizes for which every merge and every "
+                                   "transposed convolution of the model is consistent: a modulus, the residues "
+                                   "that work and a minimum.")
+    k.add_argument("model", metavar="MODEL")
+    k.add_argument("--format", choices=("text", "json"), default="text")
+    k.add_argument("--signature", metavar="NAME")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -125,6 +132,37 @@ def _explain(args) -> int:
     return 0
 
 
+def _contract(args) -> int:
+    import json
+
+    from .analysis import contract
+    from .lint import analyse
+
+    graph, inf = analyse(args.model, None, args.signature)
+    c = contract(inf)
+    rows = []
+    for name, ss in sorted(c.works().items()):
+        origin = inf.symbols.get(name)
+        if origin is None:
+            continue
+        ss = ss.canonical()
+        rows.append({"input": origin[0], "axis": origin[1], "symbol": name, "modulus": ss.modulus,
+                     "residues": sorted(ss.residues), "min": ss.minimum(),
+                     "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name)})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        for r in rows:
+            print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}): {r['works']}")
+        if c.static_failures:
+            print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
+        if not rows and not c.static_failures:
+            print(f"{args.model}: every size of every dynamic input dim works")
+        for name, axis, reason in c.undecided:
+            print(f"{args.model}: note: '{name}' axis {axis} not decided ({reason})")
+    return 0
+
+
 def _rule_docs(args) -> int:
     from .rules import load_all
 
@@ -150,6 +188,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "rule":
         return _rule_docs(args)
+    if args.command == "contract":
+        try:
+            return _contract(args)
+        except (ModelError, UsageError) as e:
+            print(f"shapelint: {e}", file=sys.stderr)
+            return EXIT_ERROR
     if args.command == "explain":
         try:
             return _explain(args)

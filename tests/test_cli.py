@@ -157,3 +157,18 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(dyn_unet, monkeypatch
     assert not use_colour(Tty())
     rc, out, _ = shapelint("check", dyn_unet)  # a pipe, not a terminal
     assert "\033[" not in out
+
+
+def test_contract_command_states_the_exact_sets(dyn_unet):
+    from onnx_models import run
+
+    rc, out, _ = shapelint("contract", dyn_unet, "--format", "json")
+    assert rc == 0
+    rows = {r["axis"]: r for r in json.loads(out)}
+    assert rows[2]["input"] == "x" and rows[2]["modulus"] == 4 and rows[2]["residues"] == [0] and rows[2]["min"] == 4
+    assert rows[3]["works"] == "W mod 4 = 0, W ≥ 4"
+    m = unet(depth=2)
+    for h in range(1, 14):
+        assert run(m, (1, 1, h, 4))[0] == (h % 4 == 0), h
+    rc, out, _ = shapelint("contract", dyn_unet)
+    assert "x, axis 2 (H): H mod 4 = 0, H ≥ 4" in out
