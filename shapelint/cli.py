@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("model", metavar="MODEL")
     k.add_argument("--format", choices=("text", "json"), default="text")
     k.add_argument("--signature", metavar="NAME")
+    fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
+                        description="Crop and pad the upsampled branch of every merge SL003 reports to the skip "
+                                    "tensor's run-time size. Weights are not read or rewritten.")
+    fx.add_argument("model", metavar="MODEL.onnx")
+    fx.add_argument("-o", "--output", metavar="FIXED.onnx")
+    fx.add_argument("--diff", action="store_true", help="print what would change, node by node; write nothing")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -188,6 +194,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "rule":
         return _rule_docs(args)
+    if args.command == "fix":
+        from .fix import fix
+
+        if not args.diff and not args.output:
+            print("shapelint: fix: give -o FIXED.onnx, or --diff", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            lines = fix(args.model, args.output, diff_only=args.diff)
+        except (ModelError, UsageError) as e:
+            print(f"shapelint: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
+        return 0
     if args.command == "contract":
         try:
             return _contract(args)
