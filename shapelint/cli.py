@@ -206,7 +206,13 @@ def main(argv=None) -> int:
             print(f"shapelint: {e}", file=sys.stderr)
             return EXIT_ERROR
         print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
-        return 0
+        if args.diff or not lines:
+            return 0
+        left = [f for f in lint(args.output, select={"SL003"}).findings]  # re-lint what was written
+        for f in left:
+            print(f"{args.output}: still {f.rule} at '{f.node}': {f.message}", file=sys.stderr)
+        print(f"{args.output}: re-linted, {len(left)} SL003 finding(s) left")
+        return 1 if left else 0
     if args.command == "contract":
         try:
             return _contract(args)

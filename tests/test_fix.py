@@ -35,7 +35,7 @@ def test_fixed_model_runs_everywhere_and_matches_where_the_original_ran(kw, tmp_
     src, dst = tmp_path / "m.onnx", tmp_path / "fixed.onnx"
     onnx.save(m, str(src))
     p = _fix(src, dst)
-    assert p.returncode == 0 and "crop and pad" in p.stdout
+    assert p.returncode == 0 and "crop and pad" in p.stdout and "re-linted, 0 SL003 finding(s) left" in p.stdout
     assert not [f for f in lint(str(dst)).findings if f.rule == "SL003"]
     s1, s2 = _session(m), _session(onnx.load(str(dst)))
     failed_before = 0
