@@ -36,6 +36,8 @@ def _nodes(ctx: CheckContext):
     for node in ctx.graph.nodes:
         if node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
             continue
+        if node.name in ctx.inferred.failed:
+            continue  # its attributes do not make sense: inference already noted it
         x, w = ctx.shape(node.input(0)), ctx.shape(node.input(1))
         if x is None or w is None or len(x) < 3 or len(w) != len(x):
             continue
