@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import infer as _i
 from . import sizes
-from .symbolic import add, mul, sub
+from .symbolic import add, mul
 
 _out = _i._out
 
@@ -163,26 +163,25 @@ def _pairs(v, n: int) -> tuple:
     return out
 
 
-def _zero_padding(ctx):
-    x = ctx.shape(0)
-    if x is None:
-        return _out(None)
-    ch, spatial = layout(ctx.node, len(x))
-    out = list(x)
-    for (b, e), a in zip(_pairs(ctx.attr("padding", 1), len(spatial)), spatial):
-        out[a] = add(x[a], b + e)
-    return _out(tuple(out))
+def _grow(key: str, sign: int):
+    """ZeroPadding{1,2,3}D (``padding``, +) and Cropping{1,2,3}D (``cropping``, −): each spatial
+    axis changes by the (begin, end) pair of the layer's config."""
+
+    def rule(ctx):
+        x = ctx.shape(0)
+        if x is None:
+            return _out(None)
+        _ch, spatial = layout(ctx.node, len(x))
+        out = list(x)
+        for (b, e), a in zip(_pairs(ctx.attr(key, 1), len(spatial)), spatial):
+            out[a] = add(x[a], sign * (b + e))
+        return _out(tuple(out))
+
+    return rule
 
 
-def _cropping(ctx):
-    x = ctx.shape(0)
-    if x is None:
-        return _out(None)
-    ch, spatial = layout(ctx.node, len(x))
-    out = list(x)
-    for (b, e), a in zip(_pairs(ctx.attr("cropping", 1), len(spatial)), spatial):
-        out[a] = sub(x[a], b + e)
-    return _out(tuple(out))
+_zero_padding = _grow("padding", +1)
+_cropping = _grow("cropping", -1)
 
 
 def _resizing(ctx):
