@@ -539,12 +539,9 @@ def _pool_truncates(kw, h):
     return False
 
 
-@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
-def test_sl003_contract_equals_ort_for_every_size(kw):
-    """contract.runs({H, W}) is onnxruntime's verdict at (1, 1, H, H) for every H in 1…70. The
-    contract may abstain (None) only where a pool window exceeds its input; anywhere else None is
-    a disagreement too."""
-    m, path, inf, c, ort_res = _dynamic(kw)
+def _contract_disagreements(kw, c, ort_res, label=""):
+    """Sizes where contract.runs differs from onnxruntime (None counts only where no pool window
+    exceeds its input)."""
     bad = []
     for h in HS:
         pred = c.runs({"H": h, "W": h})
@@ -552,8 +549,18 @@ def test_sl003_contract_equals_ort_for_every_size(kw):
         if pred is None and _pool_truncates(kw, h):
             continue
         if pred is not ok:
-            bad.append(f"H={h}: shapelint contract.runs={pred}, onnxruntime "
+            bad.append(f"{label}H={h}: shapelint contract.runs={pred}, onnxruntime "
                        + (f"ran → {res}" if ok else f"failed: {res}"))
+    return bad
+
+
+@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
+def test_sl003_contract_equals_ort_for_every_size(kw):
+    """contract.runs({H, W}) is onnxruntime's verdict at (1, 1, H, H) for every H in 1…70. The
+    contract may abstain (None) only where a pool window exceeds its input; anywhere else None is
+    a disagreement too."""
+    m, path, inf, c, ort_res = _dynamic(kw)
+    bad = _contract_disagreements(kw, c, ort_res)
     assert not bad, (f"unet({_kw_id(kw)}), input (1,1,H,H); contract sets={ {k: v.describe(k) for k, v in c.sets.items()} }, "
                      f"undecided={c.undecided}, notes={inf.notes}\n" + _listing(bad))
 
@@ -575,14 +582,7 @@ def test_sl003_contract_equals_ort_wide_sweep(depth, stride):
             for merge in ("concat", "add"):
                 kw = dict(depth=depth, stride=stride, merge=merge, **down, **up)
                 m, path, inf, c, ort_res = _dynamic(kw)
-                for h in HS:
-                    pred = c.runs({"H": h, "W": h})
-                    ok, res = ort_res[h]
-                    if pred is None and _pool_truncates(kw, h):
-                        continue
-                    if pred is not ok:
-                        bad.append(f"unet({_kw_id(kw)}) H={h}: contract.runs={pred}, onnxruntime "
-                                   + (f"ran → {res}" if ok else f"failed: {res}"))
+                bad += _contract_disagreements(kw, c, ort_res, f"unet({_kw_id(kw)}) ")
     assert not bad, _listing(bad)
 
 
