@@ -36,8 +36,8 @@ def _nodes(ctx: CheckContext):
     for node in ctx.graph.nodes:
         if node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
             continue
-        if node.name in ctx.inferred.failed:
-            continue  # its attributes do not make sense: inference already noted it
+        if not _integer_attrs(node):
+            continue  # attributes of the wrong type: inference noted the node, nothing to compute
         x, w = ctx.shape(node.input(0)), ctx.shape(node.input(1))
         if x is None or w is None or len(x) < 3 or len(w) != len(x):
             continue
@@ -47,6 +47,19 @@ def _nodes(ctx: CheckContext):
                 or len(p["pads"]) != 2 * n or len(p["output_padding"]) != n:
             continue
         yield node, x, p
+
+
+INT_LIST_ATTRS = ("kernel_shape", "strides", "dilations", "pads", "output_padding", "output_shape")
+
+
+def _integer_attrs(node) -> bool:
+    """The size attributes hold integers (a model may store them as floats or strings)."""
+    for key in INT_LIST_ATTRS:
+        v = node.attr(key)
+        if v is not None and (not isinstance(v, tuple) or not all(type(x) is int for x in v)):
+            return False
+    g = node.attr("group", 1)
+    return type(g) is int
 
 
 def _finding(ctx, rule, name, severity, node, message, suggestion, details, chain=()):
