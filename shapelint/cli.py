@@ -65,19 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"shapelint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    c = sub.add_parser("check", help="lint models (files or folders)",
+    # options several commands share, defined once
+    signature = argparse.ArgumentParser(add_help=False)
+    signature.add_argument("--signature", metavar="NAME", help="SavedModel signature (default serving_default)")
+    shapes = argparse.ArgumentParser(add_help=False)
+    shapes.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
+                        help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
+    c = sub.add_parser("check", parents=[shapes, signature], help="lint models (files or folders)",
                        description="Lint ONNX models and TensorFlow SavedModels, exactly, for fixed and dynamic "
                                    "input sizes. Rules: " + "; ".join(f"{k} {v[0]}" for k, v in _rules().items())
                                    + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
     c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
-    c.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
-                   help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
     c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
                    help="text (default), json (a list of findings), sarif (SARIF 2.1.0, for code scanning), "
                         "github (workflow-command annotations)")
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
-    c.add_argument("--signature", metavar="NAME", help="SavedModel signature to lint (default serving_default)")
     c.add_argument("--config", metavar="FILE", help="a .shapelint.yaml or pyproject.toml to use instead of the "
                    "nearest one above each model")
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
@@ -89,13 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
-    k = sub.add_parser("contract", help="the exact input sizes a model runs at",
+    k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
                        description="Per dynamic input dim, the exact set of sizes for which every merge and every "
                                    "transposed convolution of the model is consistent: a modulus, the residues "
                                    "that work and a minimum.")
     k.add_argument("model", metavar="MODEL")
     k.add_argument("--format", choices=("text", "json"), default="text")
-    k.add_argument("--signature", metavar="NAME")
     fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
                         description="Crop and pad the upsampled branch of every merge SL003 reports to the skip "
                                     "tensor's run-time size. Weights are not read or rewritten.")
@@ -106,14 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
     r.add_argument("--all", action="store_true", help="every rule")
-    e = sub.add_parser("explain", help="explain one transposed convolution's output size",
+    e = sub.add_parser("explain", parents=[shapes, signature], help="explain one transposed convolution's output size",
                        description="For one transposed convolution: the input size, the admissible output "
                                    "sizes, the one the node produces and why, and what ONNX/PyTorch, Keras and "
                                    "TensorFlow conventions give, with the output_padding that selects each.")
     e.add_argument("model", metavar="MODEL")
     e.add_argument("--node", help="node name (optional when the model has one transposed convolution)")
-    e.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…")
-    e.add_argument("--signature", metavar="NAME")
     return p
 
 
