@@ -270,30 +270,119 @@ class Contract:
     static_failures: tuple  # (merge node name, axis) failing at the fixed sizes
     domain: dict = None  # symbol -> SizeSet: every conv/pool output ≥ 1 (see domain())
     conv_domain: dict = None  # symbol -> SizeSet: every Conv/ConvTranspose output ≥ 1
-    pool_domain: dict = None  # symbol -> SizeSet: every pool output ≥ 1
+    pool_domain: dict = None  # symbol -> SizeSet: every TF/Keras/TFLite conv and pool window fits
+    small: dict = None  # symbol -> {size: True/False/None}: ONNX pools whose window exceeds the input
 
     def works(self) -> dict:
-        """Per symbol, the sizes at which the model runs: every merge holds, inside the domain."""
+        """Per symbol, the sizes at which the model runs: every merge holds, inside the domain,
+        and, below it, the sizes where onnxruntime's truncated pools still give a model that runs."""
         out = dict(self.domain or {})
         for name, ss in self.sets.items():
             out[name] = ss if name not in out else out[name].intersect(ss)
+        for name, verdicts in (self.small or {}).items():
+            ss = out.get(name, SizeSet.everything())
+            start = max(ss.start, max(verdicts) + 1)
+            small = frozenset(x for x in range(1, start)
+                              if (verdicts[x] is True if x in verdicts else x in ss))
+            out[name] = SizeSet(ss.modulus, ss.residues, start, small).canonical()
         return out
 
+    def _runs_symbol(self, name: str, x: int) -> Optional[bool]:
+        if self.small and x in self.small.get(name, {}):
+            return self.small[name][x]
+        if name in (self.pool_domain or {}) and x not in self.pool_domain[name]:
+            return None
+        if name in (self.conv_domain or {}) and x not in self.conv_domain[name]:
+            return False
+        if name in (self.domain or {}) and x not in self.domain[name]:
+            return None  # an ONNX pool below its window, beyond what was evaluated
+        return x in self.sets[name] if name in self.sets else True
+
     def runs(self, env: dict) -> Optional[bool]:
-        """Predicted verdict at concrete sizes: True, False, or None where a pooling window would
-        be larger than its padded input (onnxruntime then truncates to a 1-pixel output, which
-        shapelint does not model). A Conv or ConvTranspose output < 1 is a failure."""
+        """Predicted verdict at concrete sizes: True, False, or None where a TensorFlow, Keras or
+        TFLite window would be larger than its input (their runtimes are erratic there). A Conv
+        or ConvTranspose output < 1 is a failure; ONNX pools whose window exceeds the input follow
+        onnxruntime (see :func:`concrete_verdict`)."""
         if self.static_failures:
             return False
-
-        def inside(sets):
-            return all(env[s] in ss for s, ss in (sets or {}).items() if s in env)
-
-        if not inside(self.pool_domain):
+        verdicts = [self._runs_symbol(name, x) for name, x in env.items()]
+        if None in verdicts:
             return None
-        if not inside(self.conv_domain):
-            return False
-        return inside(self.sets)
+        return all(verdicts)
+
+
+# onnxruntime on empty tensors (a pool output of size 0), measured with 1.32: Conv, MaxPool and
+# AveragePool reject an empty input; ConvTranspose follows its size formula (it fails when the
+# output would be ≤ 0); these run and keep the empty axis. Anything else: shapelint abstains.
+EMPTY_OK = ELEMENTWISE_MERGES | frozenset({
+    "Concat", "Resize", "Upsample", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Clip",
+    "BatchNormalization", "ConvTranspose"})
+EMPTY_FAILS = frozenset({"Conv"}) | POOL_OPS
+
+
+def _ints(dims) -> list:
+    return [d for d in dims if isinstance(d, int)]
+
+
+def concrete_verdict(inf: Inferred) -> Optional[bool]:
+    """Whether onnxruntime runs an ONNX graph at the sizes ``inf`` was pinned to, judged on the
+    axes that are concrete (the others are some other symbol's business): False when a pool
+    output is negative or a Conv/pool gets an empty input (onnxruntime's "Invalid input shape",
+    "out_size >= 0"), a Conv/ConvTranspose output is < 1, or a concrete merge axis disagrees;
+    None when an empty tensor reaches an op whose behaviour on it was not measured."""
+    at_merge = {m.node.name: m for m in merges(inf)}
+    tainted: set = set()
+    fails = False
+    for node in inf.graph.nodes:
+        outs = [o for o in node.outputs if o]
+        ins = [n for n in node.inputs if n]
+        if any(n in tainted for n in ins):
+            tainted.update(outs)
+            continue
+        onnx_op = node.op if node.domain in ("", "ai.onnx") else None
+        x = inf.shape(ins[0]) if ins else None
+        empty = any(0 in _ints(inf.shape(n) or ()) for n in ins)
+        if onnx_op in SIZED_OPS and x is not None and len(x) > 2:
+            if any(d <= 0 for d in _ints(x[2:])) and onnx_op in EMPTY_FAILS:
+                fails = True
+                continue
+            y = inf.shape(outs[0]) if outs else None
+            floor = 0 if onnx_op in POOL_OPS else 1
+            if y is not None and any(d < floor for d in _ints(y[2:])):
+                fails = True
+                continue
+        m = at_merge.get(node.name)
+        if m is not None and any(not ax.holds_at({}) for ax in m.axes if not symbols(*ax.present())):
+            fails = True
+            continue
+        if empty and onnx_op not in EMPTY_OK:
+            tainted.update(outs)
+    if fails:
+        return False
+    return None if tainted else True
+
+
+MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
+
+
+def _pinned(graph, name: str, x: int) -> dict:
+    return {t.name: tuple(x if d == name else d for d in t.shape)
+            for t in graph.inputs if t.shape is not None and name in t.shape}
+
+
+def small_verdicts(inf: Inferred, pool_sets: dict) -> dict:
+    """Per symbol, onnxruntime's verdict at each size below where every ONNX pool window fits:
+    the graph is inferred again with that symbol pinned, where pools truncate as onnxruntime does
+    (``sizes.pool_out``), and :func:`concrete_verdict` decides."""
+    from .infer import infer
+
+    out = {}
+    for name, ss in pool_sets.items():
+        below = [x for x in range(1, ss.start) if x not in ss]
+        if not below or len(below) > MAX_SMALL:
+            continue
+        out[name] = {x: concrete_verdict(infer(inf.graph, _pinned(inf.graph, name, x))) for x in below}
+    return out
 
 
 def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
@@ -312,7 +401,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             else:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
-    abstain = domain(inf, ABSTAIN_SIZED)
+    abstain = domain(inf, ABSTAIN_SIZED - POOL_OPS)
     dom = domain(inf)
     for node, _axes, ax, tv in tf_transposed(inf):  # TF rejects input_sizes outside the admissible range
         if tv.ok is False:
@@ -322,8 +411,9 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             sets[tv.symbol] = tv.works if prev is None else prev.intersect(tv.works)
             for d in (abstain, dom):
                 d[tv.symbol] = tv.analysed if tv.symbol not in d else d[tv.symbol].intersect(tv.analysed)
+    small = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else {}
     return Contract(sets, tuple(undecided), tuple(static), dom,
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain)
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small)
 
 
 def fixed_size_failures(inf: Inferred, found: list) -> dict:

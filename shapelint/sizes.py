@@ -27,7 +27,8 @@ def conv_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
 def pool_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
     """onnxruntime's pools (ceil_mode=0): trunc((i + pb + pe − K) / s) + 1, with C division that
     rounds toward zero, so a window larger than its input still gives 1 (k2 s2 on 1 → 1).
-    Symbolic sizes use floor, equal wherever the window fits (see analysis.domain)."""
+    Symbolic sizes use floor, equal wherever the window fits; below, the contract evaluates each
+    size concretely (see analysis.small_verdicts)."""
     if isinstance(i, int):
         num = i + pb + pe - effective_kernel(k, d)
         q = abs(num) // s
