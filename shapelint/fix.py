@@ -1,9 +1,11 @@
 """``shapelint fix``: rewrite an ONNX model so that its skip connections fit at every input size.
 
-For each merge SL003 reports, the upsampled branch is cropped and then padded to the skip
-tensor's run-time size -- ``Slice(u, 0, Shape(skip)[axes])`` then ``Pad`` by ``Shape(skip) −
-Shape(u')`` at the end of each axis -- the standard repair (milesial/Pytorch-UNet pads, others
-crop), so every size the rest of the model admits works. Weights are never read or rewritten:
+At fixed sizes, the ConvTranspose that feeds a merge gets the ``output_padding`` (or ``pads``)
+that make its output the skip's size. Otherwise (dynamic sizes, a Resize, a ConvTranspose with
+``output_shape``), the upsampled branch is cropped and then padded to the skip tensor's run-time
+size -- ``Slice(u, 0, Shape(skip)[axes])`` then ``Pad`` by ``Shape(skip) − Shape(u')`` at the end
+of each axis -- the standard repair (milesial/Pytorch-UNet pads, others crop), so every size the
+rest of the model admits works. Weights are never read or rewritten:
 the model is parsed without its external data, and external references keep pointing at the same
 files. This is the output stage: it imports onnx, and runs after the checks.
 """
@@ -11,14 +13,45 @@ files. This is the output stage: it imports onnx, and runs after the checks.
 from __future__ import annotations
 
 import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Optional
 
-from .checks._trace import find_upsampler
+from .checks._trace import _data_input, find_upsampler
 from .errors import ModelError
+from .infer import convtranspose_params
 from .lint import analyse, lint
+from . import sizes
+
+MAX_ROUNDS = 64  # a fix can reveal the next merge out (an Add of two sizes has no size before)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One repair at one merge: new attributes for the ConvTranspose that feeds it (fixed sizes),
+    or a run-time crop and pad of the upsampled input to the skip's shape (``attrs`` is None)."""
+
+    merge: str  # merge node, as named in findings
+    merge_output: str  # its first output tensor: how the node is found in the ONNX file
+    up: str  # the upsampled input
+    skip: str
+    axes: tuple
+    convt: Optional[str] = None  # ConvTranspose node name (attribute fix)
+    convt_output: Optional[str] = None
+    attrs: dict = field(default_factory=dict)  # attribute name -> (old, new)
+    sizes: tuple = ()  # ((axis, old size, new size), ...)
+
+    def describe(self) -> str:
+        if self.convt is None:
+            return (f"{self.merge}: crop and pad '{self.up}' on axes {list(self.axes)} to the run-time size of "
+                    f"'{self.skip}' (+8 nodes: Shape, Gather, Slice, Shape, Gather, Sub, Concat, Pad)")
+        changes = ", ".join(f"{k} {list(old)} → {list(new)}" for k, (old, new) in self.attrs.items())
+        grown = ", ".join(f"axis {a}: {o} → {n}" for a, o, n in self.sizes)
+        return f"{self.convt}: {changes} (output {grown}, the size of '{self.skip}' at {self.merge})"
 
 
 def plan(path: str) -> list:
-    """[(merge node, upsampled input name, skip input name, axes)] for the SL003 findings."""
+    """A :class:`Step` per SL003 finding with an upsampled input and a skip input."""
     graph, inf = analyse(path)
     res = lint(path, select={"SL003"})
     out = []
@@ -33,60 +66,117 @@ def plan(path: str) -> list:
         s_up, s_skip = inf.shape(up[0]), inf.shape(skip)
         if s_up is None or s_skip is None or len(s_up) != len(s_skip) or len(s_up) < 3:
             continue
-        if any(s_up[a] != s_skip[a] for a in range(2, len(s_up))):
-            out.append((f.node, up[0], skip, list(range(2, len(s_up)))))  # every spatial axis
+        axes = tuple(range(2, len(s_up)))  # every spatial axis
+        if all(s_up[a] == s_skip[a] for a in axes):
+            continue
+        merge = next(n for n in graph.nodes if n.name == f.node)
+        step = Step(f.node, merge.outputs[0], up[0], skip, axes)
+        out.append(_attribute_fix(inf, step, s_up, s_skip) or step)
     return out
 
 
-def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
-    """Apply the plan; returns the lines of the diff. Writes ``dest`` unless ``diff_only``."""
-    import onnx
-    from onnx import helper, numpy_helper
+def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
+    """At fixed sizes, the output_padding and pads of the ConvTranspose that produce the skip's
+    size: output_padding first (0…s−1), then the end pads (to crop), then the pads (to grow);
+    None when the sizes are symbolic, the ConvTranspose has output_shape or auto_pad, or its
+    output also goes elsewhere."""
+    node = find_upsampler(inf, step.up)
+    if node is None or node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
+        return None
+    if not all(isinstance(s_up[a], int) and isinstance(s_skip[a], int) for a in step.axes):
+        return None
+    if not _single_path(inf, node.outputs[0], step.up):
+        return None
+    x, w, y = inf.shape(node.inputs[0]), inf.shape(node.inputs[1]), inf.shape(node.outputs[0])
+    if x is None or w is None or y is None or len(x) != len(s_up):
+        return None
+    p = convtranspose_params(node, x, w)
+    if p["output_shape"] is not None or p["auto_pad"] not in ("NOTSET", ""):
+        return None
+    n = p["n_spatial"]
+    pads, outpad = list(p["pads"]), list(p["output_padding"])
+    changed = []
+    for j, a in enumerate(step.axes):
+        if y[a] != s_up[a] or not isinstance(x[a], int):
+            return None
+        delta = s_skip[a] - y[a]
+        if delta == 0:
+            continue
+        s = p["strides"][j]
+        total = outpad[j] + delta
+        if total < 0:
+            outpad[j], pads[n + j] = 0, pads[n + j] - total
+        elif total <= s - 1:
+            outpad[j] = total
+        else:
+            outpad[j], rest = s - 1, total - (s - 1)
+            for k in (n + j, j):  # grow by giving back padding, end first
+                take = min(rest, pads[k])
+                pads[k] -= take
+                rest -= take
+            if rest:
+                return None
+        new = sizes.onnx_convtranspose_out(x[a], p["kernel"][j], s, p["dilations"][j], pads[j], pads[n + j],
+                                           outpad[j])
+        if new != s_skip[a]:  # pragma: no cover - the arithmetic above is exact
+            return None
+        changed.append((a, y[a], new))
+    attrs = {}
+    if tuple(outpad) != tuple(p["output_padding"]):
+        attrs["output_padding"] = (tuple(p["output_padding"]), tuple(outpad))
+    if tuple(pads) != tuple(p["pads"]):
+        attrs["pads"] = (tuple(p["pads"]), tuple(pads))
+    return Step(step.merge, step.merge_output, step.up, step.skip, step.axes, node.name, node.outputs[0], attrs,
+                tuple(changed))
 
-    steps = plan(path)
-    lines = []
-    if not steps:
-        return lines
+
+def _single_path(inf, start: str, end: str) -> bool:
+    """Whether every tensor from ``start`` to ``end`` (through size-preserving ops) has one consumer
+    and is not a graph output: changing its size then changes nothing else."""
+    uses: dict = {}
+    for node in inf.graph.nodes:
+        for i in set(node.inputs):
+            uses[i] = uses.get(i, 0) + 1
+    t = end
+    while True:
+        if uses.get(t, 0) != 1 or t in inf.graph.outputs:
+            return False
+        if t == start:
+            return True
+        prod = inf.producer.get(t)
+        if prod is None:
+            return False
+        t = _data_input(inf, prod)
+        if t is None:
+            return False
+
+
+def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
+    """Apply the plan, round by round until no merge is left to fix; returns the lines of the
+    diff. Writes ``dest`` unless ``diff_only``."""
+    import onnx
+
     model = onnx.load(path, load_external_data=False)
-    g = model.graph
-    new_nodes: dict = {}  # merge node name -> nodes to insert before it
-    for merge, up, skip, axes in steps:
-        tag = f"shapelint_fit_{len(new_nodes)}"
-        rank = axes[-1] + 1
-        ax = numpy_helper.from_array(_i64(axes), f"{tag}_axes")
-        zeros = numpy_helper.from_array(_i64([0] * len(axes)), f"{tag}_zeros")
-        # Pad (opset 11) takes [begin of every axis, end of every axis]: nothing at the begins, nor at
-        # the end of N and C; the missing size at the end of each spatial axis
-        lead = numpy_helper.from_array(_i64([0] * (rank + 2)), f"{tag}_lead")
-        g.initializer.extend([ax, zeros, lead])
-        nodes = [
-            helper.make_node("Shape", [skip], [f"{tag}_skip_shape"], name=f"{tag}/skip_shape"),
-            helper.make_node("Gather", [f"{tag}_skip_shape", ax.name], [f"{tag}_size"], name=f"{tag}/size", axis=0),
-            helper.make_node("Slice", [up, zeros.name, f"{tag}_size", ax.name], [f"{tag}_crop"], name=f"{tag}/crop"),
-            helper.make_node("Shape", [f"{tag}_crop"], [f"{tag}_crop_shape"], name=f"{tag}/crop_shape"),
-            helper.make_node("Gather", [f"{tag}_crop_shape", ax.name], [f"{tag}_crop_size"], name=f"{tag}/crop_size",
-                             axis=0),
-            helper.make_node("Sub", [f"{tag}_size", f"{tag}_crop_size"], [f"{tag}_missing"], name=f"{tag}/missing"),
-            helper.make_node("Concat", [lead.name, f"{tag}_missing"], [f"{tag}_pads"], name=f"{tag}/pads", axis=0),
-            helper.make_node("Pad", [f"{tag}_crop", f"{tag}_pads"], [f"{tag}_fit"], name=f"{tag}/pad"),
-        ]
-        new_nodes[merge] = (up, f"{tag}_fit", nodes)
-        lines.append(f"{merge}: crop and pad '{up}' on axes {axes} to the run-time size of '{skip}' "
-                     f"(+{len(nodes)} nodes: Shape, Gather, Slice, Shape, Gather, Sub, Concat, Pad)")
-    if diff_only:
+    lines: list = []
+    done: set = set()
+    grows = False  # a run-time crop and pad was inserted
+    with tempfile.TemporaryDirectory(prefix="shapelint-fix-") as work:
+        current = path
+        for rnd in range(MAX_ROUNDS):
+            steps = [s for s in plan(current) if s.merge not in done]
+            if not steps:
+                break
+            for step in steps:
+                _apply(model, step, f"shapelint_fit_{len(done)}")
+                grows = grows or step.convt is None
+                done.add(step.merge)
+                lines.append(step.describe())
+            current = os.path.join(work, f"round{rnd}.onnx")
+            onnx.save(model, current)
+    if diff_only or not lines:
         return lines
-    ordered = []
-    for n in g.node:
-        if n.name in new_nodes:
-            up, fit, nodes = new_nodes[n.name]
-            ordered.extend(nodes)
-            for k, i in enumerate(n.input):
-                if i == up:
-                    n.input[k] = fit
-        ordered.append(n)
-    del g.node[:]
-    g.node.extend(ordered)
-    _opset_at_least(model, 11)  # Slice and Pad with their sizes as inputs
+    if grows:
+        _opset_at_least(model, 11)  # Slice and Pad with their sizes as inputs
     _relocate_external(model, os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(dest)))
     tmp = dest + ".shapelint-tmp"
     try:
@@ -96,6 +186,49 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return lines
+
+
+def _apply(model, step: Step, tag: str) -> None:
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    if step.convt is not None:
+        node = next(n for n in g.node if n.output and n.output[0] == step.convt_output)
+        for name, (_old, new) in step.attrs.items():
+            keep = [a for a in node.attribute if a.name != name]
+            del node.attribute[:]
+            node.attribute.extend(keep + [helper.make_attribute(name, list(new))])
+        return
+    axes = list(step.axes)
+    rank = axes[-1] + 1
+    ax = numpy_helper.from_array(_i64(axes), f"{tag}_axes")
+    zeros = numpy_helper.from_array(_i64([0] * len(axes)), f"{tag}_zeros")
+    # Pad (opset 11) takes [begin of every axis, end of every axis]: nothing at the begins, nor at
+    # the end of N and C; the missing size at the end of each spatial axis
+    lead = numpy_helper.from_array(_i64([0] * (rank + 2)), f"{tag}_lead")
+    g.initializer.extend([ax, zeros, lead])
+    up, skip = step.up, step.skip
+    nodes = [
+        helper.make_node("Shape", [skip], [f"{tag}_skip_shape"], name=f"{tag}/skip_shape"),
+        helper.make_node("Gather", [f"{tag}_skip_shape", ax.name], [f"{tag}_size"], name=f"{tag}/size", axis=0),
+        helper.make_node("Slice", [up, zeros.name, f"{tag}_size", ax.name], [f"{tag}_crop"], name=f"{tag}/crop"),
+        helper.make_node("Shape", [f"{tag}_crop"], [f"{tag}_crop_shape"], name=f"{tag}/crop_shape"),
+        helper.make_node("Gather", [f"{tag}_crop_shape", ax.name], [f"{tag}_crop_size"], name=f"{tag}/crop_size",
+                         axis=0),
+        helper.make_node("Sub", [f"{tag}_size", f"{tag}_crop_size"], [f"{tag}_missing"], name=f"{tag}/missing"),
+        helper.make_node("Concat", [lead.name, f"{tag}_missing"], [f"{tag}_pads"], name=f"{tag}/pads", axis=0),
+        helper.make_node("Pad", [f"{tag}_crop", f"{tag}_pads"], [f"{tag}_fit"], name=f"{tag}/pad"),
+    ]
+    ordered = []
+    for n in g.node:
+        if n.output and n.output[0] == step.merge_output:
+            ordered.extend(nodes)
+            for k, i in enumerate(n.input):
+                if i == up:
+                    n.input[k] = f"{tag}_fit"
+        ordered.append(n)
+    del g.node[:]
+    g.node.extend(ordered)
 
 
 def _i64(values):

@@ -12,7 +12,9 @@ import onnxruntime as ort
 import pytest
 
 from onnx_models import RNG, unet
-from shapelint.lint import lint
+from shapelint.analysis import contract
+from shapelint.fix import fix
+from shapelint.lint import analyse, lint
 
 VARIANTS = [dict(depth=2), dict(depth=3, down="maxpool", k_down=2), dict(depth=2, merge="add"),
             dict(depth=2, up="resize"), dict(depth=3, k_up=3, up_pads=(1, 1, 1, 1)), dict(depth=2, stride=3, k_up=3)]
@@ -29,27 +31,101 @@ def _fix(src, dst, *extra):
                           capture_output=True, text=True)
 
 
+def _ort(sess, x):
+    try:
+        return sess.run(None, {"x": x})[0]
+    except Exception as e:  # onnxruntime raises several exception types
+        return str(e).splitlines()[0]
+
+
 @pytest.mark.parametrize("kw", VARIANTS, ids=[str(v) for v in VARIANTS])
 def test_fixed_model_runs_everywhere_and_matches_where_the_original_ran(kw, tmp_path):
+    """Dynamic sizes, every H in 1…130 (W = H + 2): the fixed model runs wherever the original
+    ran, with the same outputs; it runs at every size where the original failed at a merge SL003
+    named; and its own contract is onnxruntime's verdict at every size."""
     m = unet(**kw)
     src, dst = tmp_path / "m.onnx", tmp_path / "fixed.onnx"
     onnx.save(m, str(src))
+    flagged = {f.node for f in lint(str(src)).findings if f.rule == "SL003"}
     p = _fix(src, dst)
     assert p.returncode == 0 and "crop and pad" in p.stdout and "re-linted, 0 SL003 finding(s) left" in p.stdout
     assert not [f for f in lint(str(dst)).findings if f.rule == "SL003"]
+    graph, inf = analyse(str(dst))
+    c = contract(inf)
     s1, s2 = _session(m), _session(onnx.load(str(dst)))
-    failed_before = 0
-    for h in range(9, 41):
+    failed_at_merge, bad = [], []
+    for h in range(1, 131):
         x = RNG.standard_normal((1, 1, h, h + 2)).astype(np.float32)
+        y1, y2 = _ort(s1, x), _ort(s2, x)
+        if not isinstance(y1, str):
+            if isinstance(y2, str) or y1.shape != y2.shape or not np.allclose(y1, y2, atol=1e-5):
+                bad.append(f"H={h}: the original ran, the fixed model gives {y2 if isinstance(y2, str) else y2.shape}")
+        elif any(f"({n})" in y1 or f"'{n}'" in y1 for n in flagged):
+            failed_at_merge.append(h)
+            if isinstance(y2, str):
+                bad.append(f"H={h}: the original failed at a merge ({y1}); the fixed model fails too: {y2}")
+        if c.runs({"H": h, "W": h + 2}) is not (not isinstance(y2, str)):
+            bad.append(f"H={h}: the fixed model's contract says {c.runs({'H': h, 'W': h + 2})}, onnxruntime: "
+                       f"{y2 if isinstance(y2, str) else y2.shape}")
+    assert not bad, "\n".join(bad[:20])
+    assert len(failed_at_merge) >= 40, failed_at_merge
+
+
+FIXED = [dict(depth=2), dict(depth=3, merge="add"), dict(depth=2, stride=3, k_up=3),
+         dict(depth=2, k_up=3, up_pads=(1, 1, 1, 1), output_padding=(1, 1)), dict(depth=3, down="maxpool", k_down=2)]
+
+
+@pytest.mark.parametrize("kw", FIXED, ids=[str(v) for v in FIXED])
+def test_fixed_sizes_get_output_padding_or_pads_and_run(kw, tmp_path):
+    """Fixed input sizes (H 9…30, W = H + 3): where onnxruntime fails, the fix changes only the
+    ConvTransposes' output_padding / pads (no node added), the result runs with the input's
+    spatial size and is clean for SL003; where it runs, there is nothing to fix."""
+    bad, fixed_count = [], 0
+    for h in range(9, 31):
+        shape = (1, 1, h, h + 3)
+        m = unet(shape=shape, **kw)
+        src, dst = tmp_path / f"m{h}.onnx", tmp_path / f"fixed{h}.onnx"
+        onnx.save(m, str(src))
+        x = RNG.standard_normal(shape).astype(np.float32)
         try:
-            y1 = s1.run(None, {"x": x})[0]
+            before = _session(m).run(None, {"x": x})[0]
         except Exception:
-            y1 = None
-            failed_before += 1
-        y2 = s2.run(None, {"x": x})[0]  # the fixed model runs at every size
-        if y1 is not None:
-            assert y1.shape == y2.shape and np.allclose(y1, y2, atol=1e-5), h
-    assert failed_before > 0
+            before = None
+        lines = fix(str(src), str(dst))
+        if before is not None:
+            if lines or dst.exists():
+                bad.append(f"H={h}: runs in onnxruntime, yet the fix changed {lines}")
+            continue
+        fixed_count += 1
+        if not lines or any("crop and pad" in line for line in lines) or not all(
+                "output_padding" in line or "pads" in line for line in lines):
+            bad.append(f"H={h}: expected attribute fixes, got {lines}")
+            continue
+        out = onnx.load(str(dst))
+        if [n.op_type for n in out.graph.node] != [n.op_type for n in m.graph.node]:
+            bad.append(f"H={h}: nodes changed")
+        try:
+            y = _session(out).run(None, {"x": x})[0]
+        except Exception as e:
+            bad.append(f"H={h}: the fixed model fails in onnxruntime: {str(e).splitlines()[0]} ({lines})")
+            continue
+        if y.shape[2:] != shape[2:]:
+            bad.append(f"H={h}: output {y.shape}")
+        if [f for f in lint(str(dst)).findings if f.rule == "SL003"]:
+            bad.append(f"H={h}: SL003 left after {lines}")
+    assert not bad, "\n".join(bad)
+    assert fixed_count >= 5, fixed_count
+
+
+def test_fixed_size_resize_falls_back_to_crop_and_pad(tmp_path):
+    """A Resize has no size attribute to change: at fixed sizes too the fix crops and pads."""
+    m = unet(shape=(1, 1, 37, 37), depth=2, up="resize")
+    src, dst = tmp_path / "m.onnx", tmp_path / "fixed.onnx"
+    onnx.save(m, str(src))
+    lines = fix(str(src), str(dst))
+    assert lines and all("crop and pad" in line for line in lines), lines
+    x = RNG.standard_normal((1, 1, 37, 37)).astype(np.float32)
+    assert _session(onnx.load(str(dst))).run(None, {"x": x})[0].shape == (1, 2, 37, 37)
 
 
 def test_external_weights_stay_byte_for_byte_and_diff_writes_nothing(tmp_path):
