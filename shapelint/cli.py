@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 
 from . import __version__
@@ -144,8 +145,11 @@ def _contract(args) -> int:
     from .analysis import contract
     from .lint import analyse
 
+    from .reasons import headline, render, restrictions
+
     graph, inf = analyse(args.model, None, args.signature)
     c = contract(inf)
+    why = restrictions(inf)
     rows = []
     for name, ss in sorted(c.works().items()):
         origin = inf.symbols.get(name)
@@ -154,12 +158,16 @@ def _contract(args) -> int:
         ss = ss.canonical()
         rows.append({"input": origin[0], "axis": origin[1], "symbol": name, "modulus": ss.modulus,
                      "residues": sorted(ss.residues), "min": ss.minimum(),
-                     "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name)})
+                     "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
+                     "summary": headline(inf, why.get(name, [])),
+                     "because": [r.as_json() for r in why.get(name, [])]})
     if args.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         for r in rows:
             print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}): {r['works']}")
+            for line in render(inf, why.get(r["symbol"], [])):
+                print(line)
         if c.static_failures:
             print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
         if not rows and not c.static_failures:
@@ -190,6 +198,15 @@ def _rule_docs(args) -> int:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `shapelint … | head`: the reader has gone, which is not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "rule":

@@ -56,7 +56,26 @@ def _drop_last_if(out: Dim, last_start: Dim, limit: Dim) -> Dim:
     gap = sub(limit, last_start)
     if isinstance(gap, int):
         return out if gap > 0 else sub(out, 1)
+    settled = _always_positive(gap)
+    if settled is not None:  # the common case (e.g. k2 s2 p0: the last window never starts in the padding)
+        return out if settled else sub(out, 1)
     return add(sub(out, 1), minimum(1, maximum(0, gap)))
+
+
+def _always_positive(e: Dim):
+    """True when e ≥ 1 for every size of its one symbol, False when for none, else None."""
+    from .symbolic import PositivePred, SizeSet, Undecidable, solve, symbols
+
+    syms = symbols(e)
+    if len(syms) != 1:
+        return None
+    try:
+        ok = solve([e], PositivePred(), next(iter(syms)))
+    except Undecidable:
+        return None
+    if ok == SizeSet.everything().canonical() or ok.is_everything():
+        return True
+    return False if ok.is_empty() else None
 
 
 def same_out(i: Dim, s: int) -> Dim:

@@ -1,0 +1,218 @@
+"""Why the contract restricts a dynamic size: the merges and ops that cause each restriction, and
+the chain of stages behind it ("2 stride-2 stages: H must survive 2 divisions by 2, rounded up,
+and come back").
+
+Reads the analysis (merges, per-axis verdicts, the conv domain) and the inferred dims; it decides
+nothing new, so what it says is what ``shapelint contract`` and SL003 decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import SIZED_OPS, _sized_key, _spatial, axis_verdict, merges
+from .checks._trace import UPSAMPLERS, _data_input, lineage
+from .infer import Inferred
+from .symbolic import Invalid, PositivePred, Undecidable, evaluate, solve, symbols
+
+MAX_SHOWN = 6  # restricting merges shown per symbol in text (JSON has them all)
+
+
+@dataclass(frozen=True)
+class Stage:
+    op: str
+    node: str
+    before: str  # the dim on the axis, as an expression
+    after: str
+    kind: str  # "down", "up" or "other"
+    factor: int  # stride or scale, 0 when the step is not a clean division or multiplication
+    rounding: str  # "floor", "ceil" or "" (for a division)
+
+    def line(self) -> str:
+        how = f" ({self.kind} ×{self.factor})" if self.kind == "up" and self.factor else \
+            f" (stride {self.factor}, rounded {'down' if self.rounding == 'floor' else 'up'})" \
+            if self.kind == "down" and self.factor and self.rounding else ""
+        return f"{self.op} {self.node}{how}: {self.before} → {self.after}"
+
+
+@dataclass(frozen=True)
+class Restriction:
+    symbol: str
+    node: str  # the merge (or the op whose output would be empty)
+    op: str
+    axis: int
+    works: str  # where this merge alone holds
+    sizes: tuple = ()  # (dim of input 1, dim of input 2, …) as text, with the producer's name
+    stages: tuple = ()  # Stage, along the branch that changes size
+    summary: str = ""
+    modulus: int = 1
+    tensor: str = ""  # the merge input whose branch changes size (the chain above)
+
+    def as_json(self) -> dict:
+        return {"node": self.node, "op": self.op, "axis": self.axis, "works": self.works,
+                "sizes": list(self.sizes), "chain": [s.line() for s in self.stages], "summary": self.summary}
+
+
+def _values(d, name: str, xs) -> dict:
+    """d at each x where it is defined (a broadcast of two different sizes is not)."""
+    out = {}
+    for x in xs:
+        try:
+            out[x] = evaluate(d, {name: x})
+        except Invalid:
+            continue
+        except KeyError:
+            return {}
+    return out
+
+
+def _stages(inf: Inferred, tensor: str, stop: set, axis: int, name: str) -> list:
+    """The size-changing steps on ``axis`` from the common ancestor (``stop``) to ``tensor``."""
+    chain = []
+    for t in lineage(inf, tensor):
+        if t in stop:
+            break
+        node = inf.producer.get(t)
+        if node is None:
+            break
+        chain.append((node, t))
+    chain.reverse()
+    out = []
+    xs = range(1024, 1024 + 256)  # far above every threshold: the exact periodic regime
+    for node, t in chain:
+        shape = inf.shape(t)
+        data = _data_input(inf, node)
+        src = inf.shape(data) if data else None
+        if shape is None or src is None or not (-len(shape) <= axis < len(shape)) or len(src) != len(shape):
+            continue
+        a, b = src[axis], shape[axis]
+        if a == b:
+            continue
+        da, db = _values(a, name, xs), _values(b, name, xs)
+        both = [x for x in da if x in db]
+        va, vb = [da[x] for x in both], [db[x] for x in both]
+        kind, factor, rounding = "other", 0, ""
+        if va and vb and va != vb and all(y > 0 for y in vb):  # equal where defined: a broadcast
+            if node.op in UPSAMPLERS or vb[0] > va[0]:
+                kind = "up"
+                f = round(vb[-1] / va[-1]) if va[-1] else 0
+                factor = f if f > 1 and all(abs(y - f * x) < f for x, y in zip(va, vb)) else 0
+            else:
+                kind = "down"
+                f = round(va[-1] / vb[-1])
+                if f > 1 and all(y == x // f for x, y in zip(va, vb)):
+                    factor, rounding = f, "floor"
+                elif f > 1 and all(y == -(-x // f) for x, y in zip(va, vb)):
+                    factor, rounding = f, "ceil"
+                elif f > 1:
+                    factor = f
+        out.append(Stage(node.op, node.name, str(a), str(b), kind, factor, rounding))
+    return out
+
+
+def _summary(name: str, stages: list) -> str:
+    downs = [s for s in stages if s.kind == "down"]
+    ups = [s for s in stages if s.kind == "up"]
+    if not downs or any(not s.factor for s in downs):
+        return ""
+    factors = sorted({s.factor for s in downs})
+    rounds = sorted({s.rounding for s in downs if s.rounding})
+    n = len(downs)
+    stride = f"stride-{factors[0]}" if len(factors) == 1 else "strided (" + ", ".join(str(s.factor) for s in downs) + ")"
+    by = f"by {factors[0]}" if len(factors) == 1 else "by " + ", ".join(str(s.factor) for s in downs)
+    rounding = {("floor",): ", rounded down", ("ceil",): ", rounded up"}.get(tuple(rounds), "")
+    back = (", and come back" if rounding else " and come back") if ups else ""
+    return (f"{n} {stride} stage{'s' if n > 1 else ''}: {name} must survive {n} division{'s' if n > 1 else ''} "
+            f"{by}{rounding}{back}")
+
+
+def restrictions(inf: Inferred, found=None) -> dict:
+    """Per symbol, the :class:`Restriction` of every merge axis that does not hold for every size,
+    and of the op whose output becomes empty first (the lower bound)."""
+    found = merges(inf) if found is None else found
+    out: dict = {}
+    for m in found:
+        for ax in m.axes:
+            v = axis_verdict(ax)
+            if v.symbol is None or v.sizes is None or v.sizes.is_everything():
+                continue
+            ancestors = [set(lineage(inf, n)) for n in m.inputs]
+            common = set.intersection(*ancestors) if ancestors else set()
+            sizes, best, via = [], [], ""
+            for n, d in zip(m.inputs, ax.dims):
+                if d is None:
+                    continue
+                prod = inf.producer.get(n)
+                sizes.append(f"{d} ('{prod.name if prod else n}')")
+                st = _stages(inf, n, common, ax.axis, v.symbol)
+                if len(st) > len(best):
+                    best, via = st, n
+            out.setdefault(v.symbol, []).append(Restriction(
+                v.symbol, m.node.name, m.node.op, ax.axis, v.sizes.describe(v.symbol), tuple(sizes), tuple(best),
+                _summary(v.symbol, best), v.sizes.canonical().modulus, via))
+    for name, r in _lower_bounds(inf).items():
+        out.setdefault(name, []).append(r)
+    for rs in out.values():
+        rs.sort(key=lambda r: (-r.modulus, r.op in SIZED_OPS))
+    return out
+
+
+def headline(inf: Inferred, rs: list) -> str:
+    """The whole chain behind a symbol's modulus, from the model's input: of the restricting
+    merges, the one whose changing branch has the most downsampling stages from the input."""
+    inputs = {t.name for t in inf.graph.inputs}
+    best = ""
+    best_n = 0
+    for r in rs:
+        if r.axis < 0 or not r.tensor:
+            continue
+        stages = _stages(inf, r.tensor, inputs, r.axis, r.symbol)
+        n = sum(s.kind == "down" for s in stages)
+        text = _summary(r.symbol, stages)
+        if text and n > best_n:
+            best, best_n = text, n
+    return best
+
+
+def _lower_bounds(inf: Inferred) -> dict:
+    """Per symbol, the Conv/ConvTranspose whose output needs the largest input to be ≥ 1 (below,
+    onnxruntime fails there; pools truncate instead, and the contract follows them)."""
+    best: dict = {}
+    for node in inf.graph.nodes:
+        if _sized_key(node) not in ("Conv", "ConvTranspose") or not node.outputs:
+            continue
+        shape = inf.shape(node.outputs[0])
+        if shape is None:
+            continue
+        for d in _spatial(node, shape):
+            syms = symbols(d)
+            if len(syms) != 1:
+                continue
+            (name,) = syms
+            try:
+                low = solve([d], PositivePred(), name).minimum()
+            except Undecidable:
+                continue
+            if low is not None and low > 1 and (name not in best or low > best[name][0]):
+                best[name] = (low, node, d)
+    return {name: Restriction(name, node.name, node.op, -1, f"{name} ≥ {low}", (f"{d} ('{node.name}')",), (),
+                              f"below {name} = {low} the output of {node.op} '{node.name}' ({d}) is empty")
+            for name, (low, node, d) in best.items()}
+
+
+def render(inf: Inferred, rs: list, limit: int = MAX_SHOWN) -> list:
+    """Indented lines for the text output of ``shapelint contract``."""
+    head = headline(inf, rs)
+    lines = [f"  {head}"] if head else []
+    for r in rs[:limit]:
+        if r.axis < 0:
+            lines.append(f"  because {r.summary}")
+            continue
+        lines.append(f"  because {r.op} '{r.node}' axis {r.axis} holds only for {r.works}: "
+                     + " vs ".join(r.sizes))
+        if r.summary:
+            lines.append(f"    {r.summary}")
+        lines.extend(f"    | {s.line()}" for s in r.stages)
+    if len(rs) > limit:
+        lines.append(f"  … and {len(rs) - limit} more (--format json lists them all)")
+    return lines

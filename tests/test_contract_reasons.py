@@ -1,0 +1,78 @@
+"""`shapelint contract` explains each restriction: the merge, both sizes, the chain of stages that
+changes one of them, and a headline for the whole chain from the input ("3 stride-2 stages: H
+must survive 3 divisions by 2, rounded up, and come back"). The sets it explains are checked
+against onnxruntime here too, so an explanation of a wrong set fails."""
+
+import json
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+from onnx_models import run, unet
+
+CASES = [(dict(depth=1), 2, 1, "rounded up"), (dict(depth=3), 2, 3, "rounded up"),
+         (dict(depth=4, stride=3, k_up=3), 3, 4, "rounded up"),
+         (dict(depth=3, down="maxpool", k_down=2), 2, 3, "rounded down"),
+         (dict(depth=2, down="maxpool", k_down=2, ceil_mode=1, merge="add"), 2, 2, "rounded up")]
+
+
+def _contract(path, *extra):
+    p = subprocess.run([sys.executable, "-m", "shapelint", "contract", str(path), *extra], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+@pytest.mark.parametrize("kw,stride,depth,rounding", CASES, ids=[str(c[0]) for c in CASES])
+def test_contract_text_names_the_chain(kw, stride, depth, rounding, tmp_path):
+    m = unet(**kw)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    text = _contract(path)
+    plural = "s" if depth > 1 else ""
+    head = (f"{depth} stride-{stride} stage{plural}: H must survive {depth} division{plural} by {stride}, "
+            f"{rounding}, and come back")
+    assert head in text, text
+    merges = [n.name for n in m.graph.node if n.op_type in ("Concat", "Add")]
+    convts = [n.name for n in m.graph.node if n.op_type == "ConvTranspose"]
+    for name in merges:  # every merge restricts H, and says with which sizes
+        assert f"'{name}' axis 2 holds only for H mod" in text, name
+    for name in convts:  # and every upsampling stage appears in a chain
+        assert f"| ConvTranspose {name} (up ×{stride})" in text, name
+    rows = {r["axis"]: r for r in json.loads(_contract(path, "--format", "json"))}
+    assert rows[2]["summary"] == head
+    because = rows[2]["because"]
+    assert {b["node"] for b in because if b["axis"] == 2} == set(merges)
+    assert all(b["chain"] and b["sizes"] for b in because if b["op"] in ("Concat", "Add"))
+    # the set explained is onnxruntime's: every H in 1…3·modulus, one W that works
+    M, res, lo, also = rows[2]["modulus"], set(rows[2]["residues"]), rows[2]["min"], set(rows[2]["also"])
+    w = next(x for x in range(lo, lo + M + 1) if x % M in res)
+    for h in range(1, 3 * M + 1):
+        expected = h in also or (h % M in res and h >= lo)
+        assert run(m, (1, 1, h, w))[0] == expected, (h, rows[2]["works"])
+
+
+def test_lower_bound_names_the_conv_that_would_be_empty(tmp_path):
+    """A Conv without padding (k3, p0, stride 2) gives an empty output below a size: the contract
+    names it, and onnxruntime fails just below that size and runs at it."""
+    m = unet(depth=2, k_down=3, pad_down=0, up="resize", merge="add")
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    text = _contract(path)
+    line = next(ln for ln in text.splitlines() if "is empty" in ln and "below H =" in ln)
+    low = int(line.split("below H = ")[1].split()[0])
+    assert not run(m, (1, 1, low - 1, 64))[0]
+
+
+def test_output_cut_short_by_the_reader_is_not_a_traceback(tmp_path):
+    """`shapelint contract m.onnx | head -0`: the reader is gone before the first line is written
+    (the pipe is closed before the process starts writing); no traceback, exit 0."""
+    path = tmp_path / "m.onnx"
+    onnx.save(unet(depth=4), str(path))
+    p = subprocess.Popen([sys.executable, "-m", "shapelint", "contract", str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 0 and err == "", err
