@@ -158,6 +158,7 @@ def _contract(args) -> int:
         ss = ss.canonical()
         rows.append({"input": origin[0], "axis": origin[1], "symbol": name, "modulus": ss.modulus,
                      "residues": sorted(ss.residues), "min": ss.minimum(),
+                     **({"max": max(ss.small)} if not ss.residues and ss.small else {}),
                      "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
                      "summary": headline(inf, why.get(name, [])),
                      "because": [r.as_json() for r in why.get(name, [])]})

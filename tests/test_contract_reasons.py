@@ -76,3 +76,22 @@ def test_output_cut_short_by_the_reader_is_not_a_traceback(tmp_path):
     p.stdout.close()
     err = p.stderr.read()
     assert p.wait(timeout=120) == 0 and err == "", err
+
+
+def test_finite_contract_has_a_maximum(tmp_path):
+    """x + c with c of shape [1, 1, 5, 1]: H must broadcast against 5, so only H ∈ {1, 5} works —
+    a finite set, whose JSON row has "max" (and onnxruntime agrees at every H in 1…12)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = numpy_helper.from_array(np.ones((1, 1, 5, 1), np.float32), "c")
+    g = helper.make_graph([helper.make_node("Add", ["x", "c"], ["y"], name="add")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [c])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    row = next(r for r in json.loads(_contract(path, "--format", "json")) if r["axis"] == 2)
+    assert row["residues"] == [] and row["also"] == [1, 5] and row["min"] == 1 and row["max"] == 5, row
+    assert [h for h in range(1, 13) if run(m, (1, 1, h, 3))[0]] == [1, 5]
