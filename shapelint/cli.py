@@ -144,14 +144,19 @@ def _contract(args) -> int:
 
     from .analysis import contract
     from .lint import analyse
-
-    from .reasons import headline, render, restrictions
+    from .reasons import headline, joint, render, restrictions
+    from .symbolic import SizeSet
 
     graph, inf = analyse(args.model, None, args.signature)
     c = contract(inf)
     why = restrictions(inf)
+    together = joint(inf)
+    works = c.works()
+    for j in together:  # a size constrained only jointly still gets its row, which says so
+        for name in j["symbols"]:
+            works.setdefault(name, SizeSet.everything())
     rows = []
-    for name, ss in sorted(c.works().items()):
+    for name, ss in sorted(works.items()):
         origin = inf.symbols.get(name)
         if origin is None:
             continue
@@ -161,19 +166,25 @@ def _contract(args) -> int:
                      **({"max": max(ss.small)} if not ss.residues and ss.small else {}),
                      "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
                      "summary": headline(inf, why.get(name, [])),
-                     "because": [r.as_json() for r in why.get(name, [])]})
+                     "because": [r.as_json() for r in why.get(name, [])],
+                     "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]]})
     if args.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        for r in rows:
-            print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}): {r['works']}")
-            for line in render(inf, why.get(r["symbol"], [])):
-                print(line)
-        if c.static_failures:
-            print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
-        if not rows and not c.static_failures:
-            print(f"{args.model}: every size of every dynamic input dim works")
-        for name, axis, reason in c.undecided:
+        return 0
+    for r in rows:
+        alone = " on its own" if r["with"] else ""
+        print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {r['works']}")
+        for line in render(inf, why.get(r["symbol"], [])):
+            print(line)
+    for j in together:
+        print(f"{args.model}: {j['text']}; shapelint gives no per-size set for that (pin sizes with "
+              f"`check --input-shape` to check a combination)")
+    if c.static_failures:
+        print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
+    if not rows and not c.static_failures:
+        print(f"{args.model}: every size of every dynamic input dim works")
+    for name, axis, reason in c.undecided:
+        if not any(j["node"] == name and j["axis"] == axis for j in together):
             print(f"{args.model}: note: '{name}' axis {axis} not decided ({reason})")
     return 0
 

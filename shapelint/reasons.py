@@ -216,3 +216,25 @@ def render(inf: Inferred, rs: list, limit: int = MAX_SHOWN) -> list:
     if len(rs) > limit:
         lines.append(f"  … and {len(rs) - limit} more (--format json lists them all)")
     return lines
+
+
+def joint(inf: Inferred, found=None) -> list:
+    """Merge axes where two or more input sizes meet (H of one branch against W of another): the
+    sizes constrain each other, and no per-size set describes that."""
+    out = []
+    for m in (merges(inf) if found is None else found):
+        for ax in m.axes:
+            syms = symbols(*ax.present())
+            if len(syms) < 2:
+                continue
+            sizes = []
+            for n, d in zip(m.inputs, ax.dims):
+                if d is not None:
+                    prod = inf.producer.get(n)
+                    sizes.append(f"{d} ('{prod.name if prod else n}')")
+            how = "be equal" if ax.kind == "equal" else "be equal (or 1)"
+            out.append({"node": m.node.name, "op": m.node.op, "axis": ax.axis, "symbols": sorted(syms),
+                        "sizes": sizes, "text": f"{' and '.join(sorted(syms))} constrain each other at "
+                                                f"{m.node.op} '{m.node.name}' axis {ax.axis}: "
+                                                f"{' vs '.join(sizes)} must {how}"})
+    return out

@@ -95,3 +95,25 @@ def test_finite_contract_has_a_maximum(tmp_path):
     row = next(r for r in json.loads(_contract(path, "--format", "json")) if r["axis"] == 2)
     assert row["residues"] == [] and row["also"] == [1, 5] and row["min"] == 1 and row["max"] == 5, row
     assert [h for h in range(1, 13) if run(m, (1, 1, h, 3))[0]] == [1, 5]
+
+
+def test_two_sizes_that_constrain_each_other_are_said_to(tmp_path):
+    """x + transpose(x) over H and W: H and W must agree. The contract says they constrain each
+    other (text and JSON "with") instead of "every size works"; onnxruntime: H = W runs, H ≠ W
+    fails."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 3, 2], name="tr"),
+                           helper.make_node("Add", ["x", "t"], ["y"], name="add")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    text = _contract(path)
+    assert "H and W constrain each other at Add 'add' axis 2: H ('x') vs W ('tr') must be equal (or 1)" in text
+    assert "every size of every dynamic input dim works" not in text
+    rows = {r["symbol"]: r for r in json.loads(_contract(path, "--format", "json"))}
+    assert rows["H"]["with"][0]["symbols"] == ["H", "W"] and rows["W"]["with"]
+    assert run(m, (1, 1, 6, 6))[0] and not run(m, (1, 1, 6, 7))[0]
