@@ -214,22 +214,44 @@ def domain(inf: Inferred, ops=SIZED_OPS | ABSTAIN_SIZED) -> dict:
     no claim about such sizes: findings pick their failing and working sizes inside the domain.
     """
     out: dict = {}
+    for key, name, ok in _domain_entries(inf):
+        if key in ops:
+            out[name] = ok if name not in out else out[name].intersect(ok)
+    return out
+
+
+def _domain_entries(inf: Inferred) -> list:
+    """(op key, symbol, sizes where the dim is ≥ 1) for every spatial output dim of a sized op,
+    once per distinct triple: a deep graph repeats the same few dims thousands of times."""
+    cached = inf.memo.get("domain")
+    if cached is not None:
+        return cached
+    solved: dict = {}
+    seen: set = set()
+    out = []
     for node in inf.graph.nodes:
-        if _sized_key(node) not in ops or not node.outputs:
+        key = _sized_key(node)
+        if key not in SIZED_OPS and key not in ABSTAIN_SIZED or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         if shape is None:
             continue
         for d in _spatial(node, shape):
-            syms = symbols(d)
-            if len(syms) != 1 or has_bcast(d):  # sizes past a merge: the merge decides those
+            if isinstance(d, int) or d is None:
                 continue
-            (name,) = syms
-            try:
-                ok = solve([d], PositivePred(), name)
-            except Undecidable:
-                continue
-            out[name] = ok if name not in out else out[name].intersect(ok)
+            if d not in solved:
+                syms = symbols(d)
+                solved[d] = None
+                if len(syms) == 1 and not has_bcast(d):  # sizes past a merge: the merge decides those
+                    (name,) = syms
+                    try:
+                        solved[d] = (name, solve([d], PositivePred(), name))
+                    except Undecidable:
+                        pass
+            if solved[d] is not None and (key, solved[d][0], id(solved[d][1])) not in seen:
+                seen.add((key, solved[d][0], id(solved[d][1])))
+                out.append((key, solved[d][0], solved[d][1]))
+    inf.memo["domain"] = out
     return out
 
 

@@ -47,6 +47,7 @@ class Inferred:
     unknown_ops: dict = field(default_factory=dict)  # op -> count
     symbols: dict = field(default_factory=dict)  # symbol name -> (input name, axis)
     failed: list = field(default_factory=list)  # nodes whose attributes or inputs could not be read
+    memo: dict = field(default_factory=dict)  # derived data the analysis computes once (see analysis.domain)
 
     def shape(self, name: str):
         return self.shapes.get(name) if name else None

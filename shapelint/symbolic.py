@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Iterable, Mapping, Union
 
 Dim = Union[int, "Expr", None]
@@ -45,6 +45,7 @@ class Sym:
         return display_name(self.name)
 
 
+@lru_cache(maxsize=4096)
 def display_name(name: str) -> str:
     """A symbol as printed: as is when it reads as a name (H, p2o.DynamicDimension.1, x[2]),
     else quoted, so that a dim_param such as "H+1" or "2" is not mistaken for arithmetic."""
@@ -89,6 +90,7 @@ class MinMax:
 Atom = Union[Sym, Floor, Prod, MinMax]
 
 
+@lru_cache(maxsize=65536)
 def _akey(a: Atom) -> str:
     return f"{type(a).__name__}:{a}"
 

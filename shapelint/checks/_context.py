@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..analysis import merges
+from ..analysis import fixed_size_failures, merges
 from ..infer import Inferred
 from ..ir import Graph
 
@@ -20,6 +20,11 @@ class CheckContext:
     @cached_property
     def merges(self) -> list:
         return merges(self.inferred)
+
+    @cached_property
+    def stops(self) -> dict:
+        """At fixed sizes, tensor -> the first node upstream where the runtime stops."""
+        return fixed_size_failures(self.inferred, self.merges)
 
     def shape(self, name: str):
         return self.inferred.shape(name)

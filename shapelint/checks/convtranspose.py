@@ -13,7 +13,6 @@ whose size is picked by a convention (no explicit output_shape).
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import fixed_size_failures
 from ..findings import Finding
 from ..infer import convtranspose_params, convtranspose_spatial
 from ..symbolic import sub
@@ -147,7 +146,7 @@ def check_invalid(ctx: CheckContext):
                     break
             continue
         # computed output sizes must be positive (unless the runtime already stopped upstream)
-        if node.input(0) in fixed_size_failures(ctx.inferred, ctx.merges):
+        if node.input(0) in ctx.stops:
             continue
         out = convtranspose_spatial(x, p)
         for a in range(n):

@@ -8,7 +8,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 from __future__ import annotations
 
 from .. import sizes
-from ..analysis import ABSTAIN_SIZED, axis_verdict, domain, fixed_size_failures, upstream_merges
+from ..analysis import ABSTAIN_SIZED, axis_verdict, domain, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
@@ -40,12 +40,16 @@ def check(ctx: CheckContext):
     for per_sym in passing:
         for name, ss in per_sym.items():
             whole[name] = ss if name not in whole else whole[name].intersect(ss)
-    stops = fixed_size_failures(inf, found)
+    stops = ctx.stops
     for k, m in enumerate(found):
         stop = next((stops[i] for i in m.inputs if i in stops), None)
         reach: dict = dict(valid)  # sizes that get through every merge upstream
+        distinct: dict = {}  # symbol -> the different sets upstream (a deep graph repeats a few)
         for u in upstream.get(m.node.name, ()):
             for name, s in passing[u].items():
+                distinct.setdefault(name, set()).add(s)
+        for name, sets in distinct.items():
+            for s in sets:
                 reach[name] = s if name not in reach else reach[name].intersect(s)
         failing, undecided, skip = [], [], False
         for ax, v in zip(m.axes, verdicts[k]):

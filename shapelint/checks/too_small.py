@@ -7,14 +7,14 @@ reported: the runtime never reaches them.
 
 from __future__ import annotations
 
-from ..analysis import fixed_size_failures, too_small
+from ..analysis import too_small
 from ..findings import Finding
 from ._context import CheckContext
 from ._trace import fmt_shape
 
 
 def check(ctx: CheckContext):
-    stops = fixed_size_failures(ctx.inferred, ctx.merges)
+    stops = ctx.stops
     for node, x, shape, bad in too_small(ctx.inferred):
         if node.op == "ConvTranspose":
             continue  # SL001 reports it with the attribute to change
