@@ -8,7 +8,7 @@ import functools
 import sys
 
 from . import __version__
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, one_line
 from .lint import Result, collect, lint
 from .formats import github, sarif
 from .report import EXIT_ERROR, as_json, return_code, text, use_colour
@@ -46,7 +46,7 @@ def _lint_one(path, pins, select, signature, fixed_cfg):
 def _report_outcome(outcome, progress: bool, k: int, n: int):
     result = outcome[0]
     if result.error:
-        print(f"shapelint: {result.error}", file=sys.stderr)
+        print(f"shapelint: {one_line(result.error)}", file=sys.stderr)
     elif progress:
         print(f"[{k}/{n}] {result.path}"[:60].ljust(60), end="\r", file=sys.stderr, flush=True)
     return result
@@ -190,6 +190,9 @@ def _rule_docs(args) -> int:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 must not crash a report
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "rule":
