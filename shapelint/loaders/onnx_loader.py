@@ -91,7 +91,7 @@ def load(path: str) -> Graph:
         raise ModelError(path, f"no opset_import, which IR version {model.ir_version} requires (a truncated file?)")
     opset = None
     for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx"):
+        if _text(imp.domain) in ("", "ai.onnx"):
             opset = imp.version
     if opset is None:
         opset = 1 if not model.opset_import else 0
@@ -225,6 +225,11 @@ def _skeleton(buf, kind: str, start: int, end: int) -> bytes:
     return b"".join(out)
 
 
+def _text(s) -> str:
+    """A string field: protobuf returns the raw bytes of one that is not valid UTF-8."""
+    return s if isinstance(s, str) else s.decode("utf-8", "replace")
+
+
 def _short(e: Exception) -> str:
     s = str(e).strip().splitlines()
     return s[0][:160] if s else type(e).__name__
@@ -246,7 +251,7 @@ def _attr_value(a, onnx):
     if t == A.STRINGS:
         return tuple(s.decode("utf-8", "replace") for s in a.strings)
     if t == A.TENSOR:
-        return _constant(a.name, a.t, onnx)
+        return _constant(_text(a.name), a.t, onnx)
     if t in (A.GRAPH, A.GRAPHS):
         return ("graph", None)
     return None
@@ -304,16 +309,17 @@ def _decode(t, dtype: str, n: int):
 def _value_constant(name: str, node, onnx) -> Constant | None:
     """A ``Constant`` node's value, from whichever attribute carries it."""
     for a in node.attribute:
-        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+        key = _text(a.name)
+        if key == "value" and a.type == onnx.AttributeProto.TENSOR:
             return _constant(name, a.t, onnx)
-        if a.name == "value_int":
+        if key == "value_int":
             return Constant(name, (), "int64", lambda v=a.i: (int(v),))
-        if a.name == "value_ints":
+        if key == "value_ints":
             vals = tuple(int(v) for v in a.ints)
             return Constant(name, (len(vals),), "int64", lambda v=vals: v)
-        if a.name == "value_float":
+        if key == "value_float":
             return Constant(name, (), "float32", lambda v=a.f: (float(v),))
-        if a.name == "value_floats":
+        if key == "value_floats":
             vals = tuple(float(v) for v in a.floats)
             return Constant(name, (len(vals),), "float32", lambda v=vals: v)
     return None
@@ -324,35 +330,36 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         raise ModelError(path, f"graph has {len(g.node)} nodes, more than the {MAX_NODES} shapelint reads")
     constants: dict = {}
     for t in g.initializer:
-        constants[t.name] = _constant(t.name, t, onnx)
+        constants[_text(t.name)] = _constant(_text(t.name), t, onnx)
     inputs = []
     for vi in g.input:
-        if vi.name in constants:
+        if _text(vi.name) in constants:
             continue
-        inputs.append(Tensor(vi.name, _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
+        inputs.append(Tensor(_text(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
     nodes = []
     notes = []
     custom: dict = {}
     for i, n in enumerate(g.node):
-        name = n.name or f"{n.op_type}_{i}"
-        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
-            c = _value_constant(n.output[0], n, onnx)
+        op, domain, outputs = _text(n.op_type), _text(n.domain), tuple(_text(o) for o in n.output)
+        name = _text(n.name) or f"{op}_{i}"
+        if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
+            c = _value_constant(outputs[0], n, onnx)
             if c is not None:
-                constants[n.output[0]] = c
+                constants[outputs[0]] = c
                 continue
-        if n.domain not in ("", "ai.onnx"):
-            custom[n.domain] = custom.get(n.domain, 0) + 1
-        attrs = tuple((a.name, _attr_value(a, onnx)) for a in n.attribute)
-        nodes.append(Node(n.op_type, name, tuple(n.input), tuple(n.output), attrs, n.domain))
+        if domain not in ("", "ai.onnx"):
+            custom[domain] = custom.get(domain, 0) + 1
+        attrs = tuple((_text(a.name), _attr_value(a, onnx)) for a in n.attribute)
+        nodes.append(Node(op, name, tuple(_text(x) for x in n.input), outputs, attrs, domain))
     for dom, k in sorted(custom.items()):
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
     return Graph(
-        name=g.name or os.path.basename(path),
+        name=_text(g.name) or os.path.basename(path),
         framework="onnx",
         opset=opset,
         inputs=tuple(inputs),
-        outputs=tuple(o.name for o in g.output),
+        outputs=tuple(_text(o.name) for o in g.output),
         nodes=tuple(ordered),
         constants=MappingProxyType(constants),
         notes=tuple(notes),
@@ -368,11 +375,11 @@ def _shape_of(vi):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
         elif d.HasField("dim_param") and d.dim_param:
-            dims.append(d.dim_param)
+            dims.append(_text(d.dim_param))
         elif d.HasField("dim_value") and d.dim_value == 0:
             dims.append(0)
         else:
-            dims.append(f"{vi.name}[{axis}]")
+            dims.append(f"{_text(vi.name)}[{axis}]")
     return tuple(dims)
 
 
