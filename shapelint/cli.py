@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, one_line
 from .lint import Result, collect, lint
 from .formats import github, sarif
 from .report import EXIT_ERROR, as_json, return_code, text, use_colour
@@ -47,7 +47,7 @@ def _lint_one(path, pins, select, signature, fixed_cfg):
 def _report_outcome(outcome, progress: bool, k: int, n: int):
     result = outcome[0]
     if result.error:
-        print(f"shapelint: {result.error}", file=sys.stderr)
+        print(f"shapelint: {one_line(result.error)}", file=sys.stderr)
     elif progress:
         print(f"[{k}/{n}] {result.path}"[:60].ljust(60), end="\r", file=sys.stderr, flush=True)
     return result
@@ -210,6 +210,9 @@ def _rule_docs(args) -> int:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 must not crash a report
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _main(argv)
     except BrokenPipeError:  # `shapelint … | head`: the reader has gone, which is not an error of ours

@@ -1,11 +1,20 @@
 """The one exception type a user sees: a model that cannot be read, with the reason."""
 
 
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable (newlines and other controls, line
+    separators, the surrogates that stand for undecodable bytes of a file name) escaped, so that an
+    error about any file name stays one line and can be printed to any stream."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class ModelError(Exception):
     """Raised by loaders; the CLI prints ``path: reason`` and exits with 2."""
 
     def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
+        super().__init__(one_line(f"{path}: {reason}"))
         self.path = path
         self.reason = reason
 

@@ -75,8 +75,14 @@ def read_config(path: str) -> dict:
                                    f"{MAX_CONFIG_BYTES >> 20} MB limit")
         try:
             with zf.open(info) as f:
-                # read at most one byte past the limit, whatever the header declared
-                data = f.read(MAX_CONFIG_BYTES + 1)
+                # at most one byte past the limit, whatever the header declared, in 1 MB steps:
+                # zipfile inflates as much as one read asks for, even past the size the header claims
+                data = bytearray()
+                while len(data) <= MAX_CONFIG_BYTES:
+                    chunk = f.read(min(1 << 20, MAX_CONFIG_BYTES + 1 - len(data)))
+                    if not chunk:
+                        break
+                    data += chunk
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
             raise ModelError(path, f"cannot extract {CONFIG} ({str(e)[:120]})")
     if len(data) > MAX_CONFIG_BYTES:

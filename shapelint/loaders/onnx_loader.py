@@ -3,7 +3,9 @@
 Weight bytes are never read: initializers and ``Constant`` nodes become :class:`Constant`
 records with their dims and dtype, and a value is decoded only when inference asks for a small
 one (a shape, pads, scales). External data is never opened. ``value_info`` stored in the model
-is ignored: shapes are inferred from the graph itself.
+is ignored: shapes are inferred from the graph itself. The file is walked as protobuf wire format
+and only its skeleton is parsed (see ``_skeleton``): memory follows the graph's structure, not
+the size of the weights embedded in it.
 """
 
 from __future__ import annotations
@@ -67,28 +69,165 @@ def load(path: str) -> Graph:
         size = os.fstat(f.fileno()).st_size
         if not size:
             raise ModelError(path, "empty file, not an ONNX model")
-        # parse from a memory map: the file's bytes (embedded weights included) never become a
-        # Python bytes object; protobuf keeps the tensors in its own arena, unread
+        # walk the file's bytes in a memory map and parse only their skeleton: embedded weights
+        # never become a Python bytes object or a protobuf field
         try:
-            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
-            view = f.read()
+            buf = f.read()
         try:
-            model.ParseFromString(view)
+            skeleton = _skeleton(buf, _MODEL, 0, len(buf))
+            model.ParseFromString(skeleton)
+        except _WireError as e:
+            raise ModelError(path, f"not a valid ONNX protobuf ({e})")
         except (DecodeError, RuntimeError, ValueError, TypeError) as e:
             raise ModelError(path, f"not a valid ONNX protobuf ({_short(e)})")
         finally:
-            if isinstance(view, memoryview):
-                view.release()
+            if isinstance(buf, mmap.mmap):
+                buf.close()
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelError(path, "not an ONNX model (no graph)")
+    if not model.opset_import and model.ir_version >= 3:  # the field after the graph: a cut file
+        raise ModelError(path, f"no opset_import, which IR version {model.ir_version} requires (a truncated file?)")
     opset = None
     for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx"):
+        if _text(imp.domain) in ("", "ai.onnx"):
             opset = imp.version
     if opset is None:
         opset = 1 if not model.opset_import else 0
     return _graph(path, model.graph, opset, onnx)
+
+
+# ---------------------------------------------------------------------------- wire-format skeleton
+#
+# A model file is read as protobuf wire format, field by field, and copied into a *skeleton*: the
+# fields this loader reads, with every tensor payload over _MAX_PAYLOAD bytes cut out and every
+# subgraph emptied. Only the skeleton is parsed by protobuf, so embedded weights never become Python
+# or protobuf objects (a 500 MB model costs its structure, not 2 × 500 MB), and the nesting depth
+# of If/Loop bodies or model-local functions does not matter. Field numbers: onnx/onnx.proto.
+
+_KEEP, _DROP, _EMPTY, _PAYLOAD = "keep", "drop", "empty", "payload"
+_MAX_PAYLOAD = 64 << 10  # a tensor whose payload fields total more is data, never decoded
+_MAX_VARINT_BYTES = 10
+
+_MODEL, _GRAPH, _NODE, _ATTR, _TENSOR = "model", "graph", "node", "attr", "tensor"
+# per message: {field number: what to do}; a field not listed is dropped
+_SCHEMA = {
+    # ModelProto: ir_version, graph, opset_import (functions, metadata, training info: dropped)
+    _MODEL: {1: _KEEP, 7: _GRAPH, 8: _KEEP},
+    # GraphProto: node, name, initializer, input, output (value_info is not trusted anyway)
+    _GRAPH: {1: _NODE, 2: _KEEP, 5: _TENSOR, 11: _KEEP, 12: _KEEP},
+    # NodeProto: input, output, name, op_type, attribute, domain
+    _NODE: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _ATTR, 7: _KEEP},
+    # AttributeProto: name, f, i, s, t, g and graphs (emptied), floats, ints, strings, type
+    _ATTR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _TENSOR, 6: _EMPTY, 7: _KEEP, 8: _KEEP,
+            9: _KEEP, 11: _EMPTY, 20: _KEEP, 21: _KEEP},
+    # TensorProto: dims, data_type, segment, name, data_location; the payloads (float_data,
+    # int32_data, string_data, int64_data, raw_data, double_data, uint64_data) only when small
+    _TENSOR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 8: _KEEP, 14: _KEEP,
+              4: _PAYLOAD, 5: _PAYLOAD, 6: _PAYLOAD, 7: _PAYLOAD, 9: _PAYLOAD, 10: _PAYLOAD, 11: _PAYLOAD},
+}
+
+
+class _WireError(ValueError):
+    pass
+
+
+def _varint(buf, pos: int, end: int) -> tuple:
+    result = shift = 0
+    for k in range(_MAX_VARINT_BYTES):
+        if pos >= end:
+            raise _WireError(f"truncated varint at byte {pos}")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+    raise _WireError(f"varint longer than {_MAX_VARINT_BYTES} bytes at byte {pos}")
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _skeleton(buf, kind: str, start: int, end: int) -> bytes:
+    """The fields of one ``kind`` message in ``buf[start:end]`` that the loader reads, re-encoded.
+    Runs of kept fields are copied as one slice; a message with nothing to cut is its own bytes."""
+    schema = _SCHEMA[kind]
+    out = []
+    run = -1  # start of the current run of fields kept as they are
+    payload, payload_bytes = [], 0
+    pos = start
+    while pos < end:
+        field_start = pos
+        key = buf[pos]
+        if key < 0x80:  # one-byte keys and lengths are the common case: no call
+            pos += 1
+        else:
+            key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise _WireError(f"field number 0 at byte {field_start}")
+        if wire == 0:
+            _, pos = _varint(buf, pos, end)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            if pos < end and buf[pos] < 0x80:
+                length = buf[pos]
+                pos += 1
+            else:
+                length, pos = _varint(buf, pos, end)
+            body = pos
+            pos += length
+        else:
+            raise _WireError(f"unsupported wire type {wire} at byte {field_start}")
+        if pos > end:
+            raise _WireError(f"field {number} runs past the end of its message (byte {end})")
+        action = schema.get(number, _DROP)
+        if action in _SCHEMA and wire == 2:  # a sub-message: its own skeleton, with its new length
+            inner = _skeleton(buf, action, body, pos)
+            if len(inner) == pos - body:  # nothing cut: keep the original bytes
+                action = _KEEP
+            else:
+                if run >= 0:
+                    out.append(buf[run:field_start])
+                    run = -1
+                out.append(_encode_varint(key) + _encode_varint(len(inner)) + inner)
+                continue
+        if action == _KEEP or action in _SCHEMA:  # (a mistyped message field: protobuf decides)
+            if run < 0:
+                run = field_start
+            continue
+        if run >= 0:
+            out.append(buf[run:field_start])
+            run = -1
+        if action == _PAYLOAD:
+            payload_bytes += pos - field_start
+            if payload_bytes <= _MAX_PAYLOAD:
+                payload.append(buf[field_start:pos])
+        elif action == _EMPTY:
+            out.append(_encode_varint(key) + b"\0")
+    if run == start:
+        return buf[start:end]
+    if run >= 0:
+        out.append(buf[run:end])
+    if payload_bytes <= _MAX_PAYLOAD:
+        out.extend(payload)
+    return b"".join(out)
+
+
+def _text(s) -> str:
+    """A string field: protobuf returns the raw bytes of one that is not valid UTF-8."""
+    return s if isinstance(s, str) else s.decode("utf-8", "replace")
 
 
 def _short(e: Exception) -> str:
@@ -112,7 +251,7 @@ def _attr_value(a, onnx):
     if t == A.STRINGS:
         return tuple(s.decode("utf-8", "replace") for s in a.strings)
     if t == A.TENSOR:
-        return _constant(a.name, a.t, onnx)
+        return _constant(_text(a.name), a.t, onnx)
     if t in (A.GRAPH, A.GRAPHS):
         return ("graph", None)
     return None
@@ -170,16 +309,17 @@ def _decode(t, dtype: str, n: int):
 def _value_constant(name: str, node, onnx) -> Constant | None:
     """A ``Constant`` node's value, from whichever attribute carries it."""
     for a in node.attribute:
-        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+        key = _text(a.name)
+        if key == "value" and a.type == onnx.AttributeProto.TENSOR:
             return _constant(name, a.t, onnx)
-        if a.name == "value_int":
+        if key == "value_int":
             return Constant(name, (), "int64", lambda v=a.i: (int(v),))
-        if a.name == "value_ints":
+        if key == "value_ints":
             vals = tuple(int(v) for v in a.ints)
             return Constant(name, (len(vals),), "int64", lambda v=vals: v)
-        if a.name == "value_float":
+        if key == "value_float":
             return Constant(name, (), "float32", lambda v=a.f: (float(v),))
-        if a.name == "value_floats":
+        if key == "value_floats":
             vals = tuple(float(v) for v in a.floats)
             return Constant(name, (len(vals),), "float32", lambda v=vals: v)
     return None
@@ -190,35 +330,36 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         raise ModelError(path, f"graph has {len(g.node)} nodes, more than the {MAX_NODES} shapelint reads")
     constants: dict = {}
     for t in g.initializer:
-        constants[t.name] = _constant(t.name, t, onnx)
+        constants[_text(t.name)] = _constant(_text(t.name), t, onnx)
     inputs = []
     for vi in g.input:
-        if vi.name in constants:
+        if _text(vi.name) in constants:
             continue
-        inputs.append(Tensor(vi.name, _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
+        inputs.append(Tensor(_text(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
     nodes = []
     notes = []
     custom: dict = {}
     for i, n in enumerate(g.node):
-        name = n.name or f"{n.op_type}_{i}"
-        if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.output) == 1:
-            c = _value_constant(n.output[0], n, onnx)
+        op, domain, outputs = _text(n.op_type), _text(n.domain), tuple(_text(o) for o in n.output)
+        name = _text(n.name) or f"{op}_{i}"
+        if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
+            c = _value_constant(outputs[0], n, onnx)
             if c is not None:
-                constants[n.output[0]] = c
+                constants[outputs[0]] = c
                 continue
-        if n.domain not in ("", "ai.onnx"):
-            custom[n.domain] = custom.get(n.domain, 0) + 1
-        attrs = tuple((a.name, _attr_value(a, onnx)) for a in n.attribute)
-        nodes.append(Node(n.op_type, name, tuple(n.input), tuple(n.output), attrs, n.domain))
+        if domain not in ("", "ai.onnx"):
+            custom[domain] = custom.get(domain, 0) + 1
+        attrs = tuple((_text(a.name), _attr_value(a, onnx)) for a in n.attribute)
+        nodes.append(Node(op, name, tuple(_text(x) for x in n.input), outputs, attrs, domain))
     for dom, k in sorted(custom.items()):
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
     return Graph(
-        name=g.name or os.path.basename(path),
+        name=_text(g.name) or os.path.basename(path),
         framework="onnx",
         opset=opset,
         inputs=tuple(inputs),
-        outputs=tuple(o.name for o in g.output),
+        outputs=tuple(_text(o.name) for o in g.output),
         nodes=tuple(ordered),
         constants=MappingProxyType(constants),
         notes=tuple(notes),
@@ -234,11 +375,11 @@ def _shape_of(vi):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
         elif d.HasField("dim_param") and d.dim_param:
-            dims.append(d.dim_param)
+            dims.append(_text(d.dim_param))
         elif d.HasField("dim_value") and d.dim_value == 0:
             dims.append(0)
         else:
-            dims.append(f"{vi.name}[{axis}]")
+            dims.append(f"{_text(vi.name)}[{axis}]")
     return tuple(dims)
 
 
