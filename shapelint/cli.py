@@ -42,6 +42,11 @@ def _lint_one(path, pins, select, signature, fixed_cfg):
         return Result(path, error=str(e)), None
     except RecursionError:
         return Result(path, error=f"{path}: graph too deeply nested to analyse"), None
+    except MemoryError:
+        return Result(path, error=f"{path}: not enough memory to analyse this model"), None
+    except Exception as e:  # a bug of ours: one line for this model, and the batch goes on
+        return Result(path, error=f"{path}: internal error ({type(e).__name__}: {str(e)[:200]}); please report it "
+                                  f"with the model"), None
 
 
 def _report_outcome(outcome, progress: bool, k: int, n: int):

@@ -160,3 +160,27 @@ def test_contract_command_states_the_exact_sets(dyn_unet):
         assert run(m, (1, 1, h, 4))[0] == (h % 4 == 0), h
     rc, out, _ = shapelint("contract", dyn_unet)
     assert "x, axis 2 (H): H mod 4 = 0, H ≥ 4" in out
+
+
+def test_an_internal_error_is_one_line_and_the_batch_goes_on(tmp_path, monkeypatch, capsys):
+    """A bug of ours on one model (here: lint raising RuntimeError for it) gives one line naming
+    the file, exit 2, and the other model is still linted and reported."""
+    import shapelint.cli as cli
+
+    good, bad = tmp_path / "good.onnx", tmp_path / "bad.onnx"
+    onnx.save(unet(depth=2), str(good))
+    onnx.save(unet(depth=1), str(bad))
+    real = cli.lint
+
+    def flaky(path, *a, **kw):
+        if str(path).endswith("bad.onnx"):
+            raise RuntimeError("boom")
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(cli, "lint", flaky)
+    rc = cli.main(["check", str(good), str(bad)])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "bad.onnx" in lines[0] and "internal error (RuntimeError: boom)" in lines[0], err
+    assert "Traceback" not in err and "SL003" in out and "good.onnx" in out
