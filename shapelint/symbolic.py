@@ -183,6 +183,10 @@ def add(a: Dim, b: Dim) -> Dim:
         return None
     if isinstance(a, int) and isinstance(b, int):
         return a + b
+    if isinstance(b, int):  # the common case (a conv's pads): the terms stay as they are
+        return Expr(a.terms, a.const + b) if b else a
+    if isinstance(a, int):
+        return Expr(b.terms, b.const + a) if a else b
     ta, ca = _lin(a)
     tb, cb = _lin(b)
     for k, v in tb.items():
@@ -191,6 +195,8 @@ def add(a: Dim, b: Dim) -> Dim:
 
 
 def neg(a: Dim) -> Dim:
+    if isinstance(a, Expr):
+        return Expr(tuple((t, -c) for t, c in a.terms), -a.const)
     return mul(a, -1)
 
 

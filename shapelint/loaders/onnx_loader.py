@@ -76,8 +76,11 @@ def load(path: str) -> Graph:
         except (OSError, ValueError):
             buf = f.read()
         try:
-            skeleton = _skeleton(buf, _MODEL, 0, len(buf))
-            model.ParseFromString(skeleton)
+            try:  # small nodes copied whole (fast); a deep nest of small If/Loop bodies needs the full walk
+                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), _SMALL_NODE))
+            except (DecodeError, RuntimeError):
+                model = onnx.ModelProto()
+                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), 0))
         except _WireError as e:
             raise ModelError(path, f"not a valid ONNX protobuf ({e})")
         except (DecodeError, RuntimeError, ValueError, TypeError) as e:
@@ -156,9 +159,13 @@ def _encode_varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _skeleton(buf, kind: str, start: int, end: int) -> bytes:
+_SMALL_NODE = 512  # bytes: a node this small has no tensor worth cutting; copied without a walk
+
+
+def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
     """The fields of one ``kind`` message in ``buf[start:end]`` that the loader reads, re-encoded.
-    Runs of kept fields are copied as one slice; a message with nothing to cut is its own bytes."""
+    Runs of kept fields are copied as one slice; a message with nothing to cut is its own bytes.
+    Nodes of at most ``small`` bytes are copied whole (100k nodes cost one loop step each)."""
     schema = _SCHEMA[kind]
     out = []
     run = -1  # start of the current run of fields kept as they are
@@ -193,8 +200,10 @@ def _skeleton(buf, kind: str, start: int, end: int) -> bytes:
         if pos > end:
             raise _WireError(f"field {number} runs past the end of its message (byte {end})")
         action = schema.get(number, _DROP)
+        if action == _NODE and pos - body <= small:
+            action = _KEEP
         if action in _SCHEMA and wire == 2:  # a sub-message: its own skeleton, with its new length
-            inner = _skeleton(buf, action, body, pos)
+            inner = _skeleton(buf, action, body, pos, small)
             if len(inner) == pos - body:  # nothing cut: keep the original bytes
                 action = _KEEP
             else:
