@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .checks._trace import _data_input, find_upsampler
+from .checks._trace import UPSAMPLERS, _data_input, find_upsampler, lineage
 from .errors import ModelError
 from .infer import convtranspose_params
 from .lint import analyse, lint
@@ -51,28 +51,46 @@ class Step:
 
 
 def plan(path: str) -> list:
-    """A :class:`Step` per SL003 finding with an upsampled input and a skip input."""
+    """A :class:`Step` per input of an SL003 merge that must be fitted to the merge's reference
+    input (the one with the fewest upsampling ops on its branch: the skip)."""
     graph, inf = analyse(path)
     res = lint(path, select={"SL003"})
+    by_name = {n.name: n for n in graph.nodes}
     out = []
     for f in res.findings:
-        names = f.details.get("inputs") or []
-        if len(names) != 2:
+        names = list(dict.fromkeys(f.details.get("inputs") or []))
+        shapes = [inf.shape(n) for n in names]
+        if len(names) < 2 or any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1 \
+                or len(shapes[0]) < 3 or f.node not in by_name:
             continue
-        up = [n for n in names if find_upsampler(inf, n) is not None]
-        if len(up) != 1:
-            continue
-        skip = next(n for n in names if n != up[0])
-        s_up, s_skip = inf.shape(up[0]), inf.shape(skip)
-        if s_up is None or s_skip is None or len(s_up) != len(s_skip) or len(s_up) < 3:
-            continue
-        axes = tuple(range(2, len(s_up)))  # every spatial axis
-        if all(s_up[a] == s_skip[a] for a in axes):
-            continue
-        merge = next(n for n in graph.nodes if n.name == f.node)
-        step = Step(f.node, merge.outputs[0], up[0], skip, axes)
-        out.append(_attribute_fix(inf, step, s_up, s_skip) or step)
+        ref = _reference(inf, names)
+        s_ref = inf.shape(ref)
+        axes = tuple(range(2, len(s_ref)))  # every spatial axis (NCHW, as ONNX lays them out)
+        for name, shape in zip(names, shapes):
+            if name == ref or all(shape[a] == s_ref[a] for a in axes):
+                continue
+            step = Step(f.node, by_name[f.node].outputs[0], name, ref, axes)
+            out.append(_attribute_fix(inf, step, shape, s_ref) or step)
     return out
+
+
+def _reference(inf, names: list) -> str:
+    """Of a merge's inputs, the one whose branch (back to where all branches meet) has the fewest
+    upsampling ops: the skip tensor, which the others are fitted to. Ties: the first input."""
+    lines = [lineage(inf, n) for n in names]
+    common = set(lines[0]).intersection(*map(set, lines[1:]))
+
+    def ups(line):
+        k = 0
+        for t in line:
+            if t in common:
+                break
+            node = inf.producer.get(t)
+            k += node is not None and node.op in UPSAMPLERS
+        return k
+
+    counts = [ups(line) for line in lines]
+    return names[counts.index(min(counts))]
 
 
 def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
@@ -163,13 +181,13 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
     with tempfile.TemporaryDirectory(prefix="shapelint-fix-") as work:
         current = path
         for rnd in range(MAX_ROUNDS):
-            steps = [s for s in plan(current) if s.merge not in done]
+            steps = [s for s in plan(current) if (s.merge, s.up) not in done]
             if not steps:
                 break
             for step in steps:
                 _apply(model, step, f"shapelint_fit_{len(done)}")
                 grows = grows or step.convt is None
-                done.add(step.merge)
+                done.add((step.merge, step.up))
                 lines.append(step.describe())
             current = os.path.join(work, f"round{rnd}.onnx")
             onnx.save(model, current)
