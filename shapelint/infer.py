@@ -32,7 +32,10 @@ from .symbolic import (
     sym,
 )
 
-BIG = 1 << 31  # slice ends at or above this mean "to the end"
+# slice indices at or above this mean "to the end" (INT32_MAX, as exporters write it, included:
+# onnxruntime reads it as the axis' size), at or below −BIG "from the start"
+BIG = (1 << 31) - 1
+ORT_END_SENTINELS = ((1 << 31) - 1, (1 << 63) - 1)  # slice ends onnxruntime reads as "to the end"
 
 
 @dataclass
@@ -546,10 +549,13 @@ def _slice_dim(n: Dim, start, end, step: int):
         s = _clamp_index(n, start, 0, n)
         e = _clamp_index(n, end, 0, n)
         size = maximum(0, ceildiv(sub(e, s), step)) if step > 1 else maximum(0, sub(e, s))
-    else:
-        s = _clamp_index(n, start, -1, sub(n, 1))
-        e = _clamp_index(n, end, -1, sub(n, 1))
-        size = maximum(0, ceildiv(sub(s, e), -step))
+    else:  # the start clamps to [0, n − 1], the end to [−1, n − 1] (so a start below 0 still takes element 0)
+        s = _clamp_index(n, start, 0, sub(n, 1))
+        # onnxruntime reads an end of INT32_MAX or INT64_MAX as "to the end in the step's
+        # direction", so backwards it slices down to element 0 (the spec would clamp it to n − 1)
+        e = -1 if isinstance(end, int) and end in ORT_END_SENTINELS else _clamp_index(n, end, -1, sub(n, 1))
+        # never more than n: the clamps above cannot make an empty axis (n = 0) stay empty
+        size = minimum(n, maximum(0, ceildiv(sub(s, e), -step)))
     return size, s
 
 
@@ -835,13 +841,14 @@ def _conv_like(ctx, kernel, channels):
         i = x[2 + a]
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             spatial.append(sizes.same_out(i, strides[a]))
-        elif auto_pad == "VALID":
-            spatial.append(sizes.conv_out(i, kernel[a], strides[a], dil[a], 0, 0))
+            continue
+        if ctx.node.op == "Conv":
+            fn = sizes.conv_out
         else:
-            if ctx.node.op == "Conv":
-                fn = sizes.conv_out
-            else:
-                fn = sizes.pool_out_ceil if ctx.attr("ceil_mode", 0) else sizes.pool_out
+            fn = sizes.pool_out_ceil if ctx.attr("ceil_mode", 0) else sizes.pool_out
+        if auto_pad == "VALID":  # pads 0; onnxruntime's pools still apply ceil_mode and truncate
+            spatial.append(fn(i, kernel[a], strides[a], dil[a], 0, 0))
+        else:
             spatial.append(fn(i, kernel[a], strides[a], dil[a], pads[a], pads[a + n_sp]))
     return (x[0], channels) + tuple(spatial)
 

@@ -1,0 +1,264 @@
+"""Minimal reproducers of what the differential fuzzer (tests/test_fuzz_differential.py) found.
+
+- Fixed in shapelint: each spec is a failing example the fuzzer shrank; shapelint and
+  onnxruntime now agree on it (every tensor's shape, contract.runs and the pinned lint).
+- Open in shapelint (strict xfail: the test fails once the bug is fixed, so the marker goes).
+- Runtime quirks the fuzzer works around: each test confirms onnxruntime still behaves so; if it
+  changes, the fuzzer's workaround (named in the test) can go.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from onnx_models import run
+from test_fuzz_differential import _ort_outputs, build, disagreements
+from shapelint.analysis import contract
+from shapelint.lint import analyse, lint
+
+
+def _spec(ops, H="H", W="W", C=1, opset=13, sizes=((1, 1), (2, 3), (7, 5))):
+    return dict(C=C, H=H, W=W, opset=opset, ops=list(ops), sizes=list(sizes))
+
+
+def _slice(axes, starts, ends, steps):
+    return ("Slice", [0], dict(axes=axes, starts=starts, ends=ends, steps=steps))
+
+
+# =========================================================================== fixed in shapelint
+
+FIXED = {
+    # a start below 0 with a negative step clamps to 0, not −1 (infer._slice_dim): x[:, :, -5:-10:-1]
+    # of H=3 is 1 row, shapelint said 0
+    "slice_backward_start_below_zero": _spec([_slice([2], [-2**62], [-2**62], [-1])]),
+    "slice_backward_start_minus_5": _spec([_slice([2], [-5], [-10], [-1])], sizes=((1, 1), (3, 3), (9, 2))),
+    # onnxruntime reads an end of INT32_MAX as "to the end in the step's direction": backwards
+    # down to element 0 (shapelint clamped it to n − 1 and said 0 rows)
+    "slice_backward_to_int32_max": _spec([_slice([2, 3], [0, 3], [2**31 - 1, 2**63 - 1], [-1, -2])]),
+    # forwards, INT32_MAX is the axis' size: min(2147483647, H) made the Concat below undecided,
+    # and contract.runs said True where onnxruntime fails at every size
+    "slice_forward_to_int32_max_then_concat": _spec([_slice([2], [1], [2**31 - 1], [1]), ("Concat", [1, 0], dict(axis=1))],
+                                                    sizes=((2, 1), (5, 4))),
+    # a backwards slice of an empty axis is empty (the start fix above first made it 1)
+    "slice_backward_of_empty_axis": _spec([_slice([2], [0], [0], [1]), ("Slice", [1], dict(axes=[2], starts=[-2**62], ends=[0], steps=[-1]))]),
+    # pools with auto_pad=VALID: onnxruntime applies ceil_mode and truncates (k2 s2 on 1 → 1);
+    # shapelint used the Conv formula (floor, no ceil_mode)
+    "avgpool_valid_truncates": _spec([("AveragePool", [0], dict(kernel_shape=[2, 1], strides=[2, 1], ceil_mode=0,
+                                                              auto_pad="VALID"))], H=1, sizes=((1, 1), (1, 4))),
+    "maxpool_valid_ceil_mode": _spec([("MaxPool", [0], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, auto_pad="VALID"))],
+                                     H=5, W="W", sizes=((1, 3), (1, 7), (1, 8))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_fuzzer_finding(name, tmp_path):
+    bad = disagreements(FIXED[name], str(tmp_path))
+    assert not bad, "\n".join(bad)
+
+
+# =========================================================================== open in shapelint
+
+
+def _verdicts(spec, tmp_path, hs):
+    """{(h, w): (contract.runs, onnxruntime ran)} for a dynamic spec."""
+    path = str(tmp_path / "m.onnx")
+    model = build(spec)
+    onnx.save(model, path)
+    c = contract(analyse(path)[1])
+    res = _ort_outputs(model.SerializeToString(), hs)
+    return {hw: (c.runs({"H": hw[0], "W": hw[1]}), res[hw][0]) for hw in hs}
+
+
+@pytest.mark.xfail(strict=True, reason="open: analysis.contract ignores a ConvTranspose output_shape that no padding maps "
+                                       "back to the symbolic input (SL001 sees it only when pinned)")
+def test_open_contract_ignores_convtranspose_output_shape(tmp_path):
+    """ConvTranspose(k=1, s=1, output_shape=[1, 2]) on [1, 1, H, W]: onnxruntime accepts an
+    output W only up to (W−1)·s + K + s − 1 = W, so it fails at W = 1 ("Explicit output_shape is
+    inconsistent ... Expected input size 2 but got 1") and runs at W ≥ 2. Expected
+    contract.runs({H: 1, W: 1}) False; got True. lint pinned to (1, 1, 1, 1) does report SL001."""
+    spec = _spec([("ConvTranspose", [0], dict(kernel_shape=[1, 1], strides=[1, 1], dilations=[1, 1],
+                                              pads=[0, 0, 0, 0], output_shape=[1, 2], cout=1))])
+    v = _verdicts(spec, tmp_path, [(1, 1), (1, 2), (1, 5)])
+    assert v[(1, 2)] == (True, True)  # the part that already agrees
+    assert v[(1, 1)][1] is False
+    assert v[(1, 1)][0] is False, v
+
+
+@pytest.mark.xfail(strict=True, reason="open: analysis.contract checks Conv outputs >= 1 only where they depend on a "
+                                       "symbol; a Conv on a fixed-size tensor inside a dynamic model fails at every size")
+def test_open_contract_ignores_fixed_size_conv_too_small(tmp_path):
+    """Resize(sizes=[1, 1]) then Conv(k=[1, 2]) on [1, 1, H, W]: the Conv's output W is 0 at
+    every size, onnxruntime fails ("Invalid input shape: {1,1}"); lint (unpinned) reports SL004.
+    Expected contract.runs False everywhere; got True."""
+    spec = _spec([("Resize", [0], dict(sizes=[1, 1])),
+                  ("Conv", [1], dict(kernel_shape=[1, 2], strides=[1, 1], dilations=[1, 1], pads=[0, 0, 0, 0], cout=1))])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(build(spec), path)
+    assert any(f.rule == "SL004" for f in lint(path).findings)
+    v = _verdicts(spec, tmp_path, [(4, 4), (9, 7)])
+    assert all(ran is False for _, ran in v.values())
+    assert all(pred is False for pred, _ in v.values()), v
+
+
+@pytest.mark.xfail(strict=True, reason="open: Contract.runs ignores the merges in Contract.undecided and says True")
+def test_open_contract_runs_ignores_undecided_merges(tmp_path):
+    """Concat(x[:, :, 1:2147483646], x) on [1, 1, H, W]: H − 1 vs H never agree (onnxruntime fails
+    at every H); solve() leaves the merge undecided ("the sizes settle only above H = 2147483648")
+    and runs() returns True. Expected False (evaluate the undecided axes at the size, as
+    AxisCheck.holds_at does) or None."""
+    spec = _spec([_slice([2], [1], [2**31 - 2], [1]), ("Concat", [1, 0], dict(axis=1))])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(build(spec), path)
+    assert contract(analyse(path)[1]).undecided
+    v = _verdicts(spec, tmp_path, [(2, 1), (5, 4)])
+    assert all(ran is False for _, ran in v.values())
+    assert all(pred is not True for pred, _ in v.values()), v
+
+
+# =========================================================================== runtime quirks
+
+
+def _ort(spec, hw):
+    return _ort_outputs(build(spec).SerializeToString(), [hw])[hw]
+
+
+def test_quirk_ort_rejects_dilated_same_conv():
+    """Generator: no dilation on a Conv with auto_pad=SAME_*. The spec allows it; onnxruntime
+    fails at run time, and shapelint (spec: ceil(i/s)) says it runs."""
+    ok, msg = _ort(_spec([("Conv", [0], dict(kernel_shape=[1, 1], strides=[1, 1], dilations=[1, 2],
+                                             auto_pad="SAME_UPPER", cout=1))]), (4, 4))
+    assert not ok and "Dilation not supported" in msg, msg
+
+
+def test_quirk_ort_dilated_same_maxpool_ignores_dilation():
+    """Generator: no dilation on a pool with auto_pad=SAME_*. onnxruntime computes the SAME pads
+    without the dilation: MaxPool(k=2, d=2, SAME_UPPER) of 1 gives 0 rows, not ceil(1/1) = 1."""
+    ok, shapes = _ort(_spec([("MaxPool", [0], dict(kernel_shape=[2, 1], strides=[1, 1], ceil_mode=0,
+                                                   auto_pad="SAME_UPPER", dilations=[2, 1]))]), (1, 1))
+    assert ok and list(shapes.values())[0] == (1, 1, 0, 1), shapes
+
+
+def test_quirk_ort_same_pool_stride_above_kernel_fails():
+    """Generator: a SAME_* pool has no stride above its kernel. onnxruntime's pad
+    (ceil(i/s) − 1)·s + k − i is negative there and it fails; the spec (and shapelint) say
+    ceil(i/s)."""
+    ok, msg = _ort(_spec([("MaxPool", [0], dict(kernel_shape=[1, 1], strides=[2, 2], ceil_mode=0, auto_pad="SAME_UPPER"))]),
+                   (2, 2))
+    assert not ok and "padding values must be non-negative" in msg, msg
+
+
+def test_quirk_ort_concat_skips_empty_inputs():
+    """Fuzzer: 'known:ort-concat-skips-empty'. Concat([1,1,0,1], [1,1,1,1], axis=1) runs."""
+    ok, shapes = _ort(_spec([_slice([2], [0], [0], [1]), ("Concat", [1, 0], dict(axis=1))]), (1, 1))
+    assert ok and shapes["concat6"] == (1, 2, 1, 1), shapes
+
+
+def test_quirk_onnx_inference_truncates_convtranspose_rank():
+    """Fuzzer: 'known:onnx-infer-convtranspose-rank'. With output_shape below a static input size,
+    onnx's shape inference gives the ConvTranspose a rank-2 shape and a later Conv makes session
+    creation fail, though the ConvTranspose alone runs with the output_shape size."""
+    ct = ("ConvTranspose", [0], dict(kernel_shape=[1, 1], strides=[1, 1], dilations=[1, 1], pads=[0, 0, 0, 0],
+                                     output_shape=[1, 1], cout=1))
+    assert _ort(_spec([ct], H=2, W=3), (2, 3))[0]
+    ok, msg = _ort(_spec([ct, ("Conv", [1], dict(kernel_shape=[1, 1], strides=[1, 1], dilations=[1, 1],
+                                                 pads=[0, 0, 0, 0], cout=1))], H=2, W=3), (2, 3))
+    assert not ok and "(onnx-infer-convtranspose-rank)" in msg and "at least 3 dimensions" in msg, msg
+
+
+def test_quirk_ort_slice_end_sentinel_differs_at_session_creation():
+    """Fuzzer: 'known:ort-slice-end-sentinel'. Backwards to INT32_MAX: the kernel gives 1 row of
+    a dynamic 2 (shapelint follows it); on a static 2, session-time inference says 0, so an Add
+    with the input fails at session creation."""
+    sl = _slice([3], [0], [2**31 - 1], [-1])
+    ok, shapes = _ort(_spec([sl]), (3, 2))
+    assert ok and shapes["slice5"] == (1, 1, 3, 1), shapes
+    ok, msg = _ort(_spec([sl, ("Add", [0, 1], {})], W=2), (3, 2))
+    assert not ok and msg.startswith("session") and "Incompatible dimensions" in msg, msg
+
+
+def test_quirk_ort_aborts_on_backward_slice_of_negative_dim(tmp_path):
+    """Why the fuzzer runs onnxruntime in a worker process: Slice → Pad to a static size −1 →
+    backwards Slice aborts the process (a failed std::clamp assertion) at session creation."""
+    spec = _spec([_slice([2], [10], [20], [1]), ("Pad", [1], dict(pads=[1, 0, -2, 0])),
+                  ("Slice", [2], dict(axes=[2], starts=[4], ends=[2**62], steps=[-2]))], H=4, W=3, opset=17)
+    path = tmp_path / "abort.onnx"
+    onnx.save(build(spec), str(path))
+    code = ("import onnxruntime as ort; o = ort.SessionOptions(); o.log_severity_level = 4; "
+            f"ort.InferenceSession({str(path)!r}, o, providers=['CPUExecutionProvider']); print('created')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode < 0 or p.returncode == 134, (p.returncode, p.stdout, p.stderr[-300:])
+    assert "clamp" in p.stderr, p.stderr[-300:]
+    # shapelint reads the same model without trouble
+    assert lint(str(path)).error is None
+
+
+def test_run_helper_agrees_with_worker():
+    """The fuzzer's onnxruntime runner gives what tests/onnx_models.run gives."""
+    m = build(_spec([("MaxPool", [0], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, pads=[0, 0, 0, 0]))]))
+    ok, shape = run(m, (1, 1, 7, 5))
+    assert ok and _ort_outputs(m.SerializeToString(), [(7, 5)])[(7, 5)][1]["maxpool1"] == shape
+
+
+# =========================================================================== open in the ONNX loader
+
+
+def _invalid_utf8_op_model() -> bytes:
+    """Two ops without a shape rule; the first one's op_type then gets a byte that is not UTF-8
+    (protobuf hands a proto2 string field with invalid UTF-8 to Python as bytes)."""
+    from onnx import helper
+
+    g = helper.make_graph([helper.make_node("FooA", ["x"], ["y"], name="n0"), helper.make_node("Bar", ["y"], ["z"], name="n1")],
+                          "g", [helper.make_tensor_value_info("x", 1, [1, 1, 4, 4])],
+                          [helper.make_tensor_value_info("z", 1, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m.SerializeToString().replace(b"FooA", b"Foo\xff", 1)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="open (loaders): onnx_loader passes bytes op_type/domain through; infer.py then sorts "
+                          "str and bytes together (TypeError). Found by scripts/fuzz_mutations.py")
+def test_open_loader_invalid_utf8_op_type(tmp_path):
+    """Expected: a Result (an unknown op noted) or ModelError naming the bad string; got
+    TypeError: '<' not supported between instances of 'str' and 'bytes' (infer.py, sorting
+    unknown_ops; with a bad domain, the same in onnx_loader._graph sorting custom domains)."""
+    path = tmp_path / "bad_utf8.onnx"
+    path.write_bytes(_invalid_utf8_op_model())
+    from shapelint.errors import ModelError
+
+    try:
+        lint(str(path))
+    except ModelError:
+        pass
+
+
+# =========================================================================== open in symbolic.py
+
+
+@pytest.mark.xfail(strict=True, reason="open (symbolic.py): SizeSet work grows ~quadratically with the modulus; a stride "
+                                       "of 256 before three pools makes lint take ~16 s. Found by scripts/fuzz_mutations.py")
+def test_open_large_stride_makes_lint_slow(tmp_path):
+    """unet(depth=3, maxpool, resize, add) with the first Conv's strides set to [s, 1]: lint takes
+    0.2 s at s = 32, 1.4 s at 64, 4.5 s at 128, 16 s at 256 (a mutant with a larger varint
+    stride runs for minutes; symbolic.py:600, the set comprehension in SizeSet.canonical, is
+    where the time goes). Expected: well under a second, or an 'undecidable' note."""
+    import time
+
+    from onnx import helper
+    from onnx_models import unet
+
+    m = unet(depth=3, down="maxpool", k_down=2, up="resize", merge="add")
+    conv = m.graph.node[0]
+    del conv.attribute[:]
+    conv.attribute.extend([helper.make_attribute("kernel_shape", [3, 3]), helper.make_attribute("pads", [1, 1, 1, 1]),
+                           helper.make_attribute("strides", [256, 1])])
+    path = str(tmp_path / "stride256.onnx")
+    onnx.save(m, path)
+    t0 = time.perf_counter()
+    lint(path)
+    assert time.perf_counter() - t0 < 3.0
