@@ -294,6 +294,7 @@ class Contract:
     conv_domain: dict = None  # symbol -> SizeSet: every Conv/ConvTranspose output ≥ 1
     pool_domain: dict = None  # symbol -> SizeSet: every TF/Keras/TFLite conv and pool window fits
     small: dict = None  # symbol -> {size: True/False/None}: ONNX pools whose window exceeds the input
+    undecided_axes: tuple = ()  # AxisCheck of each undecided merge axis: evaluated at concrete sizes
 
     def works(self) -> dict:
         """Per symbol, the sizes at which the model runs: every merge holds, inside the domain,
@@ -328,9 +329,18 @@ class Contract:
         if self.static_failures:
             return False
         verdicts = [self._runs_symbol(name, x) for name, x in env.items()]
+        for ax in self.undecided_axes:  # no set for these (several symbols at once): evaluate them
+            syms = symbols(*ax.present())
+            if not syms <= set(env):
+                verdicts.append(None)
+            elif not ax.holds_at(env):
+                below = any(env[n] in (self.small or {}).get(n, {}) for n in syms)
+                verdicts.append(None if below else False)  # below a pool window: floor is not trunc
+        if False in verdicts:
+            return False
         if None in verdicts:
             return None
-        return all(verdicts)
+        return True
 
 
 # onnxruntime on empty tensors (a pool output of size 0), measured with 1.32: Conv, MaxPool and
@@ -411,6 +421,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
     found = merges(inf) if found is None else found
     sets: dict = {}
     undecided = []
+    undecided_axes = []
     static = []
     for m in found:
         for ax in m.axes:
@@ -420,9 +431,17 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                     static.append((m.node.name, ax.axis))
             elif v.sizes is None:
                 undecided.append((m.node.name, ax.axis, v.reason))
+                undecided_axes.append(ax)
             else:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
+    for node, _x, _shape, bad in too_small(inf):  # a fixed-size Conv output < 1: fails at every size
+        static.append((node.name, 2 + bad[0]))
+    for name, ss, node, axis in _output_shape_limits(inf):
+        if ss is None:
+            static.append((node.name, axis))
+        else:
+            sets[name] = ss if name not in sets else sets[name].intersect(ss)
     abstain = domain(inf, ABSTAIN_SIZED - POOL_OPS)
     dom = domain(inf)
     for node, _axes, ax, tv in tf_transposed(inf):  # TF rejects input_sizes outside the admissible range
@@ -435,7 +454,42 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                 d[tv.symbol] = tv.analysed if tv.symbol not in d else d[tv.symbol].intersect(tv.analysed)
     small = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else {}
     return Contract(sets, tuple(undecided), tuple(static), dom,
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small)
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small, tuple(undecided_axes))
+
+
+def _output_shape_limits(inf: Inferred):
+    """ONNX ConvTransposes with an explicit output_shape: onnxruntime accepts o only up to
+    (i−1)·s + K + s − 1 (sizes.onnx_convtranspose_max_output_shape). Yields (symbol, the sizes
+    that allow it, node, axis) for a symbolic input, and (None, None, node, axis) for a fixed
+    input that cannot (SL001 reports that one)."""
+    from .infer import convtranspose_params
+
+    for node in inf.graph.nodes:
+        if node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx") or node.attr("output_shape") is None:
+            continue
+        x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
+        if x is None or w is None or len(x) < 3:
+            continue
+        try:
+            p = convtranspose_params(node, x, w)
+            os_ = tuple(p["output_shape"])
+            if len(os_) != p["n_spatial"]:
+                continue
+            for a, o in enumerate(os_):
+                i = x[2 + a]
+                top = sizes.onnx_convtranspose_max_output_shape(i, p["kernel"][a], p["strides"][a],
+                                                                p["dilations"][a], p["output_padding"][a])
+                if isinstance(top, int):
+                    if isinstance(o, int) and o > top:
+                        yield None, None, node, 2 + a
+                    continue
+                syms = symbols(top)
+                if len(syms) != 1 or not isinstance(o, int):
+                    continue
+                (name,) = syms
+                yield name, solve([sub(top, o - 1)], PositivePred(), name), node, 2 + a
+        except (Undecidable, ValueError, TypeError, IndexError):
+            continue
 
 
 def fixed_size_failures(inf: Inferred, found: list) -> dict:

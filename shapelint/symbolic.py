@@ -605,7 +605,8 @@ class SizeSet:
         M, res, start = self.modulus, set(self.residues), self.start
         # smallest period
         for d in sorted(_divisors(M)):
-            if all(((r % d) in {x % d for x in res}) == (r in res) for r in range(M)):
+            folded = {x % d for x in res}
+            if all(((r % d) in folded) == (r in res) for r in range(M)):
                 res = {r % d for r in res}
                 M = d
                 break
