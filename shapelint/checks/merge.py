@@ -181,8 +181,12 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
     pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
-        message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
-                    f"or behaves erratically; shapelint does not analyse those sizes)")
+        if ctx.graph.framework == "onnx":  # the whole-model contract follows onnxruntime there
+            message += (f" (from {name}={pools.minimum()} on, where every pool window fits its input; below, "
+                        f"onnxruntime truncates the pools, and the whole-model line counts those sizes)")
+        else:
+            message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
+                        f"or behaves erratically; shapelint does not analyse those sizes)")
     message += _also(others, details)
     extra = [ov.sizes.intersect(oreach).describe(ov.symbol) for _ax, ov, oreach, _bad in others
              if ov.symbol is not None and ov.symbol != name]
