@@ -248,3 +248,17 @@ def test_large_stride_lints_in_bounded_time(tmp_path):
     t0 = time.perf_counter()
     lint(path)
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_node_field_with_the_wrong_wire_type(tmp_path):
+    """GraphProto.node (field 1) written as a varint instead of a message (found by
+    scripts/fuzz_mutations.py after the reader began copying small nodes whole: it read the
+    length of a field that has none, UnboundLocalError). Now protobuf decides, as it does for
+    any mistyped field: it skips it, and the graph has no node."""
+    from shapelint.lint import analyse
+
+    graph = b"\x08\x05" + b"\x62\x00"  # node = varint 5 (wrong wire type); output (12) = empty message
+    path = tmp_path / "wire.onnx"
+    path.write_bytes(b"\x08\x08" + b"\x3a" + bytes([len(graph)]) + graph + b"\x42\x02\x10\x11")
+    g, _inf = analyse(str(path))
+    assert g.nodes == () and g.opset == 17 and lint(str(path)).findings == []

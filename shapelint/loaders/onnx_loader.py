@@ -200,7 +200,7 @@ def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
         if pos > end:
             raise _WireError(f"field {number} runs past the end of its message (byte {end})")
         action = schema.get(number, _DROP)
-        if action == _NODE and pos - body <= small:
+        if action == _NODE and wire == 2 and pos - body <= small:
             action = _KEEP
         if action in _SCHEMA and wire == 2:  # a sub-message: its own skeleton, with its new length
             inner = _skeleton(buf, action, body, pos, small)
