@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .analysis import merge_spec
 from .checks._trace import UPSAMPLERS, _data_input, find_upsampler, lineage
 from .errors import ModelError
 from .infer import convtranspose_params
@@ -29,13 +30,15 @@ MAX_ROUNDS = 64  # a fix can reveal the next merge out (an Add of two sizes has 
 @dataclass(frozen=True)
 class Step:
     """One repair at one merge: new attributes for the ConvTranspose that feeds it (fixed sizes),
-    or a run-time crop and pad of the upsampled input to the skip's shape (``attrs`` is None)."""
+    or a run-time crop and pad of the upsampled input to the skip's shape (``convt`` is None)."""
 
     merge: str  # merge node, as named in findings
     merge_output: str  # its first output tensor: how the node is found in the ONNX file
     up: str  # the upsampled input
     skip: str
-    axes: tuple
+    axes: tuple  # the axes fitted
+    rank: int
+    kind: str = "equal"  # the merge: "equal" (Concat) or "broadcast" (elementwise)
     convt: Optional[str] = None  # ConvTranspose node name (attribute fix)
     convt_output: Optional[str] = None
     attrs: dict = field(default_factory=dict)  # attribute name -> (old, new)
@@ -43,8 +46,9 @@ class Step:
 
     def describe(self) -> str:
         if self.convt is None:
+            where = " (where that size is not 1: a skip of size 1 broadcasts)" if self.kind == "broadcast" else ""
             return (f"{self.merge}: crop and pad '{self.up}' on axes {list(self.axes)} to the run-time size of "
-                    f"'{self.skip}' (+8 nodes: Shape, Gather, Slice, Shape, Gather, Sub, Concat, Pad)")
+                    f"'{self.skip}'{where} (Shape, Gather, Slice, ScatterElements, Pad)")
         changes = ", ".join(f"{k} {list(old)} → {list(new)}" for k, (old, new) in self.attrs.items())
         grown = ", ".join(f"axis {a}: {o} → {n}" for a, o, n in self.sizes)
         return f"{self.convt}: {changes} (output {grown}, the size of '{self.skip}' at {self.merge})"
@@ -52,24 +56,39 @@ class Step:
 
 def plan(path: str) -> list:
     """A :class:`Step` per input of an SL003 merge that must be fitted to the merge's reference
-    input (the one with the fewest upsampling ops on its branch: the skip)."""
+    input (the one with the fewest upsampling ops on its branch: the skip), on the spatial axes
+    where the two differ: never a Concat's own axis, never an axis where an elementwise input is
+    1 (it broadcasts), and such an input is never the reference."""
     graph, inf = analyse(path)
     res = lint(path, select={"SL003"})
     by_name = {n.name: n for n in graph.nodes}
     out = []
     for f in res.findings:
-        names = list(dict.fromkeys(f.details.get("inputs") or []))
+        merge = by_name.get(f.node)
+        spec = merge_spec(merge, inf) if merge is not None else None
+        if spec is None:
+            continue
+        kind, names, cat_axis = spec
+        if kind == "equal" and cat_axis is None:
+            continue
+        names = list(dict.fromkeys(names))
         shapes = [inf.shape(n) for n in names]
         if len(names) < 2 or any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1 \
-                or len(shapes[0]) < 3 or f.node not in by_name:
+                or len(shapes[0]) < 3:
             continue
-        ref = _reference(inf, names)
+        rank = len(shapes[0])
+        axes = [a for a in range(2, rank) if kind != "equal" or a != cat_axis % rank]  # spatial (NCHW)
+        broadcasts = [kind == "broadcast" and any(s[a] == 1 for a in axes) for s in shapes]
+        candidates = [n for n, b in zip(names, broadcasts) if not b]
+        if not candidates:
+            continue
+        ref = _reference(inf, candidates)
         s_ref = inf.shape(ref)
-        axes = tuple(range(2, len(s_ref)))  # every spatial axis (NCHW, as ONNX lays them out)
         for name, shape in zip(names, shapes):
-            if name == ref or all(shape[a] == s_ref[a] for a in axes):
+            fit = tuple(a for a in axes if shape[a] != s_ref[a] and not (kind == "broadcast" and shape[a] == 1))
+            if name == ref or not fit:
                 continue
-            step = Step(f.node, by_name[f.node].outputs[0], name, ref, axes)
+            step = Step(f.node, merge.outputs[0], name, ref, fit, rank, kind)
             out.append(_attribute_fix(inf, step, shape, s_ref) or step)
     return out
 
@@ -114,7 +133,8 @@ def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
     n = p["n_spatial"]
     pads, outpad = list(p["pads"]), list(p["output_padding"])
     changed = []
-    for j, a in enumerate(step.axes):
+    for a in step.axes:
+        j = a - 2
         if y[a] != s_up[a] or not isinstance(x[a], int):
             return None
         delta = s_skip[a] - y[a]
@@ -144,8 +164,8 @@ def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
         attrs["output_padding"] = (tuple(p["output_padding"]), tuple(outpad))
     if tuple(pads) != tuple(p["pads"]):
         attrs["pads"] = (tuple(p["pads"]), tuple(pads))
-    return Step(step.merge, step.merge_output, step.up, step.skip, step.axes, node.name, node.outputs[0], attrs,
-                tuple(changed))
+    return Step(step.merge, step.merge_output, step.up, step.skip, step.axes, step.rank, step.kind, node.name,
+                node.outputs[0], attrs, tuple(changed))
 
 
 def _single_path(inf, start: str, end: str) -> bool:
@@ -185,7 +205,7 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
             if not steps:
                 break
             for step in steps:
-                _apply(model, step, f"shapelint_fit_{len(done)}")
+                _apply(model, step, _fresh_tag(model))
                 grows = grows or step.convt is None
                 done.add((step.merge, step.up))
                 lines.append(step.describe())
@@ -217,24 +237,41 @@ def _apply(model, step: Step, tag: str) -> None:
             del node.attribute[:]
             node.attribute.extend(keep + [helper.make_attribute(name, list(new))])
         return
-    axes = list(step.axes)
-    rank = axes[-1] + 1
+    axes, rank = list(step.axes), step.rank
     ax = numpy_helper.from_array(_i64(axes), f"{tag}_axes")
     zeros = numpy_helper.from_array(_i64([0] * len(axes)), f"{tag}_zeros")
-    # Pad (opset 11) takes [begin of every axis, end of every axis]: nothing at the begins, nor at
-    # the end of N and C; the missing size at the end of each spatial axis
-    lead = numpy_helper.from_array(_i64([0] * (rank + 2)), f"{tag}_lead")
-    g.initializer.extend([ax, zeros, lead])
+    # Pad (opset 11) takes [begin of every axis, end of every axis]: nothing at the begins; at the
+    # ends, the skip's size minus the cropped one on the fitted axes (scattered into the cropped
+    # tensor's own shape, so every other axis gets 0)
+    begins = numpy_helper.from_array(_i64([0] * rank), f"{tag}_begins")
+    g.initializer.extend([ax, zeros, begins])
     up, skip = step.up, step.skip
     nodes = [
         helper.make_node("Shape", [skip], [f"{tag}_skip_shape"], name=f"{tag}/skip_shape"),
-        helper.make_node("Gather", [f"{tag}_skip_shape", ax.name], [f"{tag}_size"], name=f"{tag}/size", axis=0),
+        helper.make_node("Gather", [f"{tag}_skip_shape", ax.name],
+                         [f"{tag}_size" if step.kind == "equal" else f"{tag}_skip_size"], name=f"{tag}/size", axis=0),
+    ]
+    if step.kind == "broadcast":
+        # where the skip's size is 1 it broadcasts, and the original ran: keep the upsampled size
+        # there. target = s + (u − s)·max(0, 2 − s), which is u for s = 1 and s for s ≥ 2
+        two, zero = (numpy_helper.from_array(_i64([v] * len(axes)), f"{tag}_{n}") for v, n in ((2, "two"), (0, "zero")))
+        g.initializer.extend([two, zero])
+        nodes += [
+            helper.make_node("Shape", [up], [f"{tag}_up_shape"], name=f"{tag}/up_shape"),
+            helper.make_node("Gather", [f"{tag}_up_shape", ax.name], [f"{tag}_up_size"], name=f"{tag}/up_size", axis=0),
+            helper.make_node("Sub", [two.name, f"{tag}_skip_size"], [f"{tag}_2ms"], name=f"{tag}/two_minus_skip"),
+            helper.make_node("Max", [zero.name, f"{tag}_2ms"], [f"{tag}_is1"], name=f"{tag}/skip_is_1"),
+            helper.make_node("Sub", [f"{tag}_up_size", f"{tag}_skip_size"], [f"{tag}_ums"], name=f"{tag}/up_minus_skip"),
+            helper.make_node("Mul", [f"{tag}_ums", f"{tag}_is1"], [f"{tag}_keep"], name=f"{tag}/keep"),
+            helper.make_node("Add", [f"{tag}_skip_size", f"{tag}_keep"], [f"{tag}_size"], name=f"{tag}/target_size"),
+        ]
+    nodes += [
         helper.make_node("Slice", [up, zeros.name, f"{tag}_size", ax.name], [f"{tag}_crop"], name=f"{tag}/crop"),
         helper.make_node("Shape", [f"{tag}_crop"], [f"{tag}_crop_shape"], name=f"{tag}/crop_shape"),
-        helper.make_node("Gather", [f"{tag}_crop_shape", ax.name], [f"{tag}_crop_size"], name=f"{tag}/crop_size",
-                         axis=0),
-        helper.make_node("Sub", [f"{tag}_size", f"{tag}_crop_size"], [f"{tag}_missing"], name=f"{tag}/missing"),
-        helper.make_node("Concat", [lead.name, f"{tag}_missing"], [f"{tag}_pads"], name=f"{tag}/pads", axis=0),
+        helper.make_node("ScatterElements", [f"{tag}_crop_shape", ax.name, f"{tag}_size"], [f"{tag}_target"],
+                         name=f"{tag}/target", axis=0),
+        helper.make_node("Sub", [f"{tag}_target", f"{tag}_crop_shape"], [f"{tag}_missing"], name=f"{tag}/missing"),
+        helper.make_node("Concat", [begins.name, f"{tag}_missing"], [f"{tag}_pads"], name=f"{tag}/pads", axis=0),
         helper.make_node("Pad", [f"{tag}_crop", f"{tag}_pads"], [f"{tag}_fit"], name=f"{tag}/pad"),
     ]
     ordered = []
@@ -247,6 +284,16 @@ def _apply(model, step: Step, tag: str) -> None:
         ordered.append(n)
     del g.node[:]
     g.node.extend(ordered)
+
+
+def _fresh_tag(model) -> str:
+    """A prefix no name in the model starts with (a model fixed before keeps its earlier ones)."""
+    g = model.graph
+    taken = {n.name for n in g.node} | {o for n in g.node for o in n.output} | {t.name for t in g.initializer}
+    k = 0
+    while any(name.startswith(f"shapelint_fit_{k}_") or name.startswith(f"shapelint_fit_{k}/") for name in taken):
+        k += 1
+    return f"shapelint_fit_{k}"
 
 
 def _i64(values):

@@ -470,6 +470,25 @@ def _gather(ctx):
     return _out(out, value)
 
 
+def _scatter_elements(ctx):
+    """ScatterElements / ScatterND keep the data's shape; for a 1-D shape tensor (a Shape with
+    some entries replaced, as ``shapelint fix`` builds) the value too."""
+    data = ctx.shape(0)
+    if data is None:
+        return _out(None)
+    value = None
+    dv, iv, uv = ctx.value(0), ctx.value(1), ctx.value(2)
+    if ctx.node.op == "ScatterElements" and len(data) == 1 and isinstance(data[0], int) \
+            and None not in (dv, iv, uv) and len(iv) == len(uv) and ctx.attr("reduction", "none") == "none":
+        out = list(dv)
+        for i, u in zip(iv, uv):
+            if not isinstance(i, int) or not -data[0] <= i < data[0]:
+                raise ValueError("index out of range")
+            out[i] = u
+        value = tuple(out)
+    return _out(data, value)
+
+
 def _unsqueeze(ctx):
     s = ctx.shape(0)
     axes = ctx.attr("axes") if ctx.opset < 13 or not ctx.has(1) else ctx.ints(1)
@@ -1067,6 +1086,8 @@ RULES: dict[str, Rule] = {
     "Size": _size,
     "ConstantOfShape": _constant_of_shape,
     "Gather": _gather,
+    "ScatterElements": _scatter_elements,
+    "ScatterND": _scatter_elements,
     "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze,
     "Concat": _concat,
