@@ -20,6 +20,7 @@ from .infer_tf import _per_spatial as tf_per_spatial
 from . import sizes
 from .ir import Node
 from .symbolic import (
+    display_name,
     BroadcastPred,
     EqualPred,
     Invalid,
@@ -295,13 +296,18 @@ class Contract:
     pool_domain: dict = None  # symbol -> SizeSet: every TF/Keras/TFLite conv and pool window fits
     small: dict = None  # symbol -> {size: True/False/None}: ONNX pools whose window exceeds the input
     undecided_axes: tuple = ()  # AxisCheck of each undecided merge axis: evaluated at concrete sizes
+    unevaluated: dict = None  # symbol -> frozenset of sizes below a pool window not evaluated (too costly)
 
     def works(self) -> dict:
         """Per symbol, the sizes at which the model runs: every merge holds, inside the domain,
-        and, below it, the sizes where onnxruntime's truncated pools still give a model that runs."""
+        and, below it, the sizes where onnxruntime's truncated pools still give a model that runs.
+        Nothing, when the model fails at its fixed sizes. Sizes in ``unevaluated`` are left out
+        (see :meth:`note`)."""
         out = dict(self.domain or {})
         for name, ss in self.sets.items():
             out[name] = ss if name not in out else out[name].intersect(ss)
+        if self.static_failures:
+            return {name: SizeSet(1, frozenset(), 1, frozenset()) for name in out}
         for name, verdicts in (self.small or {}).items():
             ss = out.get(name, SizeSet.everything())
             start = max(ss.start, max(verdicts) + 1)
@@ -310,9 +316,22 @@ class Contract:
             out[name] = SizeSet(ss.modulus, ss.residues, start, small).canonical()
         return out
 
+    def note(self, name: str) -> str:
+        """What the set of ``name`` leaves unsaid, for messages ('' when nothing)."""
+        left = sorted((self.unevaluated or {}).get(name, ()))
+        if not left:
+            return ""
+        return (f"{display_name(name)} = {left[0]}…{left[-1]}, where a pool window exceeds its input, not evaluated "
+                f"({len(left)} sizes × the whole graph: too costly here); pin one with --input-shape to check it")
+
+    def _below_window(self, name: str, x: int) -> bool:
+        return x in (self.small or {}).get(name, {}) or x in (self.unevaluated or {}).get(name, ())
+
     def _runs_symbol(self, name: str, x: int) -> Optional[bool]:
         if self.small and x in self.small.get(name, {}):
             return self.small[name][x]
+        if x in (self.unevaluated or {}).get(name, ()):
+            return None
         if name in (self.pool_domain or {}) and x not in self.pool_domain[name]:
             return None
         if name in (self.conv_domain or {}) and x not in self.conv_domain[name]:
@@ -331,11 +350,10 @@ class Contract:
         verdicts = [self._runs_symbol(name, x) for name, x in env.items()]
         for ax in self.undecided_axes:  # no set for these (several symbols at once): evaluate them
             syms = symbols(*ax.present())
-            if not syms <= set(env):
-                verdicts.append(None)
+            if not syms <= set(env) or any(self._below_window(n, env[n]) for n in syms):
+                verdicts.append(None)  # below a pool window the symbolic dims (floor) are not onnxruntime's
             elif not ax.holds_at(env):
-                below = any(env[n] in (self.small or {}).get(n, {}) for n in syms)
-                verdicts.append(None if below else False)  # below a pool window: floor is not trunc
+                verdicts.append(False)
         if False in verdicts:
             return False
         if None in verdicts:
@@ -347,8 +365,7 @@ class Contract:
 # AveragePool reject an empty input; ConvTranspose follows its size formula (it fails when the
 # output would be ≤ 0); these run and keep the empty axis. Anything else: shapelint abstains.
 EMPTY_OK = ELEMENTWISE_MERGES | frozenset({
-    "Concat", "Resize", "Upsample", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Clip",
-    "BatchNormalization", "ConvTranspose"})
+    "Concat", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Clip", "BatchNormalization", "ConvTranspose"})
 EMPTY_FAILS = frozenset({"Conv"}) | POOL_OPS
 
 
@@ -363,6 +380,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     "out_size >= 0"), a Conv/ConvTranspose output is < 1, or a concrete merge axis disagrees;
     None when an empty tensor reaches an op whose behaviour on it was not measured."""
     at_merge = {m.node.name: m for m in merges(inf)}
+    too_big = {node.name for _s, ss, node, _a in _output_shape_limits(inf) if ss is None}
     tainted: set = set()
     fails = False
     for node in inf.graph.nodes:
@@ -373,7 +391,10 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
             continue
         onnx_op = node.op if node.domain in ("", "ai.onnx") else None
         x = inf.shape(ins[0]) if ins else None
-        empty = any(0 in _ints(inf.shape(n) or ()) for n in ins)
+        # an empty data tensor (not a shape argument such as Resize's empty roi); data is input 0,
+        # or any input of an elementwise merge / Concat
+        data = ins if node.op in ELEMENTWISE_MERGES or node.op == "Concat" else ins[:1]
+        empty = any(0 in _ints(inf.shape(n) or ()) for n in data)
         if onnx_op in SIZED_OPS and x is not None and len(x) > 2:
             if any(d <= 0 for d in _ints(x[2:])) and onnx_op in EMPTY_FAILS:
                 fails = True
@@ -384,7 +405,8 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
                 fails = True
                 continue
         m = at_merge.get(node.name)
-        if m is not None and any(not ax.holds_at({}) for ax in m.axes if not symbols(*ax.present())):
+        if m is not None and any(not ax.holds_at({}) for ax in m.axes if not symbols(*ax.present())) \
+                or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
             fails = True
             continue
         if empty and onnx_op not in EMPTY_OK:
@@ -395,6 +417,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
 
 
 MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
+MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
 
 
 def _pinned(graph, name: str, x: int) -> dict:
@@ -405,16 +428,23 @@ def _pinned(graph, name: str, x: int) -> dict:
 def small_verdicts(inf: Inferred, pool_sets: dict) -> dict:
     """Per symbol, onnxruntime's verdict at each size below where every ONNX pool window fits:
     the graph is inferred again with that symbol pinned, where pools truncate as onnxruntime does
-    (``sizes.pool_out``), and :func:`concrete_verdict` decides."""
+    (``sizes.pool_out``), and :func:`concrete_verdict` decides. Returns (verdicts, skipped): a
+    symbol whose sizes would cost more than MAX_SMALL_WORK node inferences is skipped (abstain)."""
     from .infer import infer
 
-    out = {}
-    for name, ss in pool_sets.items():
+    out, skipped = {}, {}
+    budget = MAX_SMALL_WORK
+    for name, ss in sorted(pool_sets.items()):
         below = [x for x in range(1, ss.start) if x not in ss]
-        if not below or len(below) > MAX_SMALL:
+        cost = len(below) * max(1, len(inf.graph.nodes))
+        if not below:
             continue
+        if len(below) > MAX_SMALL or cost > budget:
+            skipped[name] = frozenset(below)
+            continue
+        budget -= cost
         out[name] = {x: concrete_verdict(infer(inf.graph, _pinned(inf.graph, name, x))) for x in below}
-    return out
+    return out, skipped
 
 
 def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
@@ -452,9 +482,10 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             sets[tv.symbol] = tv.works if prev is None else prev.intersect(tv.works)
             for d in (abstain, dom):
                 d[tv.symbol] = tv.analysed if tv.symbol not in d else d[tv.symbol].intersect(tv.analysed)
-    small = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else {}
+    small, skipped = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else ({}, {})
     return Contract(sets, tuple(undecided), tuple(static), dom,
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small, tuple(undecided_axes))
+                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small, tuple(undecided_axes),
+                    skipped)
 
 
 def _output_shape_limits(inf: Inferred):

@@ -147,16 +147,17 @@ def _explain(args) -> int:
 def _contract(args) -> int:
     import json
 
-    from .analysis import contract
+    from .analysis import contract, merges
     from .lint import analyse
     from .reasons import headline, joint, render, restrictions
     from .symbolic import SizeSet
 
     graph, inf = analyse(args.model, None, args.signature)
-    c = contract(inf)
-    why = restrictions(inf)
-    together = joint(inf)
+    found = merges(inf)
+    c = contract(inf, found)
     works = c.works()
+    why = restrictions(inf, found, works)
+    together = joint(inf, found)
     for j in together:  # a size constrained only jointly still gets its row, which says so
         for name in j["symbols"]:
             works.setdefault(name, SizeSet.everything())
@@ -172,13 +173,17 @@ def _contract(args) -> int:
                      "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
                      "summary": headline(inf, why.get(name, [])),
                      "because": [r.as_json() for r in why.get(name, [])],
-                     "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]]})
+                     "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]],
+                     **({"unevaluated": sorted(c.unevaluated[name])} if name in (c.unevaluated or {}) else {}),
+                     **({"fails_at_fixed_sizes": [n for n, _ in c.static_failures]} if c.static_failures else {})})
     if args.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     for r in rows:
         alone = " on its own" if r["with"] else ""
         print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {r['works']}")
+        if c.note(r["symbol"]):
+            print(f"  note: {c.note(r['symbol'])}")
         for line in render(inf, why.get(r["symbol"], [])):
             print(line)
     for j in together:

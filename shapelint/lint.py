@@ -120,7 +120,8 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
         from .analysis import contract
 
         c = contract(inferred, ctx.merges)
-        res.works = {name: ss.describe(name) for name, ss in sorted(c.works().items()) if not ss.is_everything()}
+        res.works = {name: ss.describe(name) + (f" ({c.note(name)})" if c.note(name) else "")
+                     for name, ss in sorted(c.works().items()) if not ss.is_everything() or c.note(name)}
         for f in res.findings:
             if f.rule == "SL003":
                 f.details["model_works"] = dict(res.works)

@@ -126,9 +126,10 @@ def _summary(name: str, stages: list) -> str:
             f"{by}{rounding}{back}")
 
 
-def restrictions(inf: Inferred, found=None) -> dict:
+def restrictions(inf: Inferred, found=None, works: dict = None) -> dict:
     """Per symbol, the :class:`Restriction` of every merge axis that does not hold for every size,
-    and of the op whose output becomes empty first (the lower bound)."""
+    and of the Conv whose output becomes empty first (the lower bound) -- unless ``works`` (the
+    contract's sets) has a size below it: a pool truncating in front of that Conv keeps it fed."""
     found = merges(inf) if found is None else found
     out: dict = {}
     for m in found:
@@ -150,8 +151,10 @@ def restrictions(inf: Inferred, found=None) -> dict:
             out.setdefault(v.symbol, []).append(Restriction(
                 v.symbol, m.node.name, m.node.op, ax.axis, v.sizes.describe(v.symbol), tuple(sizes), tuple(best),
                 _summary(v.symbol, best), v.sizes.canonical().modulus, via))
-    for name, r in _lower_bounds(inf).items():
-        out.setdefault(name, []).append(r)
+    for name, (low, r) in _lower_bounds(inf).items():
+        ss = (works or {}).get(name)
+        if ss is None or not any(x in ss for x in range(1, low)):
+            out.setdefault(name, []).append(r)
     for rs in out.values():
         rs.sort(key=lambda r: (-r.modulus, r.op in SIZED_OPS))
     return out
@@ -195,8 +198,8 @@ def _lower_bounds(inf: Inferred) -> dict:
                 continue
             if low is not None and low > 1 and (name not in best or low > best[name][0]):
                 best[name] = (low, node, d)
-    return {name: Restriction(name, node.name, node.op, -1, f"{name} ≥ {low}", (f"{d} ('{node.name}')",), (),
-                              f"below {name} = {low} the output of {node.op} '{node.name}' ({d}) is empty")
+    return {name: (low, Restriction(name, node.name, node.op, -1, f"{name} ≥ {low}", (f"{d} ('{node.name}')",), (),
+                                    f"below {name} = {low} the output of {node.op} '{node.name}' ({d}) is empty"))
             for name, (low, node, d) in best.items()}
 
 
