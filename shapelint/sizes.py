@@ -64,7 +64,7 @@ def _drop_last_if(out: Dim, last_start: Dim, limit: Dim) -> Dim:
 
 def _always_positive(e: Dim):
     """True when e ≥ 1 for every size of its one symbol, False when for none, else None."""
-    from .symbolic import PositivePred, SizeSet, Undecidable, solve, symbols
+    from .symbolic import PositivePred, Undecidable, solve, symbols
 
     syms = symbols(e)
     if len(syms) != 1:
@@ -73,7 +73,7 @@ def _always_positive(e: Dim):
         ok = solve([e], PositivePred(), next(iter(syms)))
     except Undecidable:
         return None
-    if ok == SizeSet.everything().canonical() or ok.is_everything():
+    if ok.is_everything():
         return True
     return False if ok.is_empty() else None
 
