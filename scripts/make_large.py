@@ -18,12 +18,16 @@ from onnx import TensorProto, helper, numpy_helper
 C = 8
 
 
-def make(n_nodes: int, unet_every: int = 50) -> onnx.ModelProto:
+def make(n_nodes: int, unet_every: int = 50, pools: int = 0) -> onnx.ModelProto:
     w = numpy_helper.from_array(np.zeros((C, C, 3, 3), np.float32), "w")
     wt = numpy_helper.from_array(np.zeros((C, C, 2, 2), np.float32), "wt")
     w1 = numpy_helper.from_array(np.zeros((C, 2 * C, 1, 1), np.float32), "w1")
     nodes = []
     x = "x"
+    for p in range(pools):  # MaxPool k2 s2 in front: sizes below 2**pools truncate in onnxruntime
+        nodes.append(helper.make_node("MaxPool", [x], [f"pool{p}"], name=f"pool{p}", kernel_shape=[2, 2],
+                                      strides=[2, 2]))
+        x = f"pool{p}"
     k = 0
     while len(nodes) < n_nodes:
         k += 1
@@ -62,8 +66,9 @@ def main() -> None:
     ap.add_argument("nodes", type=int)
     ap.add_argument("out")
     ap.add_argument("--unet-every", type=int, default=50)
+    ap.add_argument("--pools", type=int, default=0, help="MaxPool k2 s2 layers in front")
     a = ap.parse_args()
-    m = make(a.nodes, a.unet_every)
+    m = make(a.nodes, a.unet_every, a.pools)
     onnx.save(m, a.out)
     print(f"{a.out}: {len(m.graph.node)} nodes, {unet_levels(m)} U-Net levels")
 

@@ -36,3 +36,27 @@ def test_the_same_blocks_small_run_as_claimed(tmp_path):
     assert [h for h in range(1, 13) if run(m, (1, 8, h, 6))[0]] == [2, 4, 6, 8, 10, 12]
     onnx.save(m, str(tmp_path / "small.onnx"))
     assert lint(str(tmp_path / "small.onnx")).works == {"H": "H mod 2 = 0, H ≥ 2", "W": "W mod 2 = 0, W ≥ 2"}
+
+
+def test_deep_pools_in_a_large_graph_abstain_below_the_windows_and_say_so(tmp_path):
+    """20,000 nodes behind 3 MaxPools (k2 s2): evaluating each size below the pool windows would
+    cost 7 sizes × the graph, over the budget, so the whole-model line abstains there and says so;
+    above, the set is exact. The same blocks small (≈ 400 nodes) are evaluated everywhere, and
+    onnxruntime agrees with that contract at every H in 1…40."""
+    from shapelint.analysis import contract
+    from shapelint.lint import analyse
+
+    big = make(20_000, pools=3)
+    path = tmp_path / "large.onnx"
+    onnx.save(big, str(path))
+    del big
+    res = lint(str(path))
+    assert res.works["H"].startswith("H mod 16 ∈ {0, 1, 2, 3, 4, 5, 6, 7}, H ≥ 16 (H = 1…7, where a pool window "
+                                     "exceeds its input, not evaluated"), res.works
+    m = make(400, unet_every=10, pools=3)
+    onnx.save(m, str(tmp_path / "small.onnx"))
+    c = contract(analyse(str(tmp_path / "small.onnx"))[1])
+    assert not c.unevaluated
+    got = {h: c.runs({"H": h, "W": 16}) for h in range(1, 41)}
+    want = {h: run(m, (1, 8, h, 16))[0] for h in range(1, 41)}
+    assert got == want, {h: (got[h], want[h]) for h in got if got[h] != want[h]}
