@@ -101,12 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
                        description="Per dynamic input dim, the exact set of sizes for which every merge and every "
                                    "transposed convolution of the model is consistent: a modulus, the residues "
-                                   "that work and a minimum.")
+                                   "that work, a minimum (and a maximum when the set is finite); then why: the "
+                                   "chain of stages from the input, each merge that restricts it with both "
+                                   "sizes, and dims that constrain each other.")
     k.add_argument("model", metavar="MODEL")
     k.add_argument("--format", choices=("text", "json"), default="text")
     fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
-                        description="Crop and pad the upsampled branch of every merge SL003 reports to the skip "
-                                    "tensor's run-time size. Weights are not read or rewritten.")
+                        description="Repair every merge SL003 reports: at fixed sizes, set the output_padding or "
+                                    "pads of the ConvTranspose that feeds it; otherwise crop and pad the upsampled "
+                                    "input to the skip tensor's run-time size. The result is linted again. Weights "
+                                    "are not read or rewritten.")
     fx.add_argument("model", metavar="MODEL.onnx")
     fx.add_argument("-o", "--output", metavar="FIXED.onnx")
     fx.add_argument("--diff", action="store_true", help="print what would change, node by node; write nothing")
