@@ -349,8 +349,13 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
     notes = []
     custom: dict = {}
     for i, n in enumerate(g.node):
-        op, domain, outputs = _text(n.op_type), _text(n.domain), tuple(_text(o) for o in n.output)
-        name = _text(n.name) or f"{op}_{i}"
+        op, domain, name = n.op_type, n.domain, n.name
+        outputs, ins = tuple(n.output), tuple(n.input)
+        if not (op.__class__ is str and domain.__class__ is str and name.__class__ is str
+                and all(x.__class__ is str for x in outputs + ins)):  # a string that is not UTF-8
+            op, domain, name = _text(op), _text(domain), _text(name)
+            outputs, ins = tuple(_text(o) for o in outputs), tuple(_text(x) for x in ins)
+        name = name or f"{op}_{i}"
         if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
             c = _value_constant(outputs[0], n, onnx)
             if c is not None:
@@ -359,7 +364,7 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         if domain not in ("", "ai.onnx"):
             custom[domain] = custom.get(domain, 0) + 1
         attrs = tuple((_text(a.name), _attr_value(a, onnx)) for a in n.attribute)
-        nodes.append(Node(op, name, tuple(_text(x) for x in n.input), outputs, attrs, domain))
+        nodes.append(Node(op, name, ins, outputs, attrs, domain))
     for dom, k in sorted(custom.items()):
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
@@ -393,7 +398,16 @@ def _shape_of(vi):
 
 
 def _toposort(path: str, nodes: list, available: set) -> list:
-    """Kahn's algorithm; a cycle, or a node fed by nothing, is reported rather than looped on."""
+    """Kahn's algorithm; a cycle, or a node fed by nothing, is reported rather than looped on.
+    A graph already in order (what exporters write) is checked in one pass and kept as it is."""
+    produced = {o for n in nodes for o in n.outputs if o}
+    seen = set(available)
+    for n in nodes:
+        if any(i and i not in seen and i in produced for i in n.inputs):
+            break
+        seen.update(n.outputs)
+    else:
+        return list(nodes)
     produced_by = {}
     for idx, n in enumerate(nodes):
         for o in n.outputs:
