@@ -661,3 +661,53 @@ def tf_transposed(inf: Inferred):
             v = tf_transposed_verdict(ax)
             if v is not None:
                 yield node, got[1], ax, v
+
+
+# ----------------------------------------------------------- fitting a ConvTranspose to a size
+
+
+def convtranspose_fit(inf: Inferred, up, targets: dict):
+    """The pads and output_padding that make the ONNX ConvTranspose ``up`` produce ``targets``
+    (output axis -> size) at fixed sizes: the output_padding alone when it reaches (0…s−1), else
+    symmetric pads with an output_padding, which PyTorch can express too. Returns (pads, ops,
+    output_padding alone?) or None (symbolic sizes, output_shape, auto_pad, out of reach). The
+    SL003 suggestion and ``shapelint fix`` both use it."""
+    from .infer import convtranspose_params
+
+    x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
+    if x is None or w is None:
+        return None
+    p = convtranspose_params(up, x, w)
+    n = p["n_spatial"]
+    if p["output_shape"] is not None or p["auto_pad"] != "NOTSET":
+        return None
+    pads, ops = list(p["pads"]), list(p["output_padding"])
+    only_op = True
+    for axis, target in targets.items():
+        a = axis - 2
+        if not 0 <= a < n or not isinstance(x[2 + a], int) or not isinstance(target, int):
+            return None
+        i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
+        need = target - sizes.admissible(i, k, s, d, pads[a], pads[a + n]).low
+        if 0 <= need < s:
+            ops[a] = need
+            continue
+        only_op = False
+        sym = _symmetric_fit(i, k, s, d, target)
+        if sym is None:
+            return None
+        pads[a], pads[a + n] = sym[0], sym[0]
+        ops[a] = sym[1]
+    return tuple(pads), tuple(ops), only_op
+
+
+def _symmetric_fit(i: int, k: int, s: int, d: int, target: int):
+    """PyTorch-style (padding p on both sides, output_padding op < s) reaching ``target``:
+    target = s·(i − 1) − 2p + d·(k − 1) + op + 1."""
+    if d * (k - 1) > 4096 or s > 4096:
+        return None
+    for pad in range(0, d * (k - 1) + 1):
+        op = target - sizes.torch_conv_transpose_out(i, k, s, pad, d, 0)
+        if 0 <= op < s:
+            return pad, op
+    return None

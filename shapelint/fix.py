@@ -1,7 +1,7 @@
 """``shapelint fix``: rewrite an ONNX model so that its skip connections fit at every input size.
 
-At fixed sizes, the ConvTranspose that feeds a merge gets the ``output_padding`` (or ``pads``)
-that make its output the skip's size. Otherwise (dynamic sizes, a Resize, a ConvTranspose with
+At fixed sizes, the ConvTranspose that feeds a merge gets the ``output_padding`` (and, when that
+alone cannot, symmetric ``pads``) SL003 suggests, which make its output the skip's size. Otherwise (dynamic sizes, a Resize, a ConvTranspose with
 ``output_shape``), the upsampled branch is cropped and then padded to the skip tensor's run-time
 size -- ``Slice(u, 0, Shape(skip)[axes])`` then ``Pad`` by ``Shape(skip) − Shape(u')`` at the end
 of each axis -- the standard repair (milesial/Pytorch-UNet pads, others crop), so every size the
@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .analysis import merge_spec
+from .analysis import convtranspose_fit, merge_spec
 from .checks._trace import UPSAMPLERS, _data_input, find_upsampler, lineage
 from .errors import ModelError
 from .infer import convtranspose_params
@@ -113,59 +113,36 @@ def _reference(inf, names: list) -> str:
 
 
 def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
-    """At fixed sizes, the output_padding and pads of the ConvTranspose that produce the skip's
-    size: output_padding first (0…s−1), then the end pads (to crop), then the pads (to grow);
-    None when the sizes are symbolic, the ConvTranspose has output_shape or auto_pad, or its
-    output also goes elsewhere."""
+    """At fixed sizes, the ConvTranspose attributes SL003 suggests (analysis.convtranspose_fit:
+    the output_padding alone, else symmetric pads with an output_padding); None when the sizes
+    are symbolic, no such attributes reach the skip's size, or the ConvTranspose's output also
+    goes elsewhere (then the crop and pad)."""
     node = find_upsampler(inf, step.up)
     if node is None or node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
         return None
-    if not all(isinstance(s_up[a], int) and isinstance(s_skip[a], int) for a in step.axes):
+    y = inf.shape(node.outputs[0])
+    if y is None or len(y) != len(s_up) or any(y[a] != s_up[a] for a in step.axes):
         return None
     if not _single_path(inf, node.outputs[0], step.up):
         return None
-    x, w, y = inf.shape(node.inputs[0]), inf.shape(node.inputs[1]), inf.shape(node.outputs[0])
-    if x is None or w is None or y is None or len(x) != len(s_up):
+    fit = convtranspose_fit(inf, node, {a: s_skip[a] for a in step.axes})
+    if fit is None:
         return None
+    pads, ops, _alone = fit
+    x, w = inf.shape(node.inputs[0]), inf.shape(node.inputs[1])
     p = convtranspose_params(node, x, w)
-    if p["output_shape"] is not None or p["auto_pad"] not in ("NOTSET", ""):
-        return None
     n = p["n_spatial"]
-    pads, outpad = list(p["pads"]), list(p["output_padding"])
-    changed = []
-    for a in step.axes:
-        j = a - 2
-        if y[a] != s_up[a] or not isinstance(x[a], int):
-            return None
-        delta = s_skip[a] - y[a]
-        if delta == 0:
-            continue
-        s = p["strides"][j]
-        total = outpad[j] + delta
-        if total < 0:
-            outpad[j], pads[n + j] = 0, pads[n + j] - total
-        elif total <= s - 1:
-            outpad[j] = total
-        else:
-            outpad[j], rest = s - 1, total - (s - 1)
-            for k in (n + j, j):  # grow by giving back padding, end first
-                take = min(rest, pads[k])
-                pads[k] -= take
-                rest -= take
-            if rest:
-                return None
-        new = sizes.onnx_convtranspose_out(x[a], p["kernel"][j], s, p["dilations"][j], pads[j], pads[n + j],
-                                           outpad[j])
-        if new != s_skip[a]:  # pragma: no cover - the arithmetic above is exact
-            return None
-        changed.append((a, y[a], new))
+    changed = tuple((a, y[a], sizes.onnx_convtranspose_out(x[a], p["kernel"][a - 2], p["strides"][a - 2],
+                                                           p["dilations"][a - 2], pads[a - 2], pads[a - 2 + n],
+                                                           ops[a - 2]))
+                    for a in step.axes)
     attrs = {}
-    if tuple(outpad) != tuple(p["output_padding"]):
-        attrs["output_padding"] = (tuple(p["output_padding"]), tuple(outpad))
-    if tuple(pads) != tuple(p["pads"]):
-        attrs["pads"] = (tuple(p["pads"]), tuple(pads))
+    if ops != tuple(p["output_padding"]):
+        attrs["output_padding"] = (tuple(p["output_padding"]), ops)
+    if pads != tuple(p["pads"]):
+        attrs["pads"] = (tuple(p["pads"]), pads)
     return Step(step.merge, step.merge_output, step.up, step.skip, step.axes, step.rank, step.kind, node.name,
-                node.outputs[0], attrs, tuple(changed))
+                node.outputs[0], attrs, changed)
 
 
 def _single_path(inf, start: str, end: str) -> bool:

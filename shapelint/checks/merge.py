@@ -7,8 +7,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 
 from __future__ import annotations
 
-from .. import sizes
-from ..analysis import ABSTAIN_SIZED, axis_verdict, domain, upstream_merges
+from ..analysis import ABSTAIN_SIZED, axis_verdict, convtranspose_fit, domain, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
@@ -258,52 +257,21 @@ def _static_fix(inf, up, up_side, targets: dict, merge_node) -> str:
 
 
 def _convtranspose_fix(inf, up, targets: dict):
-    """The ONNX attributes and PyTorch arguments that make ``up`` produce ``targets``: first the
-    output_padding alone, else symmetric pads with an output_padding (what PyTorch can express)."""
-    x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
-    if x is None or w is None:
+    """The ONNX attributes and PyTorch arguments that make ``up`` produce ``targets`` (see
+    analysis.convtranspose_fit, which ``shapelint fix`` applies)."""
+    fit = convtranspose_fit(inf, up, targets)
+    if fit is None:
         return None
-    p = convtranspose_params(up, x, w)
-    n = p["n_spatial"]
-    if p["output_shape"] is not None or p["auto_pad"] != "NOTSET":
-        return None
-    pads, ops = list(p["pads"]), list(p["output_padding"])
-    only_op = True
-    for axis, target in targets.items():
-        a = axis - 2
-        if not 0 <= a < n or not isinstance(x[2 + a], int):
-            return None
-        i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
-        need = target - sizes.admissible(i, k, s, d, pads[a], pads[a + n]).low
-        if 0 <= need < s:
-            ops[a] = need
-            continue
-        only_op = False
-        sym = _symmetric_fix(i, k, s, d, target)
-        if sym is None:
-            return None
-        pads[a], pads[a + n] = sym[0], sym[0]
-        ops[a] = sym[1]
+    pads, ops, only_op = fit
+    n = len(ops)
     torch_pad = tuple((pads[a] if pads[a] == pads[a + n] else None) for a in range(n))
     t = (lambda v: v[0] if n == 1 else tuple(v))
     torch = f"nn.ConvTranspose{n}d(..., output_padding={t(ops)})"
     if not only_op or any(pads):
         torch = (f"nn.ConvTranspose{n}d(..., padding={t(torch_pad)}, output_padding={t(ops)})"
                  if None not in torch_pad else "PyTorch cannot express asymmetric pads; crop instead")
-    onnx_attrs = f"output_padding={ops}" if only_op else f"pads={pads}, output_padding={ops}"
+    onnx_attrs = f"output_padding={list(ops)}" if only_op else f"pads={list(pads)}, output_padding={list(ops)}"
     return f"ConvTranspose '{up.name}': set {onnx_attrs} (ONNX attributes); {torch} in PyTorch"
-
-
-def _symmetric_fix(i: int, k: int, s: int, d: int, target: int):
-    """PyTorch-style (padding p on both sides, output_padding op < s) reaching ``target``:
-    target = s·(i − 1) − 2p + d·(k − 1) + op + 1."""
-    if d * (k - 1) > 4096 or s > 4096:
-        return None
-    for pad in range(0, d * (k - 1) + 1):
-        op = target - sizes.torch_conv_transpose_out(i, k, s, pad, d, 0)
-        if 0 <= op < s:
-            return pad, op
-    return None
 
 
 def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
