@@ -3,6 +3,7 @@ outputs where the original ran, is clean for SL003, and its external weights sta
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -106,6 +107,18 @@ def test_fixed_sizes_get_output_padding_or_pads_and_run(kw, tmp_path):
         out = onnx.load(str(dst))
         if [n.op_type for n in out.graph.node] != [n.op_type for n in m.graph.node]:
             bad.append(f"H={h}: nodes changed")
+        # the attributes written are the ones the SL003 suggestion names, for every ConvTranspose it names
+        suggested = dict(re.findall(r"ConvTranspose '(\w+)': set ([^()]*?) \(ONNX attributes\)",
+                                    " ".join(f.suggestion for f in lint(str(src)).findings if f.rule == "SL003")))
+        for n in out.graph.node:
+            if n.name in suggested:
+                attrs = {"output_padding": [0, 0], "pads": [0, 0, 0, 0], **{a.name: list(a.ints) for a in n.attribute}}
+                written = (f"output_padding={attrs['output_padding']}" if "pads=" not in suggested[n.name]
+                           else f"pads={attrs['pads']}, output_padding={attrs['output_padding']}")
+                if written != suggested[n.name]:
+                    bad.append(f"H={h}: {n.name}: fix wrote {written}, SL003 suggested {suggested[n.name]}")
+        if not suggested:
+            bad.append(f"H={h}: no SL003 suggestion names a ConvTranspose attribute")
         try:
             y = _session(out).run(None, {"x": x})[0]
         except Exception as e:
