@@ -148,6 +148,22 @@ def _explain(args) -> int:
     return 0
 
 
+def _fix(args) -> int:
+    from .fix import fix
+
+    if not args.diff and not args.output:
+        raise UsageError("fix: give -o FIXED.onnx, or --diff")
+    lines = fix(args.model, args.output, diff_only=args.diff)
+    print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
+    if args.diff or not lines:
+        return 0
+    left = [f for f in lint(args.output, select={"SL003"}).findings]  # re-lint what was written
+    for f in left:
+        print(f"{args.output}: still {f.rule} at '{f.node}': {f.message}", file=sys.stderr)
+    print(f"{args.output}: re-linted, {len(left)} SL003 finding(s) left")
+    return 1 if left else 0
+
+
 def _contract(args) -> int:
     import json
 
@@ -240,34 +256,10 @@ def _main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "rule":
         return _rule_docs(args)
-    if args.command == "fix":
-        from .fix import fix
-
-        if not args.diff and not args.output:
-            print("shapelint: fix: give -o FIXED.onnx, or --diff", file=sys.stderr)
-            return EXIT_ERROR
+    commands = {"fix": _fix, "contract": _contract, "explain": _explain}
+    if args.command in commands:
         try:
-            lines = fix(args.model, args.output, diff_only=args.diff)
-        except (ModelError, UsageError) as e:
-            print(f"shapelint: {e}", file=sys.stderr)
-            return EXIT_ERROR
-        print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
-        if args.diff or not lines:
-            return 0
-        left = [f for f in lint(args.output, select={"SL003"}).findings]  # re-lint what was written
-        for f in left:
-            print(f"{args.output}: still {f.rule} at '{f.node}': {f.message}", file=sys.stderr)
-        print(f"{args.output}: re-linted, {len(left)} SL003 finding(s) left")
-        return 1 if left else 0
-    if args.command == "contract":
-        try:
-            return _contract(args)
-        except (ModelError, UsageError) as e:
-            print(f"shapelint: {e}", file=sys.stderr)
-            return EXIT_ERROR
-    if args.command == "explain":
-        try:
-            return _explain(args)
+            return commands[args.command](args)
         except (ModelError, UsageError) as e:
             print(f"shapelint: {e}", file=sys.stderr)
             return EXIT_ERROR

@@ -236,3 +236,20 @@ def test_fix_names_never_collide_with_the_model_s(tmp_path):
         >= {"shapelint_fit_2", "shapelint_fit_3"}
     x = RNG.standard_normal((1, 1, 13, 15)).astype(np.float32)
     assert _session(out).run(None, {"x": x})[0].shape == (1, 2, 13, 15)
+
+
+def test_fix_usage_and_unreadable_model_are_one_line_exit_2(tmp_path):
+    """No -o and no --diff; a file that is not a model: one line on stderr naming the problem, exit
+    2, nothing written (the same path as `contract` and `explain`)."""
+    src = tmp_path / "m.onnx"
+    onnx.save(unet(depth=2), str(src))
+    p = _fix(src, None)
+    assert p.returncode == 2 and p.stderr.strip() == "shapelint: fix: give -o FIXED.onnx, or --diff", p.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    for cmd in ("fix", "contract", "explain"):
+        extra = ["-o", str(tmp_path / "out.onnx")] if cmd == "fix" else []
+        r = subprocess.run([sys.executable, "-m", "shapelint", cmd, str(bad), *extra], capture_output=True, text=True)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "bad.onnx" in lines[0], (cmd, r.stderr)
+    assert not (tmp_path / "out.onnx").exists()
