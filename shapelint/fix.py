@@ -171,14 +171,16 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
     diff. Writes ``dest`` unless ``diff_only``."""
     import onnx
 
+    steps = plan(path)  # shapelint's own reader first: a file that is not a model is a ModelError
+    if not steps:
+        return []
     model = onnx.load(path, load_external_data=False)
     lines: list = []
     done: set = set()
     grows = False  # a run-time crop and pad was inserted
     with tempfile.TemporaryDirectory(prefix="shapelint-fix-") as work:
-        current = path
         for rnd in range(MAX_ROUNDS):
-            steps = [s for s in plan(current) if (s.merge, s.up) not in done]
+            steps = [s for s in steps if (s.merge, s.up) not in done]
             if not steps:
                 break
             for step in steps:
@@ -188,6 +190,7 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
                 lines.append(step.describe())
             current = os.path.join(work, f"round{rnd}.onnx")
             onnx.save(model, current)
+            steps = plan(current)
     if diff_only or not lines:
         return lines
     if grows:
