@@ -625,21 +625,39 @@ class TransposedVerdict:
     analysed: Optional[SizeSet] = None
 
 
+def within_admissible(o, low, s: int):
+    """Where a transposed conv's output size ``o`` is one of its ``s`` admissible sizes
+    low…low+s−1 (Keras, TF and TFLite checks alike): True or False when that does not depend on
+    the input size; (symbol, the sizes where it is) for one symbol; None when undecided."""
+    lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
+    if isinstance(lo_d, int) and isinstance(hi_d, int):
+        return lo_d >= 0 and hi_d >= 0
+    syms = symbols(lo_d, hi_d)
+    if len(syms) != 1:
+        return None
+    (name,) = syms
+    try:
+        return name, solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
+    except Undecidable:
+        return None
+
+
 def tf_transposed_verdict(ax: dict) -> Optional[TransposedVerdict]:
     o, low, s = ax["o"], ax["low"], ax["s"]
     if isinstance(o, int) and isinstance(ax["i"], int):
         return TransposedVerdict(tf_forward(o, ax) == ax["i"])
-    lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
     syms = symbols(o, ax["i"])
     if len(syms) != 1 or s > 64:
         return None
     (name,) = syms
+    inside = within_admissible(o, low, s)
+    if inside is None:
+        return None
+    if isinstance(inside, bool):  # a constant offset: in range or not, always
+        works = SizeSet.everything() if inside else SizeSet(1, frozenset(), 1, frozenset())
+    else:
+        works = inside[1]
     try:
-        if isinstance(lo_d, int) and isinstance(hi_d, int):  # a constant offset: in range or not, always
-            inside = lo_d >= 0 and hi_d >= 0
-            works = SizeSet.everything() if inside else SizeSet(1, frozenset(), 1, frozenset())
-        else:
-            works = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
         analysed = SizeSet.everything()
         if ax["padding"] != "SAME":
             floor_ok = add(o, ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"]) + 1)

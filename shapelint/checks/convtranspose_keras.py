@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import sizes
 from ..findings import Finding
 from ..infer_keras import TRANSPOSED_LAYERS, transpose_params
+from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
 from ._trace import fmt_dim
@@ -115,24 +116,12 @@ def check_invalid(ctx: CheckContext):
                     details={"axis": ax["axis"], "output_padding": p, "strides": s},
                 )
                 break
-            lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
-            if isinstance(lo_d, int) and isinstance(hi_d, int):
-                if lo_d >= 0 and hi_d >= 0:
-                    continue
-                works = None
-            else:
-                syms = symbols(lo_d, hi_d)
-                if len(syms) != 1:
-                    continue
-                (name,) = syms
-                try:
-                    works = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
-                except Undecidable:
-                    continue
-                if works.is_everything():
-                    continue
+            inside = within_admissible(o, low, s)
+            if inside is None or inside is True or isinstance(inside, tuple) and inside[1].is_everything():
+                continue
+            works = None if inside is False else inside[1]
             ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
-            cond = "" if works is None else f"; it runs only for {works.describe(sorted(symbols(lo_d, hi_d))[0])}"
+            cond = "" if works is None else f"; it runs only for {works.describe(inside[0])}"
             bad = [a for a in axes if not _admissible(a)]
             fix = _fix(axes, bad)
             severity = "error" if works is None else "warning"

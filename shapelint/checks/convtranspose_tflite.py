@@ -18,6 +18,7 @@ from __future__ import annotations
 from .. import sizes
 from ..findings import Finding
 from ..infer_tflite import mediapipe_transpose_conv_bias_out
+from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
 from ._trace import fmt_dim
@@ -111,22 +112,11 @@ def check_invalid(ctx: CheckContext):
             continue
         bad = []
         for ax in axes:
-            o, low, s = ax["o"], ax["low"], ax["s"]
-            lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
-            if isinstance(lo_d, int) and isinstance(hi_d, int):
-                if lo_d < 0 or hi_d < 0:
-                    bad.append((ax, None))
-                continue
-            syms = symbols(lo_d, hi_d)
-            if len(syms) != 1:
-                continue
-            (name,) = syms
-            try:
-                ok = solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
-            except Undecidable:
-                continue
-            if not ok.is_everything():
-                bad.append((ax, (name, ok)))
+            inside = within_admissible(ax["o"], ax["low"], ax["s"])
+            if inside is False:
+                bad.append((ax, None))
+            elif isinstance(inside, tuple) and not inside[1].is_everything():
+                bad.append((ax, inside))
         if not bad:
             continue
         ax, sym = bad[0]
