@@ -16,7 +16,7 @@ from .infer import Inferred
 from .infer_keras import CONV_LAYERS, POOL_LAYERS
 from .infer_keras import layout as keras_layout
 from .infer_tf import _layout as tf_layout
-from .infer_tf import _per_spatial as tf_per_spatial
+from .infer_tf import conv_attrs as tf_conv_attrs
 from . import sizes
 from .ir import Node
 from .symbolic import (
@@ -582,15 +582,10 @@ def tf_params(inf: Inferred, node):
     x, f, out = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
     if x is None or f is None or out is None or len(out) != len(x):
         return None
-    rank = len(x)
-    _, spatial = tf_layout(node, rank)
-    strides = tf_per_spatial(node.attr("strides"), spatial, rank, 1)
-    dil = tf_per_spatial(node.attr("dilations"), spatial, rank, 1)
-    padding = node.attr("padding", "VALID")
-    ex = node.attr("explicit_paddings") or ()
+    _, spatial, strides, dil, padding, explicit = tf_conv_attrs(node, len(x))
     axes = []
     for j, a in enumerate(spatial):
-        pb, pe = (ex[2 * a], ex[2 * a + 1]) if ex else (0, 0)
+        pb, pe = explicit[j]
         k = f[j]
         if not isinstance(k, int):
             return None

@@ -44,17 +44,21 @@ def _explicit(ctx, spatial):
     return [(pads[2 * a], pads[2 * a + 1]) for a in spatial]
 
 
+def conv_attrs(node, rank: int) -> tuple:
+    """A TF conv / pool / transposed conv's (channel axis, spatial axes, strides, dilations,
+    padding, explicit (begin, end) pads), per spatial axis; ``node`` is a Node or a rule's ctx."""
+    ch, spatial = _layout(node, rank)
+    strides = _per_spatial(node.attr("strides"), spatial, rank, 1)
+    dil = _per_spatial(node.attr("dilations"), spatial, rank, 1)
+    return ch, spatial, strides, dil, node.attr("padding", "VALID"), _explicit(node, spatial)
+
+
 def _forward(ctx, kernel, out_channels):
     """Conv2D / Conv3D / DepthwiseConv2dNative / MaxPool / AvgPool output shape."""
     x = ctx.shape(0)
     if x is None:
         return None
-    rank = len(x)
-    ch, spatial = _layout(ctx, rank)
-    strides = _per_spatial(ctx.attr("strides"), spatial, rank, 1)
-    dil = _per_spatial(ctx.attr("dilations"), spatial, rank, 1)
-    padding = ctx.attr("padding", "VALID")
-    explicit = _explicit(ctx, spatial)
+    ch, spatial, strides, dil, padding, explicit = conv_attrs(ctx, len(x))
     out = list(x)
     for j, a in enumerate(spatial):
         i, k, s, d = x[a], kernel[j], strides[j], dil[j]
