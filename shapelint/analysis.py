@@ -9,7 +9,9 @@ of every merge at that size (:func:`model_runs`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 from .infer import Inferred
@@ -25,7 +27,10 @@ from .symbolic import (
     EqualPred,
     Invalid,
     PositivePred,
+    Dim,
     add,
+    floordiv,
+    mul,
     sub,
     SizeSet,
     Undecidable,
@@ -45,10 +50,10 @@ ELEMENTWISE_MERGES = frozenset({
 class AxisCheck:
     axis: int  # axis of the output (right-aligned broadcast for elementwise ops)
     dims: tuple  # the dims that meet on this axis, one per input (None where absent)
-    kind: str  # "equal" (Concat) or "broadcast"
+    kind: str  # "equal" (Concat), "broadcast", or "positive" (every dim ≥ 1)
 
     def pred(self):
-        return EqualPred() if self.kind == "equal" else BroadcastPred()
+        return {"equal": EqualPred, "broadcast": BroadcastPred, "positive": PositivePred}[self.kind]()
 
     def present(self) -> tuple:
         return tuple(d for d in self.dims if d is not None)
@@ -58,6 +63,8 @@ class AxisCheck:
             vals = [evaluate(d, env) for d in self.present()]
         except Invalid:
             return False
+        if self.kind == "positive":
+            return all(v >= 1 for v in vals)
         if self.kind == "broadcast":
             vals = [v for v in vals if v != 1]
         return len(set(vals)) <= 1
@@ -65,10 +72,14 @@ class AxisCheck:
 
 @dataclass(frozen=True)
 class Merge:
+    """A node where dims must agree at run time: a Concat or elementwise merge (``what`` empty),
+    or another op's shape check (``what`` says which: "element count", "inner dims", ...)."""
+
     node: Node
     inputs: tuple  # tensor names
     shapes: tuple  # their shapes
     axes: tuple  # AxisCheck per axis that is not trivially satisfied
+    what: str = ""
 
 
 # merges of each framework: IR domain -> op -> "equal" (concatenation) or "broadcast"
@@ -154,6 +165,453 @@ def _unknown(d) -> bool:
     return d is None
 
 
+# ----------------------------------------------------------- the other run-time shape checks
+#
+# Every check onnxruntime makes on shapes at run time, beyond the merges above, as constraints
+# on dims (``Merge`` records whose ``what`` names the check). Each rule reads the inferred
+# shapes and values of one node; a check it cannot state (a dim or a value unknown) is an
+# unknown (see :func:`unknowns`), never a pass.
+
+
+def _factors_cancel(a: list, b: list) -> tuple:
+    """Two products given as lists of factors, with the factors they share removed (sizes are
+    ≥ 1, so a common factor never decides an equality) and the integer parts reduced."""
+    a, b = list(a), list(b)
+    for x in list(a):
+        if not isinstance(x, int) and x in b:
+            a.remove(x)
+            b.remove(x)
+    ia = [x for x in a if isinstance(x, int)]
+    ib = [x for x in b if isinstance(x, int)]
+    ka, kb = 1, 1
+    for x in ia:
+        ka *= x
+    for x in ib:
+        kb *= x
+    if ka and kb:
+        g = math.gcd(ka, kb)
+        ka, kb = ka // g, kb // g
+    return [ka] + [x for x in a if not isinstance(x, int)], [kb] + [x for x in b if not isinstance(x, int)]
+
+
+def _product(fs) -> Dim:
+    out: Dim = 1
+    for f in fs:
+        out = mul(out, f)
+    return out
+
+
+def _separate(a: list, b: list):
+    """prod(a) = prod(b) as per-symbol equalities, where that is exact: the factors group by the
+    one symbol each depends on, and every group's ``a`` side is ≥ its ``b`` side at every size
+    (or every one ≤), so the products are equal only where each group is. Else None."""
+    groups: dict = {}
+    for side, fs in ((0, a), (1, b)):
+        for f in fs:
+            if isinstance(f, int):
+                key = ""
+            else:
+                syms = symbols(f)
+                if len(syms) != 1 or has_bcast(f):
+                    return None
+                (key,) = syms
+            groups.setdefault(key, ([], []))[side].append(f)
+    const = groups.pop("", ([1], [1]))
+    if len(groups) < 2 or _product(const[0]) != _product(const[1]):
+        return None
+    pairs, signs = [], set()
+    for name, (fa, fb) in sorted(groups.items()):
+        pa, pb = _product(fa), _product(fb)
+        try:
+            ge = solve([add(sub(pa, pb), 1)], PositivePred(), name).is_everything()
+            le = solve([add(sub(pb, pa), 1)], PositivePred(), name).is_everything()
+        except Undecidable:
+            return None
+        if not (ge or le):
+            return None
+        signs.add("ge" if ge else "le")
+        pairs.append((pa, pb))
+    return pairs if len(signs) == 1 else None
+
+
+def _equal_products(node, inputs, shapes, a: list, b: list, what: str) -> list:
+    """Merges that say prod(a) = prod(b): per symbol where the condition separates, else one."""
+    a, b = _factors_cancel(a, b)
+    pa, pb = _product(a), _product(b)
+    if pa == pb:
+        return []
+    pairs = _separate(a, b) or [(pa, pb)]
+    return [Merge(node, inputs, shapes, tuple(AxisCheck(k, (x, y), "equal") for k, (x, y) in enumerate(pairs)
+                                              if x != y), what)]
+
+
+def _known(*shapes) -> bool:
+    return all(s is not None and all(d is not None for d in s) for s in shapes)
+
+
+def _check_reshape(inf: Inferred, node) -> Optional[list]:
+    s, out = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
+    if not _known(s):
+        return None
+    target = inf.value(node.input(1)) if node.op == "Reshape" and inf.graph.opset >= 5 else node.attr("shape")
+    if node.op != "Reshape":
+        target = None
+    if target is not None and -1 in [t for t in target if isinstance(t, int)] and all(isinstance(d, int) for d in s):
+        # a fixed input: the -1 must divide exactly
+        rest = [(s[k] if t == 0 and not node.attr("allowzero", 0) and k < len(s) else t)
+                for k, t in enumerate(target) if t != -1]
+        p = _product(rest)
+        if isinstance(p, int) and p > 0 and _product(s) % p:
+            return [Merge(node, (node.input(0), node.input(1)), (s, tuple(target)),
+                          (AxisCheck(0, (_product(s), p * (_product(s) // p)), "equal"),), "element count")]
+    if not _known(out):
+        return None
+    return _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+
+
+def _check_matmul(inf: Inferred, node) -> Optional[list]:
+    a, b = inf.shape(node.input(0)), inf.shape(node.input(1))
+    if a is None or b is None:
+        return None
+    if node.op == "Gemm":
+        ka = a[0] if node.attr("transA", 0) else a[-1]
+        kb = b[1] if node.attr("transB", 0) else b[0]
+        dims = [(0, (ka, kb), "equal")]
+    else:
+        a2, b2 = (1,) + tuple(a) if len(a) == 1 else tuple(a), tuple(b) + (1,) if len(b) == 1 else tuple(b)
+        dims = [(0, (a2[-1], b2[-2]), "equal")]
+        ba, bb = a2[:-2], b2[:-2]
+        rank = max(len(ba), len(bb))
+        for k in range(rank):
+            x = ba[k - rank + len(ba)] if k - rank + len(ba) >= 0 else None
+            y = bb[k - rank + len(bb)] if k - rank + len(bb) >= 0 else None
+            if x is not None and y is not None:
+                dims.append((k + 1, (x, y), "broadcast"))
+    return _axis_checks(node, (node.input(0), node.input(1)), (a, b), dims, "inner dims")
+
+
+def _axis_checks(node, inputs, shapes, dims, what) -> Optional[list]:
+    """A Merge of the given (axis, dims, kind) that are not settled already; None when a dim is
+    unknown."""
+    axes = []
+    for k, ds, kind in dims:
+        if any(d is None for d in ds):
+            return None
+        present = [d for d in ds if kind != "broadcast" or d != 1]
+        if kind == "positive":
+            if all(isinstance(d, int) and d >= 1 for d in ds):
+                continue
+        elif len(present) < 2 or all(d == present[0] for d in present[1:]):
+            continue
+        axes.append(AxisCheck(k, tuple(ds), kind))
+    return [Merge(node, inputs, shapes, tuple(axes), what)] if axes else []
+
+
+def _check_expand(inf: Inferred, node) -> Optional[list]:
+    s, t = inf.shape(node.input(0)), inf.value(node.input(1))
+    if s is None or t is None:
+        return None
+    rank = max(len(s), len(t))
+    dims = []
+    for k in range(rank):
+        x = s[k - rank + len(s)] if k - rank + len(s) >= 0 else None
+        y = t[k - rank + len(t)] if k - rank + len(t) >= 0 else None
+        if x is not None and y is not None:
+            dims.append((k, (x, y), "broadcast"))
+    return _axis_checks(node, (node.input(0), node.input(1)), (s, tuple(t)), dims, "expanded dims")
+
+
+def _check_split(inf: Inferred, node) -> Optional[list]:
+    s = inf.shape(node.input(0))
+    if s is None:
+        return None
+    axis = node.attr("axis", 0)
+    if not -len(s) <= axis < len(s):
+        return None
+    axis %= len(s)
+    parts = node.attr("split") if inf.graph.opset < 13 else (inf.value(node.input(1)) if node.input(1) else None)
+    if node.input(1) and parts is None and inf.graph.opset >= 13:
+        return None
+    if parts is None:
+        n = node.attr("num_outputs") or len([o for o in node.outputs if o])
+        if node.attr("num_outputs") is not None or n <= 1:
+            return []  # opset 18: the last part may be smaller
+        whole = s[axis]
+        if whole is None:
+            return None
+        # an even split: onnxruntime requires the axis to divide by the number of outputs
+        return _axis_checks(node, (node.input(0),), (s,), [(axis, (whole, mul(n, floordiv(whole, n))), "equal")],
+                            "even split")
+    total: Dim = 0
+    for p in parts:
+        total = add(total, p)
+    return _axis_checks(node, (node.input(0), node.input(1)), (s, tuple(parts)), [(axis, (s[axis], total), "equal")],
+                        "split sizes")
+
+
+def _check_positive_outputs(what: str):
+    """Every output dim ≥ 1 on the axes the node resizes (Resize: onnxruntime rejects an empty
+    output size)."""
+
+    def rule(inf: Inferred, node) -> Optional[list]:
+        x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
+        if x is None or y is None:
+            return None
+        dims = [(k, (d,), "positive") for k, (d, i) in enumerate(zip(y, x)) if d is not i and d != i]
+        return _axis_checks(node, (node.input(0),), (x,), dims, what)
+
+    return rule
+
+
+def _check_squeeze(inf: Inferred, node) -> Optional[list]:
+    s = inf.shape(node.input(0))
+    axes = node.attr("axes") if inf.graph.opset < 13 or not node.input(1) else inf.value(node.input(1))
+    if s is None or axes is None and node.input(1):
+        return None
+    if axes is None:
+        return []
+    dims = []
+    for a in axes:
+        if not isinstance(a, int) or not -len(s) <= a < len(s):
+            return None
+        dims.append((a % len(s), (s[a % len(s)], 1), "equal"))
+    return _axis_checks(node, (node.input(0),), (s,), dims, "squeezed dims are 1")
+
+
+def _check_gather(inf: Inferred, node) -> Optional[list]:
+    s, idx = inf.shape(node.input(0)), inf.value(node.input(1))
+    if s is None:
+        return None
+    axis = node.attr("axis", 0)
+    if not -len(s) <= axis < len(s):
+        return None
+    n = s[axis % len(s)]
+    if idx is None:
+        return None if not isinstance(n, int) else []  # runtime indices into a fixed axis: data, not shape
+    ints = [i for i in idx if isinstance(i, int)]
+    if len(ints) != len(idx):
+        return None
+    dims = []
+    if ints and max(ints) >= 0:
+        dims.append((axis % len(s), (sub(n, max(ints)),), "positive"))  # n > max index
+    if ints and min(ints) < 0:
+        dims.append((axis % len(s), (add(n, min(ints) + 1),), "positive"))  # n ≥ −min index
+    return _axis_checks(node, (node.input(0), node.input(1)), (s,), dims, "indices in range")
+
+
+def _check_conv_channels(inf: Inferred, node) -> Optional[list]:
+    x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
+    if x is None or w is None or len(x) < 2 or len(w) < 2:
+        return None
+    group = node.attr("group", 1)
+    c = x[1]
+    want = mul(w[1], group) if node.op == "Conv" else w[0]
+    return _axis_checks(node, (node.input(0), node.input(1)), (x, w), [(1, (c, want), "equal")], "input channels")
+
+
+def _check_depth_to_space(inf: Inferred, node) -> Optional[list]:
+    x, b = inf.shape(node.input(0)), node.attr("blocksize")
+    if x is None or not isinstance(b, int) or b < 1 or len(x) != 4:
+        return None
+    if node.op == "DepthToSpace":
+        checks = [(1, (x[1], mul(b * b, floordiv(x[1], b * b))), "equal")]
+    else:
+        checks = [(k, (x[k], mul(b, floordiv(x[k], b))), "equal") for k in (2, 3)]
+    return _axis_checks(node, (node.input(0),), (x,), checks, f"divisible by the block size {b}")
+
+
+def _check_einsum(inf: Inferred, node) -> Optional[list]:
+    eq = node.attr("equation")
+    if isinstance(eq, bytes):
+        eq = eq.decode()
+    if not isinstance(eq, str):
+        return None
+    lhs = eq.replace(" ", "").split("->")[0].split(",")
+    names = [n for n in node.inputs if n]
+    shapes = [inf.shape(n) for n in names]
+    if len(lhs) != len(shapes) or any(s is None for s in shapes):
+        return None
+    seen: dict = {}
+    for term, s in zip(lhs, shapes):
+        if "..." in term:
+            head, tail = term.split("...")
+            letters = list(zip(head, s[:len(head)])) + list(zip(tail, s[len(s) - len(tail):] if tail else ()))
+        else:
+            if len(term) != len(s):
+                return None
+            letters = list(zip(term, s))
+        for ch, d in letters:
+            seen.setdefault(ch, []).append(d)
+    dims = [(k, tuple(ds), "broadcast") for k, (ch, ds) in enumerate(sorted(seen.items())) if len(ds) > 1]
+    return _axis_checks(node, tuple(names), tuple(shapes), dims, "subscripts agree")
+
+
+def _check_pad(inf: Inferred, node) -> Optional[list]:
+    y = inf.shape(node.outputs[0]) if node.outputs else None
+    if y is None:
+        return None
+    # negative pads crop: the output must not be negative
+    return _axis_checks(node, (node.input(0),), (y,), [(k, (add(d, 1),), "positive") for k, d in enumerate(y)
+                                                      if not isinstance(d, int)], "padded size ≥ 0")
+
+
+# ONNX op -> its run-time shape check (merges are above, in MERGE_OPS); None from a rule: the
+# check could not be stated (an unknown, see unknowns())
+SHAPE_CHECKS = {
+    "Reshape": _check_reshape,
+    "MatMul": _check_matmul,
+    "Gemm": _check_matmul,
+    "Expand": _check_expand,
+    "Split": _check_split,
+    "Resize": _check_positive_outputs("output size ≥ 1"),
+    "Upsample": _check_positive_outputs("output size ≥ 1"),
+    "Squeeze": _check_squeeze,
+    "Gather": _check_gather,
+    "Conv": _check_conv_channels,
+    "DepthToSpace": _check_depth_to_space,
+    "SpaceToDepth": _check_depth_to_space,
+    "Einsum": _check_einsum,
+    "Pad": _check_pad,
+}
+
+# what onnxruntime says when such a check fails, for messages (measured with onnxruntime 1.2x)
+RUNTIME_WORDS = {
+    "Concat": "Non concat axis dimensions must match",
+    "Reshape": "The input tensor cannot be reshaped to the requested shape",
+    "MatMul": "MatMul dimension mismatch",
+    "Gemm": "GEMM: Dimension mismatch",
+    "Expand": "invalid expand shape",
+    "Split": "Cannot split using values in 'split' attribute",
+    "Resize": "Scale value should be greater than 0",
+    "Squeeze": "Dimension of input must be 1",
+    "Gather": "indices element out of data bounds",
+    "Conv": "Invalid input shape",
+}
+
+
+def shape_checks(inf: Inferred) -> list:
+    """Every run-time shape check of the graph's ONNX nodes other than the merges, as Merges
+    whose ``what`` names it; checks already settled at the inferred dims are left out."""
+    cached = inf.memo.get("shape_checks")
+    if cached is not None:
+        return cached
+    out = []
+    for node in inf.graph.nodes:
+        rule = SHAPE_CHECKS.get(node.op) if node.domain in ("", "ai.onnx") else None
+        if rule is None:
+            continue
+        try:
+            got = rule(inf, node)
+        except (ValueError, TypeError, IndexError, Invalid):
+            got = None
+        if got:
+            out.extend(m for m in got if m.axes)
+    inf.memo["shape_checks"] = out
+    return out
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A place where shapelint cannot tell what the runtime does: the first op that lost a shape
+    on its path, or a run-time check it could not state."""
+
+    node: str
+    op: str
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"node": self.node, "op": self.op, "reason": self.reason}
+
+    def text(self) -> str:
+        return f"'{self.node}' ({self.op}): {self.reason}"
+
+
+def _complete(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape)
+
+
+def unknowns(inf: Inferred) -> list:
+    """Where inference or a run-time check stopped short, in graph order: no size may be called
+    working past these. Each names the op and what was missing."""
+    cached = inf.memo.get("unknowns")
+    if cached is not None:
+        return cached
+    out: list = []
+    for t in inf.graph.inputs:
+        s = inf.shape(t.name)
+        if not _complete(s):
+            out.append(Unknown(t.name, "input", "the graph input's rank or a dim has neither a size nor a name"))
+    lost = getattr(inf, "lost", None)
+    if lost is None:
+        lost = _lost(inf)
+    by_name = {n.name: n for n in inf.graph.nodes}
+    lost_outputs: set = set()
+    for name, (op, reason) in lost.items():
+        out.append(Unknown(name, op, reason))
+        node = by_name.get(name)
+        if node is not None:
+            lost_outputs.update(o for o in node.outputs if o)
+    # a shape check or merge that could not be stated, where no lost shape upstream explains it
+    tainted = set(lost_outputs)
+    for node in inf.graph.nodes:
+        ins = [n for n in node.inputs if n]
+        if any(n in tainted for n in ins):
+            tainted.update(o for o in node.outputs if o)
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        rule = SHAPE_CHECKS.get(node.op)
+        if node.name in lost:
+            continue
+        if rule is not None:
+            try:
+                got = rule(inf, node)
+            except (ValueError, TypeError, IndexError, Invalid):
+                got = None
+            if got is None:
+                out.append(Unknown(node.name, node.op, "its run-time shape check cannot be stated: an input's "
+                                                       "shape or value is unknown"))
+                tainted.update(o for o in node.outputs if o)
+        elif merge_spec(node, inf) is not None and not all(_complete(inf.shape(n)) for n in ins):
+            out.append(Unknown(node.name, node.op, "an input's shape is unknown, so the merge is not checked"))
+            tainted.update(o for o in node.outputs if o)
+    order = {n.name: k for k, n in enumerate(inf.graph.nodes)}
+    out.sort(key=lambda u: order.get(u.node, -1))
+    inf.memo["unknowns"] = out
+    return out
+
+
+def _lost(inf: Inferred) -> dict:
+    """node -> (op, reason) for nodes whose output shape is (partly) unknown although their inputs'
+    shapes are all known: the first op that lost the shape on its path."""
+    from .infer import DOMAIN_RULES
+
+    out: dict = {}
+    failed = set(inf.failed)
+    for node in inf.graph.nodes:
+        outs = [o for o in node.outputs if o]
+        if not outs or all(_complete(inf.shape(o)) for o in outs):
+            continue
+        if node.op in ("Dropout", "BatchNormalization", "MaxPool") and _complete(inf.shape(outs[0])):
+            continue  # optional statistics / mask / indices outputs, never sizes
+        ins = [n for n in node.inputs if n]
+        if not all(_complete(inf.shape(n)) for n in ins):
+            continue
+        table = DOMAIN_RULES.get(node.domain or "")
+        if table is None or node.op not in table:
+            reason = f"no shape rule for {node.op}" + (f" (domain {node.domain})" if node.domain else "")
+        elif node.name in failed:
+            reason = "its attributes or inputs do not make sense to shapelint"
+        else:
+            missing = [n for n in ins if n not in inf.graph.constants and inf.value(n) is None
+                       and inf.shape(n) is not None and len(inf.shape(n)) <= 1]
+            reason = ("its output shape depends on the value of "
+                      + ", ".join(f"'{n}'" for n in missing[:3]) + ", which is computed at run time and unknown"
+                      if missing else "its output shape could not be inferred")
+        out[node.name] = (node.op, reason)
+    return out
+
+
 @dataclass(frozen=True)
 class AxisVerdict:
     """Where one axis of a merge holds: per symbol, the exact set of sizes (None: undecided)."""
@@ -165,6 +623,7 @@ class AxisVerdict:
     reason: str = ""  # why undecided
 
 
+@lru_cache(maxsize=1 << 16)
 def axis_verdict(check: AxisCheck) -> AxisVerdict:
     syms = symbols(*check.present())
     if not syms:
@@ -297,6 +756,11 @@ class Contract:
     small: dict = None  # symbol -> {size: True/False/None}: ONNX pools whose window exceeds the input
     undecided_axes: tuple = ()  # AxisCheck of each undecided merge axis: evaluated at concrete sizes
     unevaluated: dict = None  # symbol -> frozenset of sizes below a pool window not evaluated (too costly)
+    unknown: tuple = ()  # Unknown: where inference stopped short; no size is said to run past them
+
+    def proven(self) -> bool:
+        """Whether a size outside every failing set is known to run (no unknown anywhere)."""
+        return not self.unknown
 
     def works(self) -> dict:
         """Per symbol, the sizes at which the model runs: every merge holds, inside the domain,
@@ -356,8 +820,8 @@ class Contract:
                 verdicts.append(False)
         if False in verdicts:
             return False
-        if None in verdicts:
-            return None
+        if None in verdicts or self.unknown:
+            return None  # abstain: something on the way was not inferred (see ``unknown``)
         return True
 
 
@@ -379,7 +843,9 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     output is negative or a Conv/pool gets an empty input (onnxruntime's "Invalid input shape",
     "out_size >= 0"), a Conv/ConvTranspose output is < 1, or a concrete merge axis disagrees;
     None when an empty tensor reaches an op whose behaviour on it was not measured."""
-    at_merge = {m.node.name: m for m in merges(inf)}
+    at_merge: dict = {}
+    for m in merges(inf) + shape_checks(inf):
+        at_merge.setdefault(m.node.name, []).append(m)
     too_big = {node.name for _s, ss, node, _a in _output_shape_limits(inf) if ss is None}
     tainted: set = set()
     fails = False
@@ -404,9 +870,8 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
             if y is not None and any(d < floor for d in _ints(y[2:])):
                 fails = True
                 continue
-        m = at_merge.get(node.name)
-        if m is not None and any(not ax.holds_at({}) for ax in m.axes if not symbols(*ax.present())) \
-                or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
+        if any(not ax.holds_at({}) for m in at_merge.get(node.name, ()) for ax in m.axes
+               if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
             fails = True
             continue
         if empty and onnx_op not in EMPTY_OK:
@@ -448,7 +913,8 @@ def small_verdicts(inf: Inferred, pool_sets: dict) -> dict:
 
 
 def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
-    found = merges(inf) if found is None else found
+    """Every merge, every other run-time shape check and every sized op, solved per symbol."""
+    found = (merges(inf) if found is None else list(found)) + shape_checks(inf)
     sets: dict = {}
     undecided = []
     undecided_axes = []
@@ -485,7 +951,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
     small, skipped = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else ({}, {})
     return Contract(sets, tuple(undecided), tuple(static), dom,
                     domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small, tuple(undecided_axes),
-                    skipped)
+                    skipped, tuple(unknowns(inf)))
 
 
 def _output_shape_limits(inf: Inferred):

@@ -10,6 +10,7 @@ import sys
 
 from . import __version__
 from .errors import ModelError, UsageError, one_line
+from .findings import ABSTENTION_RULES
 from .lint import Result, collect, lint
 from .formats import github, sarif
 from .report import EXIT_ERROR, as_json, return_code, text, use_colour
@@ -28,15 +29,22 @@ def _parse_shape(spec: str) -> tuple[str, tuple]:
     return name, values
 
 
-def _lint_one(path, pins, select, signature, fixed_cfg):
+def _lint_one(path, pins, select, signature, fixed_cfg, fail_on_unknown=False):
     """One model: (Result, the fail-on of its configuration or None). Runs in worker processes."""
+    from dataclasses import replace
+
     from . import config as config_mod
 
     try:
         cfg = fixed_cfg or config_mod.find(path)
+        if fail_on_unknown:
+            cfg = replace(cfg, fail_on_unknown=True)
         result = lint(path, pins, select, signature=signature, inputs=cfg.contracts())
         if select is None:
             config_mod.apply(cfg, result)
+        elif cfg.fail_on_unknown:
+            result.findings[:] = [replace(f, severity="error") if f.rule in ABSTENTION_RULES else f
+                                  for f in result.findings]
         return result, (cfg.fail_on if cfg.source else None)
     except (ModelError, UsageError) as e:
         return Result(path, error=str(e)), None
@@ -92,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
                    help="the lowest severity that makes the exit code 1 (default: warning, or the config's)")
     c.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    c.add_argument("--fail-on-unknown", action="store_true",
+                   help="make it an error (exit 1) where shapelint abstains because it could not infer a shape "
+                        "or state a run-time check (SL005); by default those are notes")
     c.add_argument("--lfs-pointers", choices=("skip", "fail"), default="skip",
                    help="a Git LFS pointer file where a model should be (git lfs pull not run): skip it with "
                         "a note (default) or fail with exit 2")
@@ -181,6 +192,10 @@ def _contract(args) -> int:
     for j in together:  # a size constrained only jointly still gets its row, which says so
         for name in j["symbols"]:
             works.setdefault(name, SizeSet.everything())
+    if c.unknown:  # every dynamic dim gets a row that says shapelint abstains
+        for name in inf.symbols:
+            works.setdefault(name, SizeSet.everything())
+    unknown = [u.as_json() for u in c.unknown]
     rows = []
     for name, ss in sorted(works.items()):
         origin = inf.symbols.get(name)
@@ -195,13 +210,19 @@ def _contract(args) -> int:
                      "because": [r.as_json() for r in why.get(name, [])],
                      "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]],
                      **({"unevaluated": sorted(c.unevaluated[name])} if name in (c.unevaluated or {}) else {}),
-                     **({"fails_at_fixed_sizes": [n for n, _ in c.static_failures]} if c.static_failures else {})})
+                     **({"fails_at_fixed_sizes": [n for n, _ in c.static_failures]} if c.static_failures else {}),
+                     # False: shapelint abstains on the sizes of ``works`` (see ``unknown``); they are
+                     # only the sizes it cannot show to fail
+                     "proven": not c.unknown, "unknown": unknown})
     if args.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     for r in rows:
         alone = " on its own" if r["with"] else ""
-        print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {r['works']}")
+        said = r["works"] if not c.unknown else (
+            f"fails outside {r['works']}; shapelint abstains on those sizes" if ss_restricted(works, r["symbol"])
+            else "shapelint abstains on every size")
+        print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
         if c.note(r["symbol"]):
             print(f"  note: {c.note(r['symbol'])}")
         for line in render(inf, why.get(r["symbol"], [])):
@@ -211,12 +232,22 @@ def _contract(args) -> int:
               f"`check --input-shape` to check a combination)")
     if c.static_failures:
         print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
-    if not rows and not c.static_failures:
+    if c.unknown:
+        first, more = c.unknown[0], len(c.unknown) - 1
+        print(f"{args.model}: unknown: {first.text()}"
+              + (f" (and {more} more: {', '.join(repr(u.node) for u in c.unknown[1:4])}{', …' if more > 3 else ''})"
+                 if more else "")
+              + "; no size is said to run past it")
+    elif not rows and not c.static_failures:
         print(f"{args.model}: every size of every dynamic input dim works")
     for name, axis, reason in c.undecided:
         if not any(j["node"] == name and j["axis"] == axis for j in together):
             print(f"{args.model}: note: '{name}' axis {axis} not decided ({reason})")
     return 0
+
+
+def ss_restricted(works: dict, name: str) -> bool:
+    return name in works and not works[name].is_everything()
 
 
 def _rule_docs(args) -> int:
@@ -301,7 +332,8 @@ def _main(argv=None) -> int:
             else:
                 print(f"{pointer}: note: {LFS_NOTE}", file=sys.stderr)
         skipped, paths = len(paths) - len(kept), kept
-    job = functools.partial(_lint_one, pins=pins, select=select, signature=args.signature, fixed_cfg=fixed_cfg)
+    job = functools.partial(_lint_one, pins=pins, select=select, signature=args.signature, fixed_cfg=fixed_cfg,
+                            fail_on_unknown=args.fail_on_unknown)
     results, fail_on = [], args.fail_on
     progress = sys.stderr.isatty() and len(paths) > 5
     if args.jobs > 1 and len(paths) > 1:

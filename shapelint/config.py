@@ -7,6 +7,7 @@ error that names it. Validated into a frozen :class:`Config`.
     ignore = ["SL002"]
     extend-select = []
     fail-on = "warning"             # error | warning | info: the lowest severity that fails
+    fail-on-unknown = false         # true: where shapelint abstains (SL005) is an error
     [tool.shapelint.severity]
     SL003 = "error"                 # per-rule severity
     [tool.shapelint.per-file-ignores]
@@ -22,9 +23,11 @@ import os
 from dataclasses import dataclass, replace
 
 from .errors import UsageError
+from .findings import ABSTENTION_RULES
 
 SEVERITIES = ("error", "warning", "info")
-KEYS = ("select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-node-ignores", "inputs")
+KEYS = ("select", "ignore", "extend-select", "fail-on", "fail-on-unknown", "severity", "per-file-ignores",
+        "per-node-ignores", "inputs")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Config:
     ignore: tuple = ()
     extend_select: tuple = ()
     fail_on: str = "warning"
+    fail_on_unknown: bool = False  # SL005 (shapelint abstains) as an error: for teams that want proof
     severity: tuple = ()  # ((rule id, severity), ...)
     per_file_ignores: tuple = ()  # ((glob, (ids...)), ...)
     per_node_ignores: tuple = ()
@@ -57,6 +61,8 @@ class Config:
         return chosen and not _matches(rule, self.ignore)
 
     def severity_of(self, rule: str, default: str) -> str:
+        if self.fail_on_unknown and rule in ABSTENTION_RULES:
+            return "error"
         return dict(self.severity).get(rule, default)
 
     def ignored(self, rule: str, path: str, node: str) -> bool:
@@ -107,6 +113,10 @@ def parse(data, source: str, root: str) -> Config:
         if data["fail-on"] not in SEVERITIES:
             raise UsageError(f"{source}: fail-on must be one of {', '.join(SEVERITIES)}, got {data['fail-on']!r}")
         cfg = replace(cfg, fail_on=data["fail-on"])
+    if "fail-on-unknown" in data:
+        if not isinstance(data["fail-on-unknown"], bool):
+            raise UsageError(f"{source}: fail-on-unknown must be true or false, got {data['fail-on-unknown']!r}")
+        cfg = replace(cfg, fail_on_unknown=data["fail-on-unknown"])
     if "severity" in data:
         sev = data["severity"]
         if not isinstance(sev, dict):

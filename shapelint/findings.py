@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SEVERITIES = ("error", "warning", "info")
+# rules whose findings are abstentions, not problems: the text report prints them as one-line
+# "unknown" notes, always (whatever --show-info), and counts them apart
+ABSTENTION_RULES = frozenset({"SL005"})
 # the details that identify a finding's issue, not its wording (baselines, SARIF fingerprints)
 IDENTITY_KEYS = ("axis", "symbol", "inputs", "sizes", "input_axis", "admissible", "output", "input", "chosen")
 IDENTITY_KEYS_ALSO = ("axis", "symbol", "sizes")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from .findings import ABSTENTION_RULES
+
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
@@ -37,10 +39,13 @@ def use_colour(stream) -> bool:
 def text(results, show_info: bool = False, show_notes: bool = True, colour: bool = False) -> str:
     out = []
     counts = {"error": 0, "warning": 0, "info": 0}
+    abstained = 0
     for r in results:
         if r.error:
             continue
-        for f in _visible(r.findings, show_info):
+        unknown = [f for f in r.findings if f.rule in ABSTENTION_RULES]
+        abstained += bool(unknown)
+        for f in _visible([f for f in r.findings if f.rule not in ABSTENTION_RULES], show_info):
             counts[f.severity] += 1
             tag = f"[{f.severity}]"
             if colour:
@@ -54,7 +59,13 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
             out.extend(f"       {line}" for line in rest)
             out.append("")
         if r.works:
-            out.append(f"{r.path}: the whole model runs only for " + "; ".join(r.works.values()))
+            what = "runs only for" if not unknown else "fails outside"
+            out.append(f"{r.path}: the whole model {what} " + "; ".join(r.works.values()))
+        for f in unknown:
+            tag = f"[{f.severity}]" if f.severity != "info" else ""
+            out.append(f"{f.file}: unknown{tag}: {f.message}")
+        if unknown:
+            out.append(f"{r.path}: shapelint abstains: no input size is said to run past the op(s) above")
         if show_notes:
             for note in r.notes:
                 out.append(f"{r.path}: note: {note}")
@@ -62,8 +73,11 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
     if not n_files:
         return ""
     summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v) or "no findings"
-    hidden = sum(1 for r in results for f in r.findings if f.severity == "info") if not show_info else 0
+    hidden = sum(1 for r in results for f in r.findings
+                 if f.severity == "info" and f.rule not in ABSTENTION_RULES) if not show_info else 0
     line = f"{n_files} model{'s' if n_files != 1 else ''} checked: {summary}"
+    if abstained:
+        line += f", {abstained} not fully inferred (see the 'unknown' lines)"
     if hidden:
         line += f" ({hidden} info finding{'s' if hidden != 1 else ''} hidden; --show-info lists them)"
     out.append(line)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import convtranspose, convtranspose_keras, convtranspose_tf, convtranspose_tflite, merge, too_small
+from . import (convtranspose, convtranspose_keras, convtranspose_tf, convtranspose_tflite, merge, not_inferred,
+               shape_check, too_small)
 
 
 def _both(*fns):
@@ -26,4 +27,6 @@ CHECKS = {
                     convtranspose_tflite.check_ambiguous, convtranspose_keras.check_ambiguous)),
     "SL003": ("merge-mismatch", "error", merge.check),
     "SL004": ("input-too-small", "error", too_small.check),
+    "SL005": ("not-inferred", "info", not_inferred.check),
+    "SL006": ("shape-check", "error", shape_check.check),
 }
