@@ -716,14 +716,17 @@ def _elementwise(ctx, outs):
     op = ctx.op
     if op == "Clip":
         return _clip(ctx, outs)
-    pairs = [val(ctx, i) for i in range(len(ctx.node.inputs)) if ctx.node.input(i)]
     fmod = ctx.attr("fmod", 0) or 0
     if len(names) == 2 and op in ("And", "Mul", "Or"):
         for k in (0, 1):  # an all-false And, or an integer Mul by all zeros, is known without the other side
-            v, s = pairs[k]
+            try:
+                v, s = val(ctx, k)
+            except Unknown:
+                continue
             if op in ("And", "Mul") and all(x == 0 and not isinstance(x, float) for x in v) or \
                     op == "Or" and all(isinstance(x, int) and x != 0 for x in v):
-                return broadcast([v], [s], outs[0], lambda x: 0 if op != "Or" else 1)
+                return tuple(0 if op != "Or" else 1 for _ in indices(concrete(outs[0])))
+    pairs = [val(ctx, i) for i in range(len(ctx.node.inputs)) if ctx.node.input(i)]
     if op in ("Sum", "Max", "Min", "Mean") and len(pairs) != 2:
         f = "Add" if op in ("Sum", "Mean") else op
         acc, acc_s = pairs[0]
