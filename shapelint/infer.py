@@ -3,9 +3,12 @@
 Shapes are tuples of dims (``int``, symbolic ``Expr``, or ``None`` for unknown); a tensor of
 unknown rank has shape ``None``. Values (``Shape`` outputs, pads, sizes, scales) are flat tuples
 of dims or floats, so sizes computed at run time stay symbolic and constant subgraphs fold.
-An op without a rule gives unknown outputs and a note -- never a guess.
+An op without a rule gives unknown outputs and a note -- never a guess; where a shape is first
+lost, ``Inferred.lost`` says which node and why.
 
-The rules are plain functions in one dict, ``RULES``; ``grep '"Conv"'`` finds Conv's.
+The shape rules are plain functions in one dict, ``RULES``; ``grep '"Conv"'`` finds Conv's.
+Value rules are apart, in values.py (``VALUE_RULES``): ``_infer_node`` runs the shape rule, then
+the value rule, which sees the output shapes the shape rule found.
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ from .symbolic import (
     sym,
 )
 
-# slice indices at or above this mean "to the end" (INT32_MAX, as exporters write it, included:
-# onnxruntime reads it as the axis' size), at or below −BIG "from the start"
-BIG = (1 << 31) - 1
-ORT_END_SENTINELS = ((1 << 31) - 1, (1 << 63) - 1)  # slice ends onnxruntime reads as "to the end"
+from .values import BIG, MAX_FLOAT_CONSTANT_ELEMENTS, MAX_VALUE_ELEMENTS, ORT_END_SENTINELS  # noqa: F401
+from .values import Rat, Unknown as _Unknown, clamp_index as _clamp_index, exact_quotient, int_or_none as _int_or_none
+from .values import need as _need, norm_axis as _norm_axis, range_count, slice_dim as _slice_dim
 
 
 @dataclass
@@ -51,6 +53,11 @@ class Inferred:
     symbols: dict = field(default_factory=dict)  # symbol name -> (input name, axis)
     failed: list = field(default_factory=list)  # nodes whose attributes or inputs could not be read
     memo: dict = field(default_factory=dict)  # derived data the analysis computes once (see analysis.domain)
+    # where a shape was lost: node name -> (op, reason), for the first node on each path whose
+    # inputs were all known but an output's shape is not
+    lost: dict = field(default_factory=dict)
+    why_no_value: dict = field(default_factory=dict)  # tensor name -> why its value is unknown
+    tainted: set = field(default_factory=set)  # tensors whose shape is unknown because of an earlier loss
 
     def shape(self, name: str):
         return self.shapes.get(name) if name else None
@@ -64,7 +71,8 @@ class Inferred:
             return self.values[name]
         c = self.graph.constants.get(name)
         v = None
-        if c is not None and (c.size <= 64 and not c.dtype.startswith("float") or c.size <= 8 and len(c.shape) <= 1):
+        if c is not None and (c.size <= MAX_VALUE_ELEMENTS and not c.dtype.startswith("float")
+                              or c.size <= MAX_FLOAT_CONSTANT_ELEMENTS and len(c.shape) <= 1):
             v = c.values()
         self.values[name] = v
         return v
@@ -97,7 +105,7 @@ class _Ctx:
         return tuple(v)
 
 
-Rule = Callable[[_Ctx], list]  # returns [(shape, value), ...] per output
+Rule = Callable[[_Ctx], list]  # returns [(shape, value), ...] per output; shape rules leave value None
 
 
 def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
@@ -108,6 +116,7 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
         shape = pins.get(t.name, t.shape)
         if shape is None:
             inf.shapes[t.name] = None
+            inf.tainted.add(t.name)
             continue
         dims = []
         for axis, d in enumerate(shape):
@@ -117,6 +126,8 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
             else:
                 dims.append(d)
         inf.shapes[t.name] = tuple(dims)
+        if any(d is None for d in dims):
+            inf.tainted.add(t.name)  # unknown in the model itself, not lost by an op
     for name, c in graph.constants.items():
         inf.shapes[name] = c.shape
     for node in graph.nodes:
@@ -133,48 +144,175 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
     return inf
 
 
+class Alias:
+    """Another framework's op with the semantics of an op of ``domain`` ("" ONNX, "tf"): that
+    op's shape and value rules run under its name. ``attrs`` stand in for attributes the other
+    framework does not have."""
+
+    def __init__(self, domain: str, op: str, attrs: Optional[dict] = None):
+        self.domain, self.op, self.attrs = domain, op, dict(attrs or {})
+
+    def resolve(self, node: Node) -> tuple:
+        """(domain, op, node with the extra attributes), following aliases of aliases."""
+        from dataclasses import replace
+
+        if self.attrs:
+            node = replace(node, attrs=tuple(self.attrs.items()) + tuple(node.attrs))
+        target = DOMAIN_RULES[self.domain].get(self.op)
+        if isinstance(target, Alias):
+            return target.resolve(node)
+        return self.domain, self.op, node
+
+    def __call__(self, ctx):
+        domain, op, node = self.resolve(ctx.node)
+        return DOMAIN_RULES[domain][op](_Ctx(ctx.inf, node, op))
+
+
+def alias(onnx_op, **attrs):
+    """Another framework's op with the semantics of an ONNX op (see :class:`Alias`)."""
+    return Alias("", onnx_op, attrs)
+
+
+_CAUGHT = (_Unknown, Invalid, ValueError, ZeroDivisionError, TypeError, IndexError, OverflowError,
+           AttributeError, KeyError, RecursionError)
+
+
 def _infer_node(inf: Inferred, node: Node) -> None:
-    table = DOMAIN_RULES.get(node.domain or "")
+    domain = node.domain if node.domain != "ai.onnx" else ""
+    table = DOMAIN_RULES.get(domain)
     rule = table.get(node.op) if table is not None else None
     results = None
+    why = None
+    op, eff = node.op, node
+    if isinstance(rule, Alias):
+        domain, op, eff = rule.resolve(node)
+        rule = DOMAIN_RULES[domain][op]
+    ctx = _Ctx(inf, eff, op)
     if rule is None:
         key = node.op if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op}"
         inf.unknown_ops[key] = inf.unknown_ops.get(key, 0) + 1
+        why = f"no shape rule for op {key}"
     else:
         try:
-            results = rule(_Ctx(inf, node))
-        except (_Unknown, Invalid, ValueError, ZeroDivisionError, TypeError, IndexError, OverflowError,
-                AttributeError, KeyError, RecursionError):
+            results = rule(ctx)
+        except _CAUGHT as e:
             results = None  # a malformed node: its outputs are unknown
             inf.failed.append(node.name)
+            why = _message(e)
+    shapes = []
+    given = []
+    for j in range(len(node.outputs)):
+        shape, value = results[j] if results is not None and j < len(results) else (None, None)
+        shapes.append(tuple(shape) if shape is not None else None)
+        given.append(value)
+    values, value_why = _values(ctx, domain, op, shapes, given) if results is not None else ([None] * len(shapes), why)
     for j, out in enumerate(node.outputs):
         if not out:
             continue
         inf.producer[out] = node
-        shape, value = (None, None)
-        if results is not None and j < len(results):
-            shape, value = results[j]
-        inf.shapes[out] = tuple(shape) if shape is not None else None
-        inf.values[out] = tuple(value) if value is not None else None
+        inf.shapes[out] = shapes[j]
+        inf.values[out] = values[j]
+        s = shapes[j]
+        if values[j] is None and value_why and s is not None and len(s) <= 1 and all(isinstance(d, int) for d in s):
+            inf.why_no_value[out] = value_why  # kept for small tensors only: the ones shape arguments are
+    _record_loss(inf, node, shapes, why)
 
 
-class _Unknown(Exception):
-    """The rule cannot say: outputs unknown."""
+def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
+    """The outputs' values from the value rule (or, for rules that still give them, the shape rule)."""
+    vrule = DOMAIN_VALUE_RULES.get(domain, {}).get(op)
+    values = [tuple(v) if v is not None else None for v in given]
+    if vrule is None:
+        return values, None if any(v is not None for v in values) else f"no value rule for op {op}"
+    try:
+        got = vrule(ctx, shapes)
+    except _CAUGHT as e:
+        return values, _message(e)
+    if not isinstance(got, list):
+        got = [got]
+    for j, v in enumerate(got[:len(values)]):
+        if v is None:
+            continue
+        v = tuple(v)
+        s = shapes[j]
+        if len(v) > MAX_VALUE_ELEMENTS or s is None or any(not isinstance(d, int) for d in s) \
+                or math.prod(s) != len(v):
+            continue  # the value would not match its shape: keep nothing rather than a guess
+        values[j] = v
+    return values, None
 
 
-def _need(x):
-    if x is None:
-        raise _Unknown()
-    return x
+def _message(e: Exception) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0][:200] if s else type(e).__name__
+
+
+# inputs that are shape arguments: their values decide an output's shape
+SHAPE_ARGS = {
+    "": {"Reshape": (1,), "Expand": (1,), "Pad": (1, 3), "Slice": (1, 2, 3, 4), "Resize": (1, 2, 3),
+         "Upsample": (1,), "Tile": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Split": (1,),
+         "Unsqueeze": (1,), "Squeeze": (1,), "OneHot": (1,), "TopK": (1,),
+         **{op: (1,) for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+                                "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")}},
+    "tf": {"Reshape": (1,), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,), "StridedSlice": (1, 2, 3),
+           "Slice": (1, 2), "Fill": (0,), "Conv2DBackpropInput": (0,), "Conv3DBackpropInputV2": (0,),
+           "DepthwiseConv2dNativeBackpropInput": (0,), "ResizeBilinear": (1,), "ResizeNearestNeighbor": (1,),
+           "ResizeBicubic": (1,), "ExpandDims": (1,), "Transpose": (1,), "Tile": (1,), "BroadcastTo": (1,),
+           "Range": (0, 1, 2), "Mean": (1,), "Sum": (1,), "Max": (1,), "Min": (1,), "Prod": (1,)},
+    "tflite": {"RESHAPE": (1,), "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "STRIDED_SLICE": (1, 2, 3),
+               "SLICE": (1, 2), "FILL": (0,), "TRANSPOSE_CONV": (0,), "CONV_3D_TRANSPOSE": (0,),
+               "RESIZE_BILINEAR": (1,), "RESIZE_NEAREST_NEIGHBOR": (1,), "BROADCAST_TO": (1,), "TILE": (1,),
+               "RANGE": (0, 1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "EXPAND_DIMS": (1,), "TRANSPOSE": (1,),
+               "SPACE_TO_BATCH_ND": (1, 2), "BATCH_TO_SPACE_ND": (1, 2), "MEAN": (1,), "SUM": (1,),
+               "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,)},
+}
+DATA_DEPENDENT = {"NonZero", "Unique", "NonMaxSuppression", "Compress", "TopK", "Where", "UNIQUE", "WHERE"}
+
+
+def _full(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape)
+
+
+def _record_loss(inf: Inferred, node: Node, shapes: list, why: Optional[str]) -> None:
+    """Record in ``inf.lost`` the node that first lost a shape on its path, with the reason."""
+    names = [n for n in node.inputs if n]
+    if any(n in inf.tainted or not _full(inf.shapes.get(n)) for n in names):
+        inf.tainted.update(o for o in node.outputs if o)
+        return
+    if all(_full(s) for s, o in zip(shapes, node.outputs) if o):
+        return
+    inf.tainted.update(o for o in node.outputs if o)
+    domain = node.domain if node.domain != "ai.onnx" else ""
+    if why is None:
+        for i in SHAPE_ARGS.get(domain, {}).get(node.op, ()):
+            name = node.input(i)
+            if name and inf.value(name) is None:
+                why = f"input {i} ('{name}') has no known value: {_value_origin(inf, name)}"
+                break
+    if why is None:
+        if node.op in DATA_DEPENDENT:
+            why = f"the size of {node.op}'s output depends on the input data"
+        else:
+            why = f"op {node.op} gave an output of unknown shape"
+    inf.lost[node.name] = (node.op if domain == "" else f"{domain}.{node.op}", why)
+
+
+def _value_origin(inf: Inferred, name: str, depth: int = 0) -> str:
+    """Where a tensor's value was lost: the first producer on the way back whose inputs had values."""
+    p = inf.producer.get(name)
+    if p is None:
+        if any(t.name == name for t in inf.graph.inputs):
+            return f"it is the graph input '{name}', known only at run time"
+        return f"'{name}' is a constant too large to read or of a type shapelint does not read"
+    why = inf.why_no_value.get(name)
+    if depth < 32:
+        for n in p.inputs:
+            if n and inf.value(n) is None and f"('{n}') has no known value" in (why or ""):
+                return _value_origin(inf, n, depth + 1)
+    return f"it is computed by '{p.name}' ({p.op})" + (f": {why}" if why else "")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _norm_axis(a: int, rank: int) -> int:
-    if a < -rank or a >= rank:
-        raise ValueError(f"axis {a} out of range for rank {rank}")
-    return a + rank if a < 0 else a
 
 
 def _numel(shape) -> Dim:
@@ -182,16 +320,6 @@ def _numel(shape) -> Dim:
     for d in shape:
         n = mul(n, d)
     return n
-
-
-def _int_or_none(v) -> Optional[int]:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return None
 
 
 def _broadcast_shapes(shapes):
@@ -217,107 +345,8 @@ def _broadcast_shapes(shapes):
     return tuple(out)
 
 
-def _bcast_values(vals, shapes, out_shape, fn):
-    """Elementwise fn over small flat values with numpy broadcasting."""
-    if any(not all(isinstance(d, int) for d in s) for s in shapes + [out_shape]):
-        return None
-    n = math.prod(out_shape) if out_shape else 1
-    if n > 64:
-        return None
-    out = []
-    rank = len(out_shape)
-    for flat in range(n):
-        idx = []
-        rem = flat
-        for d in reversed(out_shape):
-            idx.append(rem % d)
-            rem //= d
-        idx.reverse()
-        args = []
-        for v, s in zip(vals, shapes):
-            off = 0
-            stride = 1
-            for k in range(len(s) - 1, -1, -1):
-                j = idx[k + rank - len(s)]
-                off += (0 if s[k] == 1 else j) * stride
-                stride *= s[k]
-            args.append(v[off])
-        out.append(fn(*args))
-    return tuple(out)
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float, Expr)) and not isinstance(x, bool) or isinstance(x, bool)
-
-
-def _div(a, b):
-    """ONNX Div: integer division truncates; on dims (non-negative) that is floor."""
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, Expr) or isinstance(b, Expr):
-            raise _Unknown()
-        return a / b
-    if isinstance(b, int) and isinstance(a, int):
-        if b == 0:
-            raise _Unknown()
-        q = abs(a) // abs(b)
-        return q if (a >= 0) == (b > 0) else -q
-    if isinstance(b, int) and b > 0:
-        return floordiv(a, b)
-    raise _Unknown()
-
-
-def _arith(op):
-    def f(a, b):
-        if a is None or b is None:
-            return None
-        if op == "Add":
-            return a + b if isinstance(a, float) or isinstance(b, float) else add(a, b)
-        if op == "Sub":
-            return a - b if isinstance(a, float) or isinstance(b, float) else sub(a, b)
-        if op == "Mul":
-            return a * b if isinstance(a, float) or isinstance(b, float) else mul(a, b)
-        if op == "Div":
-            return _div(a, b)
-        if op in ("Max", "Min"):
-            if isinstance(a, float) or isinstance(b, float):
-                return max(a, b) if op == "Max" else min(a, b)
-            return maximum(a, b) if op == "Max" else minimum(a, b)
-        if op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
-            if isinstance(a, Expr) or isinstance(b, Expr):
-                if op == "Equal" and a == b:
-                    return 1
-                return None
-            return int({"Equal": a == b, "Less": a < b, "Greater": a > b,
-                        "LessOrEqual": a <= b, "GreaterOrEqual": a >= b}[op])
-        if op == "Mod":
-            if isinstance(a, int) and isinstance(b, int) and b:
-                return a % b
-            return None
-        if op == "Pow":
-            if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-                return a ** b
-            return None
-        return None
-
-    return f
-
-
 def _out(shape, value=None):
     return [(shape, value)]
-
-
-def alias(onnx_op, **attrs):
-    """Another framework's op with the semantics of an ONNX op: run that rule under its name.
-    ``attrs`` stand in for ONNX attributes the other framework does not have."""
-    from dataclasses import replace
-
-    def rule(ctx):
-        node = ctx.node
-        if attrs:
-            node = replace(node, attrs=tuple(attrs.items()) + tuple(node.attrs))
-        return RULES[onnx_op](_Ctx(ctx.inf, node, onnx_op))
-
-    return rule
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -330,89 +359,25 @@ def _same_as_input(ctx):
 def _elementwise(ctx):
     names = [n for n in ctx.node.inputs if n]
     shapes = [ctx.inf.shape(n) for n in names]
-    if ctx.op == "PRelu" or ctx.op in ("Clip",):
-        shapes = shapes[:1] if ctx.op == "Clip" else shapes
+    if ctx.op == "Clip":
+        shapes = shapes[:1]
     if any(s is None for s in shapes):
         return _out(None)
-    out = _broadcast_shapes(shapes)
-    value = None
-    vals = [ctx.inf.value(n) for n in names]
-    if ctx.op in _ARITH and all(v is not None for v in vals) and len(vals) == 2:
-        value = _bcast_values(vals, shapes, out, _arith(ctx.op))
-    elif ctx.op in ("Max", "Min", "Sum") and all(v is not None for v in vals):
-        f = _arith("Add" if ctx.op == "Sum" else ctx.op)
-        acc, acc_shape = vals[0], shapes[0]
-        for v, s in zip(vals[1:], shapes[1:]):
-            ns = _broadcast_shapes([acc_shape, s])
-            acc = _bcast_values([acc, v], [acc_shape, s], ns, f) if acc is not None else None
-            acc_shape = ns
-        value = acc
-    if value is not None and any(x is None for x in value):
-        value = None
-    return _out(out, value)
-
-
-_ARITH = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual",
-          "GreaterOrEqual", "Mod", "Pow"}
+    return _out(_broadcast_shapes(shapes))
 
 
 def _where(ctx):
     shapes = [ctx.shape(i) for i in range(3)]
     if any(s is None for s in shapes):
         return _out(None)
-    out = _broadcast_shapes(shapes)
-    vals = [ctx.value(i) for i in range(3)]
-    value = None
-    if all(v is not None for v in vals):
-        value = _bcast_values(vals, shapes, out, lambda c, x, y: None if isinstance(c, Expr) or c is None else (x if c else y))
-        if value is not None and any(v is None for v in value):
-            value = None
-    return _out(out, value)
-
-
-def _not(ctx):
-    v = ctx.value(0)
-    if v is not None and all(isinstance(x, int) for x in v):
-        return _out(ctx.shape(0), tuple(int(not x) for x in v))
-    return _out(ctx.shape(0))
-
-
-def _cast(ctx):
-    v = ctx.value(0)
-    to = ctx.attr("to")
-    if v is not None and to in (6, 7, 12, 13, 2, 3, 4, 5):  # integer types
-        nv = []
-        for x in v:
-            if isinstance(x, float):
-                if math.isnan(x) or math.isinf(x):
-                    return _out(ctx.shape(0))
-                x = int(x)  # C cast truncates
-            nv.append(x)
-        v = tuple(nv)
-    elif v is not None and to in (1, 10, 11):
-        v = tuple(float(x) if isinstance(x, int) else x for x in v)
-        if any(isinstance(x, Expr) for x in v):
-            v = None
-    return _out(ctx.shape(0), v)
+    return _out(_broadcast_shapes(shapes))
 
 
 def _identity(ctx):
-    outs = [(ctx.shape(0), ctx.value(0))]
+    outs = [(ctx.shape(0), None)]
     if len(ctx.node.outputs) > 1:  # Dropout mask
         outs.append((ctx.shape(0), None))
     return outs
-
-
-def _unary_floor_ceil(ctx):
-    v = ctx.value(0)
-    if v is not None and all(isinstance(x, (int, float)) for x in v):
-        f = math.floor if ctx.node.op == "Floor" else math.ceil
-        v = tuple(float(f(x)) for x in v)
-    elif v is not None and all(isinstance(x, (int, Expr)) for x in v):
-        pass  # already integral
-    else:
-        v = None
-    return _out(ctx.shape(0), v)
 
 
 # --------------------------------------------------------------------------- shape values
@@ -427,27 +392,19 @@ def _shape(ctx):
     end = ctx.attr("end", rank)
     start = max(0, min(rank, start + rank if start < 0 else start))
     end = max(0, min(rank, end + rank if end < 0 else end))
-    v = tuple(s[start:end])
-    return _out((len(v),), v if all(d is not None for d in v) else None)
+    return _out((end - start if end > start else 0,))
 
 
 def _size(ctx):
-    s = ctx.shape(0)
-    v = None if s is None or any(d is None for d in s) else (_numel(s),)
-    return _out((), v)
+    return _out(())
 
 
 def _constant_of_shape(ctx):
     v = ctx.value(0)
     if v is None:
-        return _out(None)
-    shape = tuple(v)
-    fill = ctx.attr("value")
-    fill_v = fill.values() if fill is not None else (0.0,)
-    value = None
-    if fill_v and all(isinstance(d, int) for d in shape) and math.prod(shape) <= 64:
-        value = tuple(fill_v[:1]) * math.prod(shape)
-    return _out(shape, value)
+        s = ctx.shape(0)
+        return _out((None,) * s[0] if s is not None and len(s) == 1 and isinstance(s[0], int) else None)
+    return _out(tuple(v))
 
 
 def _gather(ctx):
@@ -455,38 +412,36 @@ def _gather(ctx):
     if data is None or idx is None:
         return _out(None)
     axis = _norm_axis(ctx.attr("axis", 0), len(data))
-    out = data[:axis] + idx + data[axis + 1:]
-    value = None
-    dv, iv = ctx.value(0), ctx.value(1)
-    if dv is not None and iv is not None and len(data) == 1:
-        n = data[0]
-        picked = []
-        for i in iv:
-            if not isinstance(i, int) or not isinstance(n, int):
-                picked = None
-                break
-            picked.append(dv[i + n if i < 0 else i])
-        value = tuple(picked) if picked is not None else None
-    return _out(out, value)
+    return _out(data[:axis] + idx + data[axis + 1:])
+
+
+def _gather_elements(ctx):
+    data, idx = ctx.shape(0), ctx.shape(1)
+    if data is None or idx is None:
+        return _out(idx)
+    if len(data) != len(idx):
+        raise ValueError(f"GatherElements: indices of rank {len(idx)} for data of rank {len(data)}")
+    _norm_axis(ctx.attr("axis", 0), len(data))
+    return _out(idx)
+
+
+def _gather_nd(ctx):
+    """GatherND: indices [..., k] pick slices data[b + k:], b = batch_dims leading dims shared."""
+    data, idx = ctx.shape(0), ctx.shape(1)
+    if data is None or idx is None:
+        return _out(None)
+    b = ctx.attr("batch_dims", 0)
+    if not idx or not isinstance(idx[-1], int):
+        raise _Unknown("GatherND: the last dim of the indices is not known")
+    k = idx[-1]
+    if b < 0 or b >= min(len(data), len(idx)) or b + k > len(data):
+        raise ValueError(f"GatherND: batch_dims {b} and index depth {k} do not fit data of rank {len(data)}")
+    return _out(tuple(idx[:-1]) + tuple(data[b + k:]))
 
 
 def _scatter_elements(ctx):
-    """ScatterElements / ScatterND keep the data's shape; for a 1-D shape tensor (a Shape with
-    some entries replaced, as ``shapelint fix`` builds) the value too."""
-    data = ctx.shape(0)
-    if data is None:
-        return _out(None)
-    value = None
-    dv, iv, uv = ctx.value(0), ctx.value(1), ctx.value(2)
-    if ctx.node.op == "ScatterElements" and len(data) == 1 and isinstance(data[0], int) \
-            and None not in (dv, iv, uv) and len(iv) == len(uv) and ctx.attr("reduction", "none") == "none":
-        out = list(dv)
-        for i, u in zip(iv, uv):
-            if not isinstance(i, int) or not -data[0] <= i < data[0]:
-                raise ValueError("index out of range")
-            out[i] = u
-        value = tuple(out)
-    return _out(data, value)
+    """ScatterElements / ScatterND keep the data's shape."""
+    return _out(ctx.shape(0))
 
 
 def _unsqueeze(ctx):
@@ -495,11 +450,11 @@ def _unsqueeze(ctx):
     if s is None or axes is None:
         return _out(None)
     rank = len(s) + len(axes)
-    axes = sorted(_norm_axis(_need(_int_or_none(a)), rank) for a in axes)
+    axes = sorted(_norm_axis(_need(_int_or_none(a), "an axis is not an integer"), rank) for a in axes)
     out = list(s)
     for a in axes:
         out.insert(a, 1)
-    return _out(tuple(out), ctx.value(0))
+    return _out(tuple(out))
 
 
 def _squeeze(ctx):
@@ -514,9 +469,9 @@ def _squeeze(ctx):
             return _out(None)
         out = tuple(d for d in s if d != 1)
     else:
-        ax = {_norm_axis(_need(_int_or_none(a)), len(s)) for a in axes}
+        ax = {_norm_axis(_need(_int_or_none(a), "an axis is not an integer"), len(s)) for a in axes}
         out = tuple(d for k, d in enumerate(s) if k not in ax)
-    return _out(out, ctx.value(0))
+    return _out(out)
 
 
 def _concat(ctx):
@@ -527,7 +482,7 @@ def _concat(ctx):
         return _out(None)
     rank = len(known[0])
     if any(len(s) != rank for s in known):
-        raise _Unknown()
+        raise _Unknown("Concat of inputs of different ranks")
     axis = _norm_axis(ctx.attr("axis", 0), rank)
     out = []
     for k in range(rank):
@@ -540,11 +495,7 @@ def _concat(ctx):
             # the non-axis dims must agree; the merge check reports when they may not
             first = next((s[k] for s in shapes if s[k] is not None), None)
             out.append(first)
-    vals = [ctx.inf.value(n) for n in names]
-    value = None
-    if rank == 1 and all(v is not None for v in vals):
-        value = tuple(x for v in vals for x in v)
-    return _out(tuple(out), value)
+    return _out(tuple(out))
 
 
 def _slice_params(ctx):
@@ -556,39 +507,9 @@ def _slice_params(ctx):
         axes = ctx.ints(3) if ctx.has(3) else None
         steps = ctx.ints(4) if ctx.has(4) else None
         if ctx.has(3) and axes is None or ctx.has(4) and steps is None:
-            raise _Unknown()
-    return _need(starts), _need(ends), axes, steps
-
-
-def _slice_dim(n: Dim, start, end, step: int):
-    """Size and start index of one sliced axis, ONNX clamping rules, exact for symbolic n."""
-    if step == 0:
-        raise ValueError("slice step 0")
-    if step > 0:
-        s = _clamp_index(n, start, 0, n)
-        e = _clamp_index(n, end, 0, n)
-        size = maximum(0, ceildiv(sub(e, s), step)) if step > 1 else maximum(0, sub(e, s))
-    else:  # the start clamps to [0, n − 1], the end to [−1, n − 1] (so a start below 0 still takes element 0)
-        s = _clamp_index(n, start, 0, sub(n, 1))
-        # onnxruntime reads an end of INT32_MAX or INT64_MAX as "to the end in the step's
-        # direction", so backwards it slices down to element 0 (the spec would clamp it to n − 1)
-        e = -1 if isinstance(end, int) and end in ORT_END_SENTINELS else _clamp_index(n, end, -1, sub(n, 1))
-        # never more than n: the clamps above cannot make an empty axis (n = 0) stay empty
-        size = minimum(n, maximum(0, ceildiv(sub(s, e), -step)))
-    return size, s
-
-
-def _clamp_index(n: Dim, i, lo, hi):
-    if isinstance(i, int):
-        if i >= BIG:
-            return hi
-        if i <= -BIG:
-            return lo
-        if i < 0:
-            return maximum(lo, add(n, i))
-        return minimum(hi, i) if not (isinstance(hi, int)) else min(hi, i)
-    # a symbolic index (computed from a Shape): non-negative by construction in exporters
-    return minimum(hi, maximum(lo, i))
+            raise _Unknown("the slice's axes or steps have no known value")
+    return (_need(starts, "the slice's starts have no known value"),
+            _need(ends, "the slice's ends have no known value"), axes, steps)
 
 
 def _slice(ctx):
@@ -599,44 +520,22 @@ def _slice(ctx):
     axes = axes if axes is not None else tuple(range(len(starts)))
     steps = steps if steps is not None else (1,) * len(starts)
     out = list(s)
-    ranges = {}
     for a, st, en, sp in zip(axes, starts, ends, steps):
-        a = _norm_axis(_need(_int_or_none(a)), len(s))
-        sp = _need(_int_or_none(sp))
+        a = _norm_axis(_need(_int_or_none(a), "a slice axis is not an integer"), len(s))
+        sp = _need(_int_or_none(sp), "a slice step is not an integer")
         if out[a] is None:
             continue
-        size, begin = _slice_dim(out[a], st, en, sp)
-        out[a] = size
-        ranges[a] = (begin, sp)
-    value = None
-    v = ctx.value(0)
-    if v is not None and len(s) == 1 and isinstance(s[0], int) and 0 in ranges:
-        begin, sp = ranges[0]
-        if isinstance(begin, int) and isinstance(out[0], int):
-            value = tuple(v[begin + sp * j] for j in range(out[0]))
-    return _out(tuple(out), value)
+        if isinstance(st, Rat) or isinstance(en, Rat) or isinstance(st, float) or isinstance(en, float):
+            raise ValueError("Slice starts and ends must be integers")
+        out[a], _ = _slice_dim(out[a], st, en, sp)
+    return _out(tuple(out))
 
 
 def _range(ctx):
     a, b, d = ctx.value(0), ctx.value(1), ctx.value(2)
     if a is None or b is None or d is None:
         return _out((None,))
-    a, b, d = a[0], b[0], d[0]
-    if isinstance(d, Expr) or d == 0:
-        return _out((None,))
-    if isinstance(a, float) or isinstance(b, float) or isinstance(d, float):
-        if isinstance(a, Expr) or isinstance(b, Expr):
-            return _out((None,))
-        n = max(0, math.ceil((b - a) / d))
-        return _out((n,))
-    if isinstance(d, int) and d > 0:
-        n = maximum(0, ceildiv(sub(b, a), d))
-    else:
-        n = maximum(0, ceildiv(sub(a, b), -d))
-    value = None
-    if isinstance(n, int) and isinstance(a, int) and n <= 64:
-        value = tuple(a + d * j for j in range(n))
-    return _out((n,), value)
+    return _out((range_count(a[0], b[0], d[0]),))
 
 
 def _expand(ctx):
@@ -666,7 +565,8 @@ def _reshape(ctx):
     infer_at = None
     for k, t in enumerate(target):
         if t == 0 and not allowzero:
-            out.append(_need(s)[k] if s is not None and k < len(s) else None)
+            out.append(_need(s, "Reshape copies a dim (0) of an input of unknown rank")[k]
+                       if s is not None and k < len(s) else None)
         elif t == -1:
             infer_at = k
             out.append(None)
@@ -677,8 +577,7 @@ def _reshape(ctx):
         total = _numel(s)
         if known is not None:
             out[infer_at] = _exact_div(total, known)
-    value = ctx.value(0)
-    return _out(tuple(out), value)
+    return _out(tuple(out))
 
 
 def _exact_div(total: Dim, known: Dim) -> Dim:
@@ -686,36 +585,7 @@ def _exact_div(total: Dim, known: Dim) -> Dim:
         if isinstance(total, int):
             return total // known if total % known == 0 else None
         return floordiv(total, known)
-    if known == total:
-        return 1
-    if isinstance(total, Expr) and isinstance(known, Expr):
-        # cancel a common product factor when total = known · rest
-        from .symbolic import Prod
-
-        if len(known.terms) == 1 and known.const == 0 and total.const == 0:
-            (ka, kc), = known.terms
-            kf = ka.factors if isinstance(ka, Prod) else (ka,)
-            rest_terms = {}
-            for ta, tc in total.terms:
-                tf = list(ta.factors if isinstance(ta, Prod) else (ta,))
-                for f in kf:
-                    if f in tf:
-                        tf.remove(f)
-                    else:
-                        return None
-                if tc % kc:
-                    return None
-                rest = 1
-                for f in tf:
-                    from .symbolic import atom_expr
-
-                    rest = mul(rest, atom_expr(f))
-                rest_terms[len(rest_terms)] = mul(rest, tc // kc)
-            out: Dim = 0
-            for v in rest_terms.values():
-                out = add(out, v)
-            return out
-    return None
+    return exact_quotient(total, known)
 
 
 def _flatten(ctx):
@@ -812,13 +682,58 @@ def _onehot(ctx):
     out = list(s)
     axis = axis + len(s) + 1 if axis < 0 else axis
     out.insert(axis, d)
-    value = None
-    idx, onoff = ctx.value(0), ctx.value(2)
-    if len(s) == 1 and axis == 1 and isinstance(d, int) and idx is not None and onoff is not None \
-            and all(isinstance(i, int) for i in idx) and len(onoff) == 2 and len(idx) * d <= 64:
-        off, on = onoff
-        value = tuple(on if (i + d if i < 0 else i) == j else off for i in idx for j in range(d))
-    return _out(tuple(out), value)
+    return _out(tuple(out))
+
+
+def _einsum(ctx):
+    """Einsum: each letter's dim from the inputs that carry it (a non-1 one where they broadcast;
+    that they agree is the merge check's business), ``...`` broadcast numpy-style, and the
+    implicit output (no ``->``): the ellipsis, then the letters used once, alphabetically."""
+    eq = (ctx.attr("equation") or "").replace(" ", "")
+    names = list(ctx.node.inputs)
+    shapes = [ctx.inf.shape(n) if n else None for n in names]
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(names):
+        raise ValueError(f"Einsum equation {eq!r} has {len(terms)} operands for {len(names)} inputs")
+    if any(s is None for s in shapes):
+        return _out(None)
+    letters: dict = {}
+    counts: dict = {}
+    ell: list = []  # the ellipsis dims of each input
+    for term, s in zip(terms, shapes):
+        if term.count("...") > 1 or "." in term.replace("...", ""):
+            raise ValueError(f"Einsum term {term!r}")
+        head, has_ell, tail = term.partition("...")
+        if any(not c.isalpha() for c in head + tail):
+            raise ValueError(f"Einsum term {term!r}")
+        n_ell = len(s) - len(head) - len(tail)
+        if n_ell < 0 or n_ell and not has_ell:
+            raise ValueError(f"Einsum term {term!r} does not fit an input of rank {len(s)}")
+        dims = list(s[:len(head)]) + list(s[len(s) - len(tail):] if tail else [])
+        if has_ell:
+            ell.append(tuple(s[len(head):len(head) + n_ell]))
+        for c, d in zip(head + tail, dims):
+            counts[c] = counts.get(c, 0) + 1
+            prev = letters.get(c)
+            if prev is None or prev == 1 and d is not None:
+                letters[c] = d
+    ell_dims = _broadcast_shapes(ell) if ell else ()
+    if not arrow:
+        rhs = ("..." if ell else "") + "".join(sorted(c for c, k in counts.items() if k == 1))
+    out = []
+    head, has_ell, tail = rhs.partition("...")
+    for c in head:
+        if c not in letters:
+            raise ValueError(f"Einsum output letter {c!r} is in no input")
+        out.append(letters[c])
+    if has_ell:
+        out += list(ell_dims)
+    for c in tail:
+        if c not in letters:
+            raise ValueError(f"Einsum output letter {c!r} is in no input")
+        out.append(letters[c])
+    return _out(tuple(out))
 
 
 def _depth_to_space(ctx):
@@ -991,7 +906,7 @@ def _resize(ctx):
 
 def _scale_dim(i: Dim, scale) -> Dim:
     """onnxruntime: static_cast<int64_t>(scale · i), in float32 for the product."""
-    if i is None or isinstance(scale, Expr) or scale is None:
+    if i is None or not isinstance(scale, (int, float)):
         return None
     f = Fraction(scale)
     if isinstance(i, int):
@@ -1065,7 +980,7 @@ RULES: dict[str, Rule] = {
         "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "BitShift", "Clip",
     )},
     "Where": _where,
-    "Not": _not,
+    "Not": _same_as_input,
     # shape-preserving
     **{op: _same_as_input for op in (
         "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",
@@ -1074,18 +989,21 @@ RULES: dict[str, Rule] = {
         "LogSoftmax", "Hardmax", "InstanceNormalization", "LRN", "LpNormalization",
         "MeanVarianceNormalization", "GroupNormalization", "CastLike", "Shrink", "Trilu",
     )},
-    "Floor": _unary_floor_ceil,
-    "Ceil": _unary_floor_ceil,
+    "Floor": _same_as_input,
+    "Ceil": _same_as_input,
     "BatchNormalization": _batchnorm,
     "LayerNormalization": _layer_norm,
     "Identity": _identity,
     "Dropout": _identity,
-    "Cast": _cast,
+    "Cast": _same_as_input,
     # shapes and their values
     "Shape": _shape,
     "Size": _size,
     "ConstantOfShape": _constant_of_shape,
     "Gather": _gather,
+    "GatherElements": _gather_elements,
+    "GatherND": _gather_nd,
+    "Einsum": _einsum,
     "ScatterElements": _scatter_elements,
     "ScatterND": _scatter_elements,
     "Unsqueeze": _unsqueeze,
@@ -1111,8 +1029,12 @@ RULES: dict[str, Rule] = {
 
 
 from .infer_keras import KERAS_RULES  # noqa: E402
-from .infer_tf import TF_RULES  # noqa: E402  (it builds on the helpers above)
-from .infer_tflite import TFLITE_RULES  # noqa: E402  (it builds on both)
+from .infer_tf import TF_RULES, TF_VALUE_RULES  # noqa: E402  (it builds on the helpers above)
+from .infer_tflite import TFLITE_RULES, TFLITE_VALUE_RULES  # noqa: E402  (it builds on both)
+from .values import VALUE_RULES  # noqa: E402
 
 # rules per IR domain: "" is ONNX, "tf" TensorFlow graphs, "tflite" TFLite flatbuffers, "keras" Keras layers
 DOMAIN_RULES: dict = {"": RULES, "ai.onnx": RULES, "tf": TF_RULES, "tflite": TFLITE_RULES, "keras": KERAS_RULES}
+# value rules per IR domain (values.py for ONNX; the other dialects beside their shape rules)
+DOMAIN_VALUE_RULES: dict = {"": VALUE_RULES, "ai.onnx": VALUE_RULES, "tf": TF_VALUE_RULES,
+                            "tflite": TFLITE_VALUE_RULES, "keras": {}}

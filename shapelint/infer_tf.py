@@ -8,8 +8,11 @@ sizes.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import infer as _i
 from . import sizes
+from . import values as _v
 from .symbolic import add, mul, sub
 
 _out = _i._out
@@ -119,84 +122,111 @@ def _concat_v2(ctx):
     for s in shapes:
         total = add(total, s[axis])
     out[axis] = total
-    value = None
-    vals = [ctx.inf.value(n) for n in names[:-1]]
-    if rank == 1 and all(v is not None for v in vals):
-        value = tuple(x for v in vals for x in v)
-    return _out(tuple(out), value)
+    return _out(tuple(out))
+
+
+def _concat_v2_values(ctx, outs):
+    names = [n for n in ctx.node.inputs if n]
+    axis = _v.ints(ctx, ctx.node.inputs.index(names[-1]))[0]
+    return _v._concat(ctx, outs, names[:-1], axis)
 
 
 def _pack(ctx):
     names = [n for n in ctx.node.inputs if n]
     shapes = [ctx.inf.shape(n) for n in names]
-    if any(s is None for s in shapes):
+    if not names or any(s is None for s in shapes):
         return _out(None)
-    axis = ctx.attr("axis", 0)
     rank = len(shapes[0]) + 1
-    axis = axis + rank if axis < 0 else axis
+    axis = _i._norm_axis(ctx.attr("axis", 0), rank)
     out = list(shapes[0])
     out.insert(axis, len(names))
-    value = None
-    vals = [ctx.inf.value(n) for n in names]
-    if rank == 1 and all(v is not None and len(v) == 1 for v in vals):
-        value = tuple(v[0] for v in vals)
-    return _out(tuple(out), value)
+    return _out(tuple(out))
+
+
+def _pack_values(ctx, outs):
+    """Pack (TFLite PACK): the inputs stacked along a new axis."""
+    parts = [_v.val(ctx, i) for i in range(len(ctx.node.inputs)) if ctx.node.input(i)]
+    out_shape = _v.concrete(outs[0])
+    axis = _i._norm_axis(ctx.attr("axis", 0), len(out_shape))
+    return tuple(parts[o[axis]][0][_v.ravel(o[:axis] + o[axis + 1:], parts[o[axis]][1])]
+                 for o in _v.indices(out_shape))
 
 
 def _shape(ctx):
     s = ctx.shape(0)
     if s is None:
         return _out(None)
-    return _out((len(s),), tuple(s) if all(d is not None for d in s) else None)
+    return _out((len(s),))
 
 
-def _strided_slice(ctx):
-    """StridedSlice on shape vectors and on data, with begin/end/ellipsis/new-axis/shrink masks."""
+def _strided_picks(ctx):
+    """StridedSlice's output shape and, per input axis, what it takes: (begin, step, count) or
+    ("index", i) for a shrunk axis. Begin, end and shrink masks; not ellipsis or new-axis masks."""
     x = ctx.shape(0)
     b, e, st = ctx.value(1), ctx.value(2), ctx.value(3)
     if x is None or b is None or e is None or st is None:
-        return _out(None)
-    if ctx.attr("ellipsis_mask", 0) or ctx.attr("new_axis_mask", 0):
-        raise _i._Unknown()
+        return None, None
+    if ctx.attr("ellipsis_mask", 0) or ctx.attr("new_axis_mask", 0) or ctx.attr("offset", False):
+        raise _i._Unknown("StridedSlice with an ellipsis or new-axis mask is not modelled")
     bm, em, sm = ctx.attr("begin_mask", 0), ctx.attr("end_mask", 0), ctx.attr("shrink_axis_mask", 0)
-    out = []
-    ranges = []
+    out, picks = [], []
     for a in range(len(x)):
         n = x[a]
         if a >= len(b):
             out.append(n)
-            ranges.append(None)
+            picks.append((0, 1, n))
             continue
-        step = st[a]
-        start = None if bm >> a & 1 else b[a]
-        stop = None if em >> a & 1 else e[a]
+        step = _i._need(_i._int_or_none(st[a]), "a symbolic stride")
         if sm >> a & 1:
-            idx = b[a]
-            ranges.append(("index", idx))
+            i = b[a]
+            if isinstance(i, int) and i < 0:
+                i = add(n, i)
+            picks.append(("index", i))
             continue
-        lo = start if start is not None else (0 if step > 0 else _i.BIG)
-        hi = stop if stop is not None else (_i.BIG if step > 0 else -_i.BIG)
+        lo = None if bm >> a & 1 else b[a]
+        hi = None if em >> a & 1 else e[a]
+        lo = lo if lo is not None else (0 if step > 0 else _i.BIG)
+        hi = hi if hi is not None else (_i.BIG if step > 0 else -_i.BIG)
         size, begin = _i._slice_dim(n, lo, hi, step)
         out.append(size)
-        ranges.append(("range", begin, step, size))
-    value = None
-    v = ctx.value(0)
-    if v is not None and len(x) == 1 and isinstance(x[0], int) and ranges and ranges[0] is not None:
-        r = ranges[0]
-        if r[0] == "index":
-            idx = r[1] + x[0] if r[1] < 0 else r[1]
-            value = (v[idx],)
-        elif isinstance(r[1], int) and isinstance(r[3], int):
-            value = tuple(v[r[1] + r[2] * j] for j in range(r[3]))
-    return _out(tuple(out), value)
+        picks.append((begin, step, size))
+    return tuple(out), picks
+
+
+def _strided_slice(ctx):
+    """StridedSlice on shape vectors and on data, with begin/end/shrink masks."""
+    out, _ = _strided_picks(ctx)
+    return _out(out)
+
+
+def _strided_slice_values(ctx, outs):
+    v, s = _v.val(ctx, 0)
+    out, picks = _strided_picks(ctx)
+    if picks is None or any(not isinstance(p[1], int) if p[0] == "index" else not all(isinstance(q, int) for q in p)
+                            for p in picks):
+        raise _v.Unknown("the slice's begin, end or strides are not concrete")
+    result = []
+    for idx in _v.indices(_v.concrete(out)):
+        it = iter(idx)
+        src = [p[1] if p[0] == "index" else p[0] + p[1] * next(it) for p in picks]
+        result.append(v[_v.ravel(src, s)])
+    return tuple(result)
 
 
 def _slice(ctx):
+    """Slice(x, begin, size): size −1 means "to the end"."""
     x, begin, size = ctx.shape(0), ctx.value(1), ctx.value(2)
-    if x is None or begin is None or size is None:
+    if x is None or begin is None or size is None or len(begin) != len(x) or len(size) != len(x):
         return _out(None if x is None else (None,) * len(x))
-    out = tuple(sub(x[a], begin[a]) if size[a] == -1 else size[a] for a in range(len(x)))
-    return _out(out)
+    return _out(tuple(sub(x[a], begin[a]) if size[a] == -1 else size[a] for a in range(len(x))))
+
+
+def _slice_values(ctx, outs):
+    v, s = _v.val(ctx, 0)
+    begin = _v.ints(ctx, 1)
+    if any(b < 0 for b in begin):
+        raise ValueError("Slice begins below 0")
+    return _v._pick(v, s, outs[0], lambda o: tuple(b + i for b, i in zip(begin, o)))
 
 
 def _pad(ctx):
@@ -227,7 +257,7 @@ def _expand_dims(ctx):
     a = axis[0] + len(x) + 1 if axis[0] < 0 else axis[0]
     out = list(x)
     out.insert(a, 1)
-    return _out(tuple(out), ctx.value(0))
+    return _out(tuple(out))
 
 
 def _squeeze(ctx):
@@ -240,7 +270,7 @@ def _squeeze(ctx):
     else:
         ax = {d + len(x) if d < 0 else d for d in dims}
         out = tuple(d for k, d in enumerate(x) if k not in ax)
-    return _out(out, ctx.value(0))
+    return _out(out)
 
 
 def _reduce(ctx):
@@ -250,6 +280,16 @@ def _reduce(ctx):
     keep = ctx.attr("keep_dims", False)
     ax = {a + len(x) if a < 0 else a for a in axes}
     return _out(tuple(1 if k in ax else d for k, d in enumerate(x) if keep or k not in ax))
+
+
+_REDUCERS = {"Sum": "ReduceSum", "Prod": "ReduceProd", "Max": "ReduceMax", "Min": "ReduceMin",
+             "REDUCE_ANY": "ReduceMax"}
+
+
+def _reduce_values(ctx, outs):
+    v, s = _v.val(ctx, 0)
+    axes = {_i._norm_axis(a, len(s)) for a in _v.ints(ctx, 1)}
+    return _v.reduce_values(_REDUCERS.get(ctx.op, ctx.op), v, s, axes, bool(ctx.attr("keep_dims", False)), outs[0])
 
 
 def _fused_bn(ctx):
@@ -263,7 +303,11 @@ def _var_handle(ctx):
 
 
 def _identity_n(ctx):
-    return [(ctx.inf.shape(n), ctx.inf.value(n)) for n in ctx.node.inputs if n]
+    return [(ctx.inf.shape(n), None) for n in ctx.node.inputs if n]
+
+
+def _identity_n_values(ctx, outs):
+    return [ctx.inf.value(n) for n in ctx.node.inputs if n]
 
 
 def _matmul(ctx):
@@ -282,9 +326,72 @@ def _transpose(ctx):
     return _out(tuple(x[p] for p in perm))
 
 
+def _transpose_values(ctx, outs):
+    v, s = _v.val(ctx, 0)
+    return _v._transposed(v, s, _v.ints(ctx, 1), outs[0])
+
+
 def _fill(ctx):
     dims = ctx.value(0)
     return _out(None if dims is None else tuple(dims))
+
+
+def _fill_values(ctx, outs):
+    return (_v.scalar(ctx, 1),) * len(list(_v.indices(_v.concrete(outs[0]))))
+
+
+def _gather_v2(ctx):
+    """GatherV2(params, indices, axis) with batch_dims 0: ONNX Gather with the axis input."""
+    return _i.RULES["Gather"](_gather_ctx(ctx))
+
+
+def _gather_ctx(ctx):
+    if ctx.attr("batch_dims", 0):
+        raise _i._Unknown("Gather with batch_dims is not modelled")
+    axis = _v.ints(ctx, 2)[0] if ctx.has(2) else ctx.attr("axis", 0)
+    return _i._Ctx(ctx.inf, replace(ctx.node, attrs=(("axis", axis),) + tuple(ctx.node.attrs)), "Gather")
+
+
+def _gather_v2_values(ctx, outs):
+    return _v._gather(_gather_ctx(ctx), outs)
+
+
+def _elementwise(ctx):
+    return _i._elementwise(_i._Ctx(ctx.inf, ctx.node, "Add"))
+
+
+def _binary_values(op):
+    """FloorDiv / FloorMod / SquaredDifference / NotEqual of two values (floor semantics: TF's)."""
+
+    def rule(ctx, outs):
+        (a, sa), (b, sb) = _v.val(ctx, 0), _v.val(ctx, 1)
+        return _v.broadcast([a, b], [sa, sb], outs[0], lambda x, y: _v.binary(op, x, y))
+
+    return rule
+
+
+def _square_values(ctx, outs):
+    v, _ = _v.val(ctx, 0)
+    return tuple(_v.unary("Square", x) for x in v)
+
+
+def _cast_values(ctx, outs):
+    """Cast to ``DstT`` (TFLite: ``out_data_type``, a TensorType code)."""
+    v, _ = _v.val(ctx, 0)
+    to = ctx.attr("DstT")
+    if to is None:
+        code = ctx.attr("out_data_type")
+        to = _TFLITE_TYPES.get(code) if code is not None else None
+    if to is None:
+        if ctx.node.domain == "tflite":
+            return v  # no options: the type is not recorded (as before, the value passes through)
+        raise _v.Unknown("Cast without a destination type")
+    return tuple(_v.cast(x, to) for x in v)
+
+
+# TFLite TensorType codes
+_TFLITE_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
+                 9: "int8", 10: "float64", 12: "uint64", 15: "uint32", 16: "uint16"}
 
 
 def _same(ctx):
@@ -335,18 +442,63 @@ TF_RULES = {
     "Sub": _alias("Sub"),
     "Mul": _alias("Mul"),
     "RealDiv": _alias("Div"),
-    "FloorDiv": _alias("Div"),
+    "FloorDiv": _elementwise,
+    "FloorMod": _elementwise,
     "Maximum": _alias("Max"),
     "Minimum": _alias("Min"),
-    "SquaredDifference": _alias("Sub"),
-    "Cast": _alias("Identity"),
+    "SquaredDifference": _elementwise,
+    "Equal": _alias("Equal"),
+    "NotEqual": _elementwise,
+    "Less": _alias("Less"),
+    "Greater": _alias("Greater"),
+    "LessEqual": _alias("LessOrEqual"),
+    "GreaterEqual": _alias("GreaterOrEqual"),
+    "LogicalAnd": _alias("And"),
+    "LogicalOr": _alias("Or"),
+    "LogicalNot": _alias("Not"),
+    "SelectV2": _alias("Where"),
+    "Range": _alias("Range"),
+    "Size": _alias("Size"),
+    "Tile": _alias("Tile"),
+    "BroadcastTo": _alias("Expand"),
+    "GatherV2": _gather_v2,
+    "Neg": _alias("Neg"),
+    "Abs": _alias("Abs"),
+    "Floor": _alias("Floor"),
+    "Ceil": _alias("Ceil"),
+    "Sqrt": _alias("Sqrt"),
+    "Square": _same,
+    "Cast": _same,
     "Identity": _alias("Identity"),
     "ReadVariableOp": _alias("Identity"),
     "StopGradient": _alias("Identity"),
     "Placeholder": _same,
     **{op: _same for op in (
         "BiasAdd", "Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
-        "LogSoftmax", "Softplus", "Softsign", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Neg", "Abs",
-        "Erf", "Gelu", "Swish", "HardSwish", "ClipByValue", "Floor", "Ceil", "Round",
+        "LogSoftmax", "Softplus", "Softsign", "Exp", "Log", "Rsqrt",
+        "Erf", "Gelu", "Swish", "HardSwish", "ClipByValue", "Round",
     )},
+}
+
+# values of TF's own ops (the aliased ones use the ONNX op's value rule, values.VALUE_RULES)
+TF_VALUE_RULES = {
+    "ConcatV2": _concat_v2_values,
+    "Pack": _pack_values,
+    "Shape": _v.VALUE_RULES["Shape"],
+    "StridedSlice": _strided_slice_values,
+    "Slice": _slice_values,
+    "Reshape": _v.VALUE_RULES["Reshape"],
+    "ExpandDims": _v.VALUE_RULES["Unsqueeze"],
+    "Squeeze": _v.VALUE_RULES["Squeeze"],
+    **{op: _reduce_values for op in ("Sum", "Prod", "Max", "Min")},
+    "IdentityN": _identity_n_values,
+    "Transpose": _transpose_values,
+    "Fill": _fill_values,
+    "GatherV2": _gather_v2_values,
+    "FloorDiv": _binary_values("FloorDiv"),
+    "FloorMod": _binary_values("FloorMod"),
+    "SquaredDifference": _binary_values("SquaredDifference"),
+    "NotEqual": _binary_values("NotEqual"),
+    "Square": _square_values,
+    "Cast": _cast_values,
 }

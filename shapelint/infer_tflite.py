@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from . import infer as _i
 from . import sizes
-from .infer_tf import TF_RULES
-from .symbolic import Expr, add, floordiv, maximum, mod, mul, sub
+from . import values as _v
+from .symbolic import add, maximum, mod, mul, sub
 
 _out = _i._out
 
@@ -27,13 +27,8 @@ _alias = _i.alias
 
 
 def _tf(tf_op):
-    """The TF rule of that name (same inputs, same option names)."""
-    fn = TF_RULES[tf_op]
-
-    def rule(ctx):
-        return fn(_i._Ctx(ctx.inf, ctx.node, tf_op))
-
-    return rule
+    """The TF op of that name (same inputs, same option names): its shape and value rules."""
+    return _i.Alias("tf", tf_op)
 
 
 def _unknown_like(ctx, i=0):
@@ -179,133 +174,6 @@ def _batch_matmul(ctx):
     return _out(tuple(batch) + (m, n))
 
 
-def _flat_index(idx, shape) -> int:
-    off = 0
-    for i, d in zip(idx, shape):
-        off = off * d + i
-    return off
-
-
-def _indices(shape):
-    """Every index of a small concrete shape, row-major."""
-    out = [()]
-    for d in shape:
-        out = [i + (j,) for i in out for j in range(d)]
-    return out
-
-
-def _small(shape) -> bool:
-    return shape is not None and all(isinstance(d, int) for d in shape) and _i._numel(shape) <= 64
-
-
-def _strided_slice(ctx):
-    """STRIDED_SLICE(x, begin, end, strides) with begin/end/shrink masks (ellipsis and new-axis
-    masks, and ``offset``, are not modelled); values of small tensors of any rank are sliced too
-    (the [2, 2] paddings a dilated conv computes at run time)."""
-    x = ctx.shape(0)
-    b, e, st = ctx.value(1), ctx.value(2), ctx.value(3)
-    if x is None or b is None or e is None or st is None:
-        return _out(None)
-    if ctx.attr("ellipsis_mask", 0) or ctx.attr("new_axis_mask", 0) or ctx.attr("offset", False):
-        raise _i._Unknown()
-    bm, em, sm = ctx.attr("begin_mask", 0), ctx.attr("end_mask", 0), ctx.attr("shrink_axis_mask", 0)
-    out, picks = [], []  # picks: per input axis, (start, step, count) or ("index", i)
-    for a in range(len(x)):
-        n = x[a]
-        if a >= len(b):
-            out.append(n)
-            picks.append((0, 1, n))
-            continue
-        step = _i._need(_i._int_or_none(st[a]))
-        if sm >> a & 1:
-            i = b[a]
-            if isinstance(i, int) and i < 0:
-                i = add(n, i)
-            picks.append(("index", i))
-            continue
-        lo = None if bm >> a & 1 else b[a]
-        hi = None if em >> a & 1 else e[a]
-        lo = lo if lo is not None else (0 if step > 0 else _i.BIG)
-        hi = hi if hi is not None else (_i.BIG if step > 0 else -_i.BIG)
-        size, begin = _i._slice_dim(n, lo, hi, step)
-        out.append(size)
-        picks.append((begin, step, size))
-    value = None
-    v = ctx.value(0)
-    if v is not None and _small(x) and _small(out) and all(
-            isinstance(p[1], int) if p[0] == "index" else all(isinstance(q, int) for q in p) for p in picks):
-        value = []
-        for idx in _indices(tuple(out)):
-            it = iter(idx)
-            src = [p[1] if p[0] == "index" else p[0] + p[1] * next(it) for p in picks]
-            value.append(v[_flat_index(src, x)])
-    return _out(tuple(out), value)
-
-
-def _pack(ctx):
-    """PACK(values...) along ``axis``; values of small tensors are stacked too."""
-    names = [n for n in ctx.node.inputs if n]
-    shapes = [ctx.inf.shape(n) for n in names]
-    if not names or any(sh is None for sh in shapes):
-        return _out(None)
-    rank = len(shapes[0]) + 1
-    axis = _i._norm_axis(ctx.attr("axis", 0), rank)
-    out = list(shapes[0])
-    out.insert(axis, len(names))
-    vals = [ctx.inf.value(n) for n in names]
-    value = None
-    if all(v is not None for v in vals) and _small(shapes[0]) and _small(out):
-        value = [vals[idx[axis]][_flat_index(idx[:axis] + idx[axis + 1:], shapes[0])] for idx in _indices(tuple(out))]
-    return _out(tuple(out), value)
-
-
-def _floor_arith(kind):
-    """FLOOR_MOD / FLOOR_DIV: floor semantics, exact on symbolic dims for a positive constant divisor."""
-
-    def fn(a, b):
-        if a is None or b is None:
-            return None
-        if isinstance(a, float) or isinstance(b, float):
-            if isinstance(a, Expr) or isinstance(b, Expr) or b == 0:
-                return None
-            return a % b if kind == "mod" else float(a // b)
-        if isinstance(b, int) and b > 0:
-            return mod(a, b) if kind == "mod" else floordiv(a, b)
-        if isinstance(a, int) and isinstance(b, int) and b:
-            return a % b if kind == "mod" else a // b
-        return None
-
-    def rule(ctx):
-        names = [n for n in ctx.node.inputs if n]
-        shapes = [ctx.inf.shape(n) for n in names]
-        if len(names) != 2 or any(sh is None for sh in shapes):
-            return _out(None)
-        out = _i._broadcast_shapes(shapes)
-        vals = [ctx.inf.value(n) for n in names]
-        value = None
-        if all(v is not None for v in vals):
-            value = _i._bcast_values(vals, shapes, out, fn)
-            if value is not None and any(x is None for x in value):
-                value = None
-        return _out(out, value)
-
-    return rule
-
-
-def _slice(ctx):
-    """SLICE(x, begin, size): size −1 means "to the end"; a 1-D value (a shape vector) is sliced too."""
-    x, begin, size = ctx.shape(0), ctx.value(1), ctx.value(2)
-    if x is None or begin is None or size is None or len(begin) != len(x) or len(size) != len(x):
-        return _unknown_like(ctx) if x is not None else _out(None)
-    out = tuple(sub(x[a], begin[a]) if size[a] == -1 else size[a] for a in range(len(x)))
-    value = None
-    v = ctx.value(0)
-    if v is not None and len(x) == 1 and isinstance(begin[0], int) and isinstance(out[0], int) \
-            and 0 <= begin[0] and begin[0] + out[0] <= len(v):
-        value = tuple(v[begin[0]:begin[0] + out[0]])
-    return _out(out, value)
-
-
 def _split(ctx):
     """SPLIT(axis, x) into num_splits equal parts."""
     axis, x = ctx.value(0), ctx.shape(1)
@@ -386,15 +254,14 @@ def _space_batch(ctx):
     return _out(tuple(out))
 
 
-def _broadcast_to(ctx):
-    v = ctx.value(1)
-    return _out(None if v is None else tuple(v))
-
-
 def _gather(ctx):
     if ctx.attr("batch_dims", 0):
-        raise _i._Unknown()
+        raise _i._Unknown("GATHER with batch_dims is not modelled")
     return _alias("Gather")(ctx)
+
+
+def _gather_values(ctx, outs):
+    return _v.VALUE_RULES["Gather"](_i._Ctx(ctx.inf, ctx.node, "Gather"), outs)
 
 
 def _declared(ctx):
@@ -409,10 +276,6 @@ def _resource(ctx):
 
 def _same(ctx):
     return _out(ctx.shape(0), None)
-
-
-def _identity(ctx):
-    return _out(ctx.shape(0), ctx.value(0))
 
 
 TFLITE_RULES = {
@@ -441,18 +304,18 @@ TFLITE_RULES = {
     "SUB": _alias("Sub"),
     "MUL": _alias("Mul"),
     "DIV": _alias("Div"),
-    "FLOOR_DIV": _floor_arith("div"),
-    "FLOOR_MOD": _floor_arith("mod"),
+    "FLOOR_DIV": _tf("FloorDiv"),
+    "FLOOR_MOD": _tf("FloorMod"),
     "POW": _alias("Pow"),
     "MAXIMUM": _alias("Max"),
     "MINIMUM": _alias("Min"),
-    "SQUARED_DIFFERENCE": _alias("Sub"),
+    "SQUARED_DIFFERENCE": _tf("SquaredDifference"),
     "EQUAL": _alias("Equal"),
     "LESS": _alias("Less"),
     "GREATER": _alias("Greater"),
     "LESS_EQUAL": _alias("LessOrEqual"),
     "GREATER_EQUAL": _alias("GreaterOrEqual"),
-    "NOT_EQUAL": _alias("Equal"),
+    "NOT_EQUAL": _tf("NotEqual"),
     "LOGICAL_AND": _alias("And"),
     "LOGICAL_OR": _alias("Or"),
     "SELECT": _alias("Where"),
@@ -460,22 +323,22 @@ TFLITE_RULES = {
     "ADD_N": _alias("Sum"),
     # shapes and their values
     "SHAPE": _tf("Shape"),
-    "STRIDED_SLICE": _strided_slice,
-    "SLICE": _slice,
-    "PACK": _pack,
+    "STRIDED_SLICE": _tf("StridedSlice"),
+    "SLICE": _tf("Slice"),
+    "PACK": _tf("Pack"),
     "UNPACK": _unpack,
     "RESHAPE": _reshape,
     "SQUEEZE": _tf("Squeeze"),
     "EXPAND_DIMS": _tf("ExpandDims"),
     "TRANSPOSE": _tf("Transpose"),
     "FILL": _tf("Fill"),
-    "BROADCAST_TO": _broadcast_to,
+    "BROADCAST_TO": _alias("Expand"),
     "TILE": _alias("Tile"),
     "RANGE": _alias("Range"),
     "GATHER": _gather,
     "SPLIT": _split,
     "SPLIT_V": _split_v,
-    "CAST": _identity,
+    "CAST": _tf("Cast"),
     "VAR_HANDLE": _resource,
     "READ_VARIABLE": _declared,
     # reductions and matmuls
@@ -492,9 +355,22 @@ TFLITE_RULES = {
     # shape-preserving
     **{op: _same for op in (
         "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH",
-        "HARD_SWISH", "ELU", "GELU", "EXP", "LOG", "SQRT", "RSQRT", "SQUARE", "NEG", "ABS", "SIN", "COS",
-        "FLOOR", "CEIL", "ROUND", "SIGN", "SOFTMAX", "LOG_SOFTMAX", "L2_NORMALIZATION",
+        "HARD_SWISH", "ELU", "GELU", "EXP", "LOG", "RSQRT", "SIN", "COS", "ROUND", "SOFTMAX", "LOG_SOFTMAX", "L2_NORMALIZATION",
         "LOCAL_RESPONSE_NORMALIZATION", "DEQUANTIZE", "QUANTIZE", "FAKE_QUANT", "ZEROS_LIKE", "ONES_LIKE",
-        "LOGICAL_NOT", "REVERSE_V2", "CUMSUM",
+        "REVERSE_V2", "CUMSUM",
     )},
+    "SQRT": _alias("Sqrt"),
+    "NEG": _alias("Neg"),
+    "ABS": _alias("Abs"),
+    "FLOOR": _alias("Floor"),
+    "CEIL": _alias("Ceil"),
+    "SIGN": _alias("Sign"),
+    "LOGICAL_NOT": _alias("Not"),
+    "SQUARE": _tf("Square"),
+}
+
+# values of TFLite's own ops (aliased ones use the ONNX or TF op's value rule)
+TFLITE_VALUE_RULES = {
+    "RESHAPE": _v.VALUE_RULES["Reshape"],
+    "GATHER": _gather_values,
 }
