@@ -572,9 +572,7 @@ def unknowns(inf: Inferred) -> list:
         s = inf.shape(t.name)
         if not _complete(s):
             out.append(Unknown(t.name, "input", "the graph input's rank or a dim has neither a size nor a name"))
-    lost = getattr(inf, "lost", None)
-    if lost is None:
-        lost = _lost(inf)
+    lost = inf.lost
     by_name = {n.name: n for n in inf.graph.nodes}
     lost_outputs: set = set()
     for name, (op, reason) in lost.items():
@@ -611,36 +609,6 @@ def unknowns(inf: Inferred) -> list:
     inf.memo["unknowns"] = out
     return out
 
-
-def _lost(inf: Inferred) -> dict:
-    """node -> (op, reason) for nodes whose output shape is (partly) unknown although their inputs'
-    shapes are all known: the first op that lost the shape on its path."""
-    from .infer import DOMAIN_RULES
-
-    out: dict = {}
-    failed = set(inf.failed)
-    for node in inf.graph.nodes:
-        outs = [o for o in node.outputs if o]
-        if not outs or all(_complete(inf.shape(o)) for o in outs):
-            continue
-        if node.op in ("Dropout", "BatchNormalization", "MaxPool") and _complete(inf.shape(outs[0])):
-            continue  # optional statistics / mask / indices outputs, never sizes
-        ins = [n for n in node.inputs if n]
-        if not all(_complete(inf.shape(n)) for n in ins):
-            continue
-        table = DOMAIN_RULES.get(node.domain or "")
-        if table is None or node.op not in table:
-            reason = f"no shape rule for {node.op}" + (f" (domain {node.domain})" if node.domain else "")
-        elif node.name in failed:
-            reason = "its attributes or inputs do not make sense to shapelint"
-        else:
-            missing = [n for n in ins if n not in inf.graph.constants and inf.value(n) is None
-                       and inf.shape(n) is not None and len(inf.shape(n)) <= 1]
-            reason = ("its output shape depends on the value of "
-                      + ", ".join(f"'{n}'" for n in missing[:3]) + ", which is computed at run time and unknown"
-                      if missing else "its output shape could not be inferred")
-        out[node.name] = (node.op, reason)
-    return out
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 per dynamic input dim whose set is not "every size".
 
 This is `shapelint contract`'s answer as a finding, so that `check` and `contract` say the same
-thing: a warning when sizes above the smallest working one fail (a U-Net that needs H mod 16 = 0, a
+thing, for the restrictions no per-node finding states (where a merge or a shape check restricts
+a dim, SL003 / SL006 give the whole model's set already): a warning when sizes above the smallest working one fail (a U-Net that needs H mod 16 = 0, a
 ViT whose position embedding fits one size), an info when only sizes below a minimum fail (a
 classifier that needs H ≥ 32). Where shapelint abstains (SL005), the set is the sizes it cannot
 show to fail, and the finding says so.
@@ -23,6 +24,8 @@ def check(ctx: CheckContext):
         origin = inf.symbols.get(name)
         if origin is None or ss.is_everything():
             continue
+        if name in c.sets and not c.sets[name].is_everything():
+            continue  # a merge or shape check restricts it: SL003 / SL006 state the set there, node by node
         declared = (ctx.declared or {}).get(name)
         if declared is not None and declared.intersect(ss) == declared.canonical():
             continue  # every size the model is declared for works
