@@ -5,10 +5,13 @@
 
 VERDICTS.json maps a model file name to {"input": NAME, "input_shape": [...],
 "sizes": {"HxW": "ok" | "fail" | {"verdict": ...}}} (the layout of
-shared/corpus/onnxruntime_verdicts.json). For every size, shapelint predicts "ok" when every merge
-holds, in two independent ways: from the symbolic contract (the exact sets of H and W), and -- with
---pinned -- by re-running inference with --input-shape pinned to that size, as a user would.
-Prints one line per model and every disagreement; exits 1 when there is any.
+shared/corpus/onnxruntime_verdicts.json). For every size, shapelint predicts "ok" when every run-time
+check holds, in two independent ways: from the symbolic contract (the exact sets of H and W), and --
+with --pinned -- by re-running inference with --input-shape pinned to that size, as a user would (an
+error finding of any rule means "fail"). Where shapelint abstains (something on the way was not
+inferred) the size counts as an abstention, not a disagreement. The spatial axes are the last two
+unless the entry says "spatial_axes"; other dynamic dims (the batch) are 1.
+Prints one line per model, every disagreement and a total; exits 1 when there is any disagreement.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from shapelint.analysis import contract, merges  # noqa: E402
+from shapelint.findings import ABSTENTION_RULES  # noqa: E402
 from shapelint.lint import analyse, lint  # noqa: E402
 
 
@@ -38,7 +42,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with open(args.verdicts) as f:
         table = json.load(f)
-    total_bad = 0
+    total_bad = total_abstained = total_sizes = 0
     for fname, entry in table.items():
         path = os.path.join(args.models, fname)
         if not os.path.exists(path):
@@ -48,36 +52,45 @@ def main(argv=None) -> int:
         c = contract(inf, merges(inf))
         inp = entry["input"]
         shape = next(t.shape for t in graph.inputs if t.name == inp)
-        sym_h, sym_w = shape[2], shape[3]
-        bad = []
+        h_axis, w_axis = entry.get("spatial_axes", (len(shape) - 2, len(shape) - 1))
+        sym_h, sym_w = shape[h_axis], shape[w_axis]
+        # the other dims as the runtime was run: batch 1, the rest as declared
+        others = {d: 1 for k, d in enumerate(shape) if isinstance(d, str) and k not in (h_axis, w_axis)}
+        bad, abstained = [], []
         n = 0
         for size, v in entry["sizes"].items():
             h, w = (int(x) for x in size.split("x"))
             want = _verdict(v)
-            env = {sym_h: h, sym_w: w}
-            pred = c.runs(env)
-            got = {True: "ok", False: "fail", None: "not analysed"}[pred]
+            env = {**others, sym_h: h, sym_w: w} if isinstance(sym_h, str) and isinstance(sym_w, str) else None
+            pred = c.runs({k: x for k, x in env.items()}) if env is not None else None
             n += 1
             if pred is None:
-                bad.append(f"  {size}: runtime {want}, shapelint: not analysed (a pooling window exceeds its input)")
-            elif got != want:
-                bad.append(f"  {size}: runtime {want}, shapelint contract {got}")
+                abstained.append(size)
+            elif {True: "ok", False: "fail"}[pred] != want:
+                bad.append(f"  {size}: runtime {want}, shapelint contract {'ok' if pred else 'fail'}")
             if args.pinned:
-                pinned = [d if isinstance(d, int) else None for d in shape]
-                pinned = [1 if d is None and k == 0 else d for k, d in enumerate(pinned)]
-                pinned[2], pinned[3] = h, w
+                pinned = [1 if isinstance(d, str) else d for d in shape]
+                pinned[h_axis], pinned[w_axis] = h, w
                 if any(d is None for d in pinned):
                     continue
-                res = lint(path, {inp: tuple(pinned)}, select={"SL003"})
+                res = lint(path, {inp: tuple(pinned)})
+                if any(f.rule in ABSTENTION_RULES for f in res.findings) \
+                        and not any(f.severity == "error" for f in res.findings):
+                    continue  # abstains pinned too
                 got_p = "fail" if any(f.severity == "error" for f in res.findings) else "ok"
                 if got_p != want:
                     bad.append(f"  {size}: runtime {want}, shapelint --input-shape {got_p}")
         sets = "; ".join(f"{s.describe(name)}" for name, s in sorted(c.works().items()) if not s.is_everything())
-        print(f"{fname}: {n} sizes, {len(bad)} disagreements; works for: {sets or 'every size'}"
-              + (f"; undecided merges: {len(c.undecided)}" if c.undecided else ""))
+        print(f"{fname}: {n} sizes, {len(bad)} disagreements, {len(abstained)} abstentions; works for: "
+              f"{sets or 'every size'}"
+              + (f"; undecided merges: {len(c.undecided)}" if c.undecided else "")
+              + (f"; unknown: {c.unknown[0].text()}" if c.unknown else ""))
         for line in bad:
             print(line)
         total_bad += len(bad)
+        total_abstained += len(abstained)
+        total_sizes += n
+    print(f"total: {len(table)} models, {total_sizes} sizes, {total_bad} disagreements, {total_abstained} abstentions")
     return 1 if total_bad else 0
 
 

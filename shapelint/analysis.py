@@ -203,35 +203,56 @@ def _product(fs) -> Dim:
 
 def _separate(a: list, b: list):
     """prod(a) = prod(b) as per-symbol equalities, where that is exact: the factors group by the
-    one symbol each depends on, and every group's ``a`` side is ≥ its ``b`` side at every size
-    (or every one ≤), so the products are equal only where each group is. Else None."""
+    one symbol each depends on (the integer factors shared out among the groups), and every
+    group's ``a`` side is ≥ its ``b`` side at every size (or every one ≤), so the products, all
+    ≥ 0, are equal only where each group is. Else None."""
     groups: dict = {}
+    ka = kb = 1
     for side, fs in ((0, a), (1, b)):
         for f in fs:
             if isinstance(f, int):
-                key = ""
-            else:
-                syms = symbols(f)
-                if len(syms) != 1 or has_bcast(f):
-                    return None
-                (key,) = syms
+                if side == 0:
+                    ka *= f
+                else:
+                    kb *= f
+                continue
+            syms = symbols(f)
+            if len(syms) != 1 or has_bcast(f):
+                return None
+            (key,) = syms
             groups.setdefault(key, ([], []))[side].append(f)
-    const = groups.pop("", ([1], [1]))
-    if len(groups) < 2 or _product(const[0]) != _product(const[1]):
+    if len(groups) < 2 or len(groups) > 3 or ka > 4096 or kb > 4096 or ka < 1 or kb < 1:
         return None
-    pairs, signs = [], set()
-    for name, (fa, fb) in sorted(groups.items()):
-        pa, pb = _product(fa), _product(fb)
-        try:
-            ge = solve([add(sub(pa, pb), 1)], PositivePred(), name).is_everything()
-            le = solve([add(sub(pb, pa), 1)], PositivePred(), name).is_everything()
-        except Undecidable:
-            return None
-        if not (ge or le):
-            return None
-        signs.add("ge" if ge else "le")
-        pairs.append((pa, pb))
-    return pairs if len(signs) == 1 else None
+    names = sorted(groups)
+
+    def shares(k: int, n: int):
+        """Ways to write k as an ordered product of n positive factors."""
+        if n == 1:
+            yield (k,)
+            return
+        for d in range(1, k + 1):
+            if k % d == 0:
+                for rest in shares(k // d, n - 1):
+                    yield (d,) + rest
+
+    for sa in shares(ka, len(names)):
+        for sb in shares(kb, len(names)):
+            pairs, signs = [], set()
+            for name, da, db in zip(names, sa, sb):
+                pa, pb = mul(_product(groups[name][0]), da), mul(_product(groups[name][1]), db)
+                try:
+                    ge = solve([add(sub(pa, pb), 1)], PositivePred(), name).is_everything()
+                    le = ge or solve([add(sub(pb, pa), 1)], PositivePred(), name).is_everything()
+                except Undecidable:
+                    return None
+                if not (ge or le):
+                    break
+                signs.add("ge" if ge else "le")
+                pairs.append((pa, pb))
+            else:
+                if len(signs) == 1:
+                    return pairs
+    return None
 
 
 def _equal_products(node, inputs, shapes, a: list, b: list, what: str) -> list:
@@ -350,13 +371,16 @@ def _check_split(inf: Inferred, node) -> Optional[list]:
 
 
 def _check_positive_outputs(what: str):
-    """Every output dim ≥ 1 on the axes the node resizes (Resize: onnxruntime rejects an empty
-    output size)."""
+    """Every output dim ≥ 1 on the axes a Resize given ``sizes`` resizes: onnxruntime derives the
+    scales from the sizes and rejects a scale of 0. (Given scales, an output of 0 runs: an empty
+    tensor, measured.)"""
 
     def rule(inf: Inferred, node) -> Optional[list]:
         x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
         if x is None or y is None:
             return None
+        if node.op != "Resize" or not node.input(3) or inf.shape(node.input(3)) == (0,):
+            return []
         dims = [(k, (d,), "positive") for k, (d, i) in enumerate(zip(y, x)) if d is not i and d != i]
         return _axis_checks(node, (node.input(0),), (x,), dims, what)
 
@@ -474,18 +498,25 @@ SHAPE_CHECKS = {
     "Pad": _check_pad,
 }
 
-# what onnxruntime says when such a check fails, for messages (measured with onnxruntime 1.2x)
+# what onnxruntime says when such a check fails, for messages (measured with onnxruntime 1.32; keyed
+# by op, or "op/check" where one op fails in several ways)
 RUNTIME_WORDS = {
     "Concat": "Non concat axis dimensions must match",
+    "broadcast": "Attempting to broadcast an axis by a dimension other than 1",
     "Reshape": "The input tensor cannot be reshaped to the requested shape",
     "MatMul": "MatMul dimension mismatch",
     "Gemm": "GEMM: Dimension mismatch",
     "Expand": "invalid expand shape",
-    "Split": "Cannot split using values in 'split' attribute",
+    "Split": "Sum of sizes in 'split' (must equal size of selected axis)",
+    "Split/even split": "Input cannot be split evenly on selected axis",
     "Resize": "Scale value should be greater than 0",
-    "Squeeze": "Dimension of input must be 1",
+    "Squeeze": "must be 1 instead of",
     "Gather": "indices element out of data bounds",
-    "Conv": "Invalid input shape",
+    "Conv": "Input channels C is not equal to kernel channels * group",
+    "DepthToSpace": "DepthToSpace requires input depth to be a multiple of (block_size * block_size)",
+    "SpaceToDepth": "SpaceToDepth requires input",
+    "Einsum": "Please check input shapes/equation provided",
+    "Pad": "Tensor shape.Size() must be >= 0",
 }
 
 
@@ -541,9 +572,7 @@ def unknowns(inf: Inferred) -> list:
         s = inf.shape(t.name)
         if not _complete(s):
             out.append(Unknown(t.name, "input", "the graph input's rank or a dim has neither a size nor a name"))
-    lost = getattr(inf, "lost", None)
-    if lost is None:
-        lost = _lost(inf)
+    lost = inf.lost
     by_name = {n.name: n for n in inf.graph.nodes}
     lost_outputs: set = set()
     for name, (op, reason) in lost.items():
@@ -580,36 +609,6 @@ def unknowns(inf: Inferred) -> list:
     inf.memo["unknowns"] = out
     return out
 
-
-def _lost(inf: Inferred) -> dict:
-    """node -> (op, reason) for nodes whose output shape is (partly) unknown although their inputs'
-    shapes are all known: the first op that lost the shape on its path."""
-    from .infer import DOMAIN_RULES
-
-    out: dict = {}
-    failed = set(inf.failed)
-    for node in inf.graph.nodes:
-        outs = [o for o in node.outputs if o]
-        if not outs or all(_complete(inf.shape(o)) for o in outs):
-            continue
-        if node.op in ("Dropout", "BatchNormalization", "MaxPool") and _complete(inf.shape(outs[0])):
-            continue  # optional statistics / mask / indices outputs, never sizes
-        ins = [n for n in node.inputs if n]
-        if not all(_complete(inf.shape(n)) for n in ins):
-            continue
-        table = DOMAIN_RULES.get(node.domain or "")
-        if table is None or node.op not in table:
-            reason = f"no shape rule for {node.op}" + (f" (domain {node.domain})" if node.domain else "")
-        elif node.name in failed:
-            reason = "its attributes or inputs do not make sense to shapelint"
-        else:
-            missing = [n for n in ins if n not in inf.graph.constants and inf.value(n) is None
-                       and inf.shape(n) is not None and len(inf.shape(n)) <= 1]
-            reason = ("its output shape depends on the value of "
-                      + ", ".join(f"'{n}'" for n in missing[:3]) + ", which is computed at run time and unknown"
-                      if missing else "its output shape could not be inferred")
-        out[node.name] = (node.op, reason)
-    return out
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,12 @@
 Shapes are tuples of dims (``int``, symbolic ``Expr``, or ``None`` for unknown); a tensor of
 unknown rank has shape ``None``. Values (``Shape`` outputs, pads, sizes, scales) are flat tuples
 of dims or floats, so sizes computed at run time stay symbolic and constant subgraphs fold.
-An op without a rule gives unknown outputs and a note -- never a guess.
+An op without a rule gives unknown outputs and a note -- never a guess; where a shape is first
+lost, ``Inferred.lost`` says which node and why.
 
-The rules are plain functions in one dict, ``RULES``; ``grep '"Conv"'`` finds Conv's.
+The shape rules are plain functions in one dict, ``RULES``; ``grep '"Conv"'`` finds Conv's.
+Value rules are apart, in values.py (``VALUE_RULES``): ``_infer_node`` runs the shape rule, then
+the value rule, which sees the output shapes the shape rule found.
 """
 
 from __future__ import annotations

@@ -116,10 +116,8 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
                 OverflowError, RecursionError) as e:
             # a malformed attribute the check did not expect: say so, never a traceback
             inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
-    if any(f.rule == "SL003" and f.details.get("symbol") for f in res.findings):
-        from .analysis import contract
-
-        c = contract(inferred, ctx.merges)
+    if any(f.rule in ("SL003", "SL006", "SL007") and f.details.get("symbol") for f in res.findings):
+        c = ctx.contract
         res.works = {name: ss.describe(name) + (f" ({c.note(name)})" if c.note(name) else "")
                      for name, ss in sorted(c.works().items()) if not ss.is_everything() or c.note(name)}
         for f in res.findings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import (convtranspose, convtranspose_keras, convtranspose_tf, convtranspose_tflite, merge, not_inferred,
-               shape_check, too_small)
+               shape_check, size_contract, too_small)
 
 
 def _both(*fns):
@@ -29,4 +29,5 @@ CHECKS = {
     "SL004": ("input-too-small", "error", too_small.check),
     "SL005": ("not-inferred", "info", not_inferred.check),
     "SL006": ("shape-check", "error", shape_check.check),
+    "SL007": ("size-contract", "warning", size_contract.check),
 }

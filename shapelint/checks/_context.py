@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..analysis import fixed_size_failures, merges
+from ..analysis import contract, fixed_size_failures, merges
 from ..infer import Inferred
 from ..ir import Graph
 
@@ -20,6 +20,11 @@ class CheckContext:
     @cached_property
     def merges(self) -> list:
         return merges(self.inferred)
+
+    @cached_property
+    def contract(self):
+        """The whole model's contract (analysis.contract), computed once for every rule."""
+        return contract(self.inferred, self.merges)
 
     @cached_property
     def stops(self) -> dict:

@@ -7,7 +7,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 
 from __future__ import annotations
 
-from ..analysis import ABSTAIN_SIZED, axis_verdict, convtranspose_fit, domain, upstream_merges
+from ..analysis import ABSTAIN_SIZED, RUNTIME_WORDS, axis_verdict, convtranspose_fit, domain, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
@@ -133,8 +133,10 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     if v.symbol is None:
         # fixed sizes
         av, bv = evaluate(a, {}), evaluate(b, {})
+        says = RUNTIME_WORDS.get("Concat" if ax.kind == "equal" else "broadcast") \
+            if ctx.graph.framework == "onnx" else None
         where_fails = (f"{ctx.runtime} stops earlier, at '{stopped_at}', and fails here once that is fixed"
-                       if stopped_at else f"{ctx.runtime} fails here")
+                       if stopped_at else f"{ctx.runtime} fails here" + (f" (\"{says}\")" if says else ""))
         message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
                    f"but {bv} for '{b_name}' {fmt_shape(m.shapes[j2])}; {where_fails}")
         targets = _static_targets(m, up_side)

@@ -25,6 +25,15 @@ def _condition(ax) -> str:
     return " = ".join(dims)
 
 
+def _count(shape) -> str:
+    n = 1
+    for d in shape:
+        if not isinstance(d, int):
+            return "·".join(fmt_dim(x) for x in shape)
+        n *= d
+    return str(n)
+
+
 def _at(ax, env) -> str:
     try:
         vals = [evaluate(d, env) for d in ax.dims]
@@ -50,7 +59,7 @@ def check(ctx: CheckContext):
         if any(i in stops for i in m.inputs if i):
             continue  # the runtime stops before this node (reported there)
         node = m.node
-        says = RUNTIME_WORDS.get(node.op)
+        says = RUNTIME_WORDS.get(f"{node.op}/{m.what}", RUNTIME_WORDS.get(node.op))
         words = f" (onnxruntime: \"{says}\")" if says else ""
         shapes = ", ".join(f"'{n}' {fmt_shape(s)}" for n, s in zip(m.inputs, m.shapes))
         for ax in m.axes:
@@ -60,9 +69,11 @@ def check(ctx: CheckContext):
             if v.symbol is None and v.static_ok is not None:
                 if v.static_ok:
                     continue
+                holds = (f"{_count(m.shapes[0])} elements become {_count(m.shapes[1])}"
+                         if m.what == "element count" else f"{_condition(ax)} must hold, but it is {_at(ax, {})}")
                 yield Finding("SL006", "shape-check", "error", ctx.path, node.name, node.op,
-                              f"{node.op} '{node.name}': {m.what} must hold, {_condition(ax)}, but it is "
-                              f"{_at(ax, {})} for {shapes}; {ctx.runtime} fails here{words}",
+                              f"{node.op} '{node.name}': {m.what}: {holds} for {shapes}; {ctx.runtime} fails "
+                              f"here{words}",
                               _fix(m), (), details)
                 break
             if v.sizes is None:
@@ -89,7 +100,6 @@ def check(ctx: CheckContext):
                             "modulus": s.modulus, "residues": sorted(s.residues), "smallest_failing": bad,
                             "example_working": good})
             yield Finding("SL006", "shape-check", sev, ctx.path, node.name, node.op, msg, _fix(m), (), details)
-            break
 
 
 FIXES = {
