@@ -191,6 +191,21 @@ def test_quirk_ort_aborts_on_backward_slice_of_negative_dim(tmp_path):
     assert lint(str(path)).error is None
 
 
+def test_quirk_ort_reshape_fusion_runs_a_reshape_that_fails():
+    """Fuzzer: 'known:ort-reshape-fusion'. F.pad(x, [0, 0, 0, 0]).reshape(1, 1, x.size(2), 1) at
+    H=1, W=2 (2 elements into a target of 1): onnxruntime's ReshapeFusion (a basic graph
+    optimization) rewrites the target Concat(0, 0, Shape(x)[2], 1) into the constant
+    [0, 0, -1, 1], so the session runs and gives [1, 1, 2, 1]; with the graph optimizations off
+    the Reshape kernel fails, as the spec says (and shapelint: SL006)."""
+    spec = _spec([("FPad", [0, 0], dict(ext="const", const_node=False, div="div", kind="diff", axes=[2, 3])),
+                  ("ReshapeTo", [1, 0], dict(target=[0, 0, ["ref", 2], 1], style="scalar"))])
+    m = build(spec).SerializeToString()
+    ok, shapes = _ort_outputs(m, [(1, 2)])[(1, 2)]
+    assert ok and shapes["reshape56"] == (1, 1, 2, 1), shapes
+    ok, msg = _ort_outputs(m, [(1, 2)], optimize=False)[(1, 2)]
+    assert not ok and "ReshapeHelper" in msg, msg
+
+
 def test_run_helper_agrees_with_worker():
     """The fuzzer's onnxruntime runner gives what tests/onnx_models.run gives."""
     m = build(_spec([("MaxPool", [0], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, pads=[0, 0, 0, 0]))]))
