@@ -18,7 +18,7 @@ import pytest
 
 from onnx_models import run
 from test_fuzz_differential import _ort_outputs, build, disagreements
-from shapelint.analysis import contract
+from shapelint.analysis import contract, unknowns
 from shapelint.lint import analyse, lint
 
 
@@ -112,6 +112,49 @@ def test_fixed_contract_runs_ignores_undecided_merges(tmp_path):
     v = _verdicts(spec, tmp_path, [(2, 1), (5, 4)])
     assert all(ran is False for _, ran in v.values())
     assert all(pred is False for pred, _ in v.values()), v
+
+
+@pytest.mark.parametrize("div", ["div", "floordiv"])
+@pytest.mark.xfail(strict=True, reason="value propagation: Div of an int that may be negative (W − 37) has no "
+                                       "value, so the F.pad amounts and the Pad's shape are lost (an unknown)")
+def test_open_fpad_of_a_signed_difference(div, tmp_path):
+    """F.pad(x1, [dW // 2, dW − dW // 2, 0, 0]) with dW = W − 37 (x1 = Resize to [36, 37], the
+    pad reference the input [1, 1, 58, W]): the pads' sum is dW whatever ``//`` rounds to, so the
+    Pad's output is [1, 1, 36, W] at every W ≥ 1 where onnxruntime runs; the W part of the pads
+    is empty below W = 37 only as a crop. shapelint gives the Pad no shape and reports an unknown
+    (SL005; the contract abstains) for ``//`` exported as Div (truncating) and as torch's Div
+    plus fix-up (Xor(Less, Less), Not(Equal(remainder, 0)), Cast, Sub); through float
+    (Cast → Div → Floor → Cast) it is exact. Fix: carry trunc(a / b) of a signed a as a value
+    (or recognize the fix-up as floor(a / b)), so lo + (d − lo) folds to d."""
+    spec = _spec([("Resize", [0], dict(sizes=[36, 37])),
+                  ("FPad", [1, 0], dict(ext="const", const_node=True, div=div, kind="diff", axes=[3]))],
+                 H=58, sizes=((58, 5), (58, 40)))
+    path = str(tmp_path / "m.onnx")
+    model = build(spec)
+    onnx.save(model, path)
+    _, inf = analyse(path)
+    res = _ort_outputs(model.SerializeToString(), [(58, 5), (58, 40)])
+    pad = model.graph.output[-1].name
+    assert [res[hw][1][pad] for hw in res] == [(1, 1, 36, 5), (1, 1, 36, 40)]
+    assert not unknowns(inf), [u.text() for u in unknowns(inf)]
+    assert [str(d) for d in inf.shape(pad)] == ["1", "1", "36", "W"]
+
+
+@pytest.mark.xfail(strict=True, reason="symbolic.solve: a merge of bcast(4, W) with W is 'never'; it runs at W = 4")
+def test_open_bcast_equal_point(tmp_path):
+    """Fuzzer: 'known:contract-bcast-equal-point'. Concat(x + P, x, axis=1), x [1, 1, H, W], P a
+    constant [1, 1, 1, 4] (a position embedding): x + P is [1, 1, H, bcast(4, W)] and runs at
+    W ∈ {1, 4}; the Concat needs bcast(4, W) = W, so the model runs at W = 4 only (onnxruntime
+    agrees). shapelint: "no W gets through", contract.runs({H: 4, W: 4}) False. Cause:
+    symbolic._ClassEval._settle raises _Incompatible for bcast of two different polynomials
+    ("incompatible for large q") and raises the threshold only to where each side exceeds 2, so
+    solve() evaluates W = 1, 2, 3 concretely and misses the point W = 4 where the sides are
+    equal. Fix: in _settle's bcast branch also call self._eventual_sign(diff) (the threshold then
+    passes the last W where the sides can meet); the set becomes {4}, and SL003 says so."""
+    spec = _spec([("AddConst", [0], dict(shape=[1, 1, 1, 4])), ("Concat", [1, 0], dict(axis=1))])
+    v = _verdicts(spec, tmp_path, [(4, 4), (4, 5), (4, 1)])
+    assert [ran for _, ran in v.values()] == [True, False, False]
+    assert v[(4, 4)][0] is True, v
 
 
 # =========================================================================== runtime quirks
