@@ -79,6 +79,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -753,7 +754,7 @@ def disagreements(spec, workdir) -> list:
     results = ort_outputs(model, sizes)
     STATS["graphs_with_unknowns"] += bool(lost)
     for u in lost:
-        UNKNOWN_OPS[f"{u.op}: {u.reason[:70]}"] += 1
+        UNKNOWN_OPS[f"{u.op}: " + re.sub(r"'[^']*'", "'…'", re.sub(r"\([^()]*\)", "(…)", u.reason))[:90]] += 1
     if results is None:
         STATS["known:ort-crashed"] += 1
         STATS["graphs"] += 1
