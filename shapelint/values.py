@@ -53,6 +53,8 @@ def need(x, why: str = ""):
 
 
 def norm_axis(a: int, rank: int) -> int:
+    if not isinstance(a, int) or isinstance(a, bool):
+        raise ValueError(f"axis {a!r} is not an integer")
     if a < -rank or a >= rank:
         raise ValueError(f"axis {a} out of range for rank {rank}")
     return a + rank if a < 0 else a
@@ -703,7 +705,13 @@ def clamp_index(n, i, lo, hi):
 def _pick(v, in_shape, out_shape, source) -> tuple:
     """out[idx] = v[source(idx)] over every index of the concrete out_shape."""
     out_shape = concrete(out_shape)
-    return tuple(v[ravel(source(idx), in_shape)] for idx in indices(out_shape))
+    out = []
+    for idx in indices(out_shape):
+        src = tuple(source(idx))
+        if len(src) != len(in_shape) or any(not 0 <= c < d for c, d in zip(src, in_shape)):
+            raise ValueError("the output does not fit the input (a malformed node)")
+        out.append(v[ravel(src, in_shape)])
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- value rules
@@ -961,7 +969,11 @@ def _concat(ctx, outs, names=None, axis=None):
     axis = norm_axis(ctx.attr("axis", 0) if axis is None else axis, len(out_shape))
     owner = []  # per position on the axis: (part, position within it)
     for p, (_, s) in enumerate(parts):
+        if len(s) != len(out_shape) or any(d != e for k, (d, e) in enumerate(zip(s, out_shape)) if k != axis):
+            raise ValueError("the inputs do not fit the output (a malformed Concat)")
         owner += [(p, j) for j in range(s[axis])]
+    if len(owner) != out_shape[axis]:
+        raise ValueError("the inputs do not fit the output (a malformed Concat)")
     out = []
     for o in indices(out_shape):
         p, j = owner[o[axis]]
