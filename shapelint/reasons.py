@@ -145,6 +145,8 @@ def restrictions(inf: Inferred, found=None, works: dict = None) -> dict:
                     continue
                 prod = inf.producer.get(n)
                 sizes.append(f"{d} ('{prod.name if prod else n}')")
+                if m.what:  # a shape check's dims are counts or values, not one tensor's axis: no stages
+                    continue
                 st = _stages(inf, n, common, ax.axis, v.symbol)
                 if len(st) > len(best):
                     best, via = st, n
