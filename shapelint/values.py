@@ -190,15 +190,24 @@ def bounds(x) -> tuple:
     if isinstance(x, Rat):
         lo, hi = bounds(x.num)
         return lo / x.den, hi / x.den
-    terms, lo, hi = _linearize(x)
-    for a, c in terms.items():
+    # two sound bounds, the tighter of each taken: floors linearized (H − 2·floor(H/2) ∈ [0, 1]) and
+    # term by term (3·floor(W/3) ≥ 0); an Expr is an integer, so both round inward
+    lin, lo, hi = _linearize(x)
+    lo, hi = _add_bounds(lin.items(), lo, hi)
+    lo2, hi2 = _add_bounds(x.terms, Fraction(x.const), Fraction(x.const))
+    lo, hi = max(lo, lo2), min(hi, hi2)
+    return (math.ceil(lo) if lo != -_INF else lo), (math.floor(hi) if hi != _INF else hi)
+
+
+def _add_bounds(terms, lo, hi) -> tuple:
+    for a, c in terms:
         if c == 0:
             continue
         alo, ahi = _atom_bounds(a)
         if c > 0:
-            lo, hi = lo + c * alo if alo != -_INF else -_INF, hi + c * ahi if ahi != _INF else _INF
+            lo, hi = lo + c * alo if alo != -_INF and lo != -_INF else -_INF, hi + c * ahi if ahi != _INF and hi != _INF else _INF
         else:
-            lo, hi = lo + c * ahi if ahi != _INF else -_INF, hi + c * alo if alo != -_INF else _INF
+            lo, hi = lo + c * ahi if ahi != _INF and lo != -_INF else -_INF, hi + c * alo if alo != -_INF and hi != _INF else _INF
     return lo, hi
 
 
