@@ -70,12 +70,23 @@ def _values(d, name: str, xs, memo: dict | None = None) -> dict:
 
 
 def _lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
-    """``checks._trace.lineage``, with each node's data input looked up once per analysis (the
-    walks of the merges of a deep graph cross the same nodes again and again)."""
+    """``checks._trace.lineage``, remembered per tensor: the walk reuses the lineage of the first
+    tensor on its way that has one (when none of it is already on the way, which is the same walk),
+    and each node's data input is looked up once per analysis."""
+    memo = inf.memo.setdefault("reasons.lineage", {})  # tensor -> its lineage
+    hit = memo.get(tensor)
+    if hit is not None:
+        return hit
     step = inf.memo.setdefault("reasons.data_input", {})  # node name -> its data input
     out = [tensor]
     seen = {tensor}
     while len(out) < limit:
+        known = memo.get(out[-1]) if len(out) > 1 else None
+        if known is not None:
+            rest = known[1:limit - len(out) + 1]
+            if seen.isdisjoint(rest):
+                out.extend(rest)
+                break
         node = inf.producer.get(out[-1])
         if node is None:
             break
@@ -86,6 +97,7 @@ def _lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
             break
         seen.add(nxt)
         out.append(nxt)
+    memo[tensor] = out
     return out
 
 

@@ -36,6 +36,25 @@ class Invalid(Exception):
 # --------------------------------------------------------------------------- atoms
 
 
+def _cached_hash(fields):
+    """A __hash__ equal to the dataclass one (the hash of the tuple of ``fields``), computed once
+    per object: expressions are deep, and dicts keyed by them hash them again and again."""
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f) for f in fields))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    return __hash__
+
+
+def _getstate(self):
+    # the cached hash is this process's (str hashes are salted per process): never pickled
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
 @dataclass(frozen=True)
 class Sym:
     name: str
@@ -57,6 +76,9 @@ def display_name(name: str) -> str:
 class Floor:
     """floor(num / den), den > 1."""
 
+    __hash__ = _cached_hash(("num", "den"))
+    __getstate__ = _getstate
+
     num: "Expr"
     den: int
 
@@ -72,6 +94,9 @@ class Floor:
 class Prod:
     factors: tuple  # sorted tuple of atoms, length >= 2
 
+    __hash__ = _cached_hash(("factors",))
+    __getstate__ = _getstate
+
     def __str__(self) -> str:
         return "·".join(_paren_atom(f) for f in self.factors)
 
@@ -81,6 +106,9 @@ class MinMax:
     kind: str  # "max", "min" or "bcast"
     a: "Expr"
     b: "Expr"
+
+    __hash__ = _cached_hash(("kind", "a", "b"))
+    __getstate__ = _getstate
 
     def __str__(self) -> str:
         return f"{self.kind}({self.a}, {self.b})"
@@ -109,6 +137,9 @@ def _paren_atom(a: Atom) -> str:
 @dataclass(frozen=True)
 class Expr:
     """sum(coeff · atom) + const, terms sorted and non-zero, at least one term."""
+
+    __hash__ = _cached_hash(("terms", "const"))
+    __getstate__ = _getstate
 
     terms: tuple  # ((atom, coeff), ...)
     const: int = 0
@@ -345,6 +376,7 @@ def bcast_int(a: int, b: int) -> int:
 # --------------------------------------------------------------------------- queries
 
 
+@lru_cache(maxsize=1 << 16)  # expressions hash once (see _cached_hash): a deep one is walked once
 def _symbols(e) -> frozenset:
     if isinstance(e, int) or e is None:
         return frozenset()
