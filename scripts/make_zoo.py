@@ -65,7 +65,9 @@ def random_pairs(n=30, seed=2024):
 
 SIZES = SQUARES + random_pairs()
 
-# name: (exporter, library distribution, constructor call, input channels, example H = W for the export)
+# name: (exporter, library distribution, constructor call, input channels, example H = W for the export
+#        [, options]); options: {"grad": True} exports with autograd on (default: under torch.no_grad(),
+#        where nn.MultiheadAttention takes its fused fast path, which the TorchScript exporter lacks)
 # The constructor call is evaluated as written, in a namespace holding the libraries' modules.
 TS, DY = "torchscript", "dynamo"
 SMP, TV, TIMM, HF, MONAI = "segmentation-models-pytorch", "torchvision", "timm", "transformers", "monai"
@@ -87,6 +89,8 @@ MODELS = {
     "smp_unet_tu-convnext_atto_ts": (TS, SMP, "smp.Unet('tu-convnext_atto', encoder_weights=None, classes=1, encoder_depth=4, decoder_channels=(64, 32, 16, 8))", 3, 128),
     "smp_unet_resnet18_dynamo": (DY, SMP, "smp.Unet('resnet18', encoder_weights=None, classes=1)", 3, 128),
     "smp_linknet_resnet18_dynamo": (DY, SMP, "smp.Linknet('resnet18', encoder_weights=None, classes=1)", 3, 128),
+    "smp_pspnet_resnet18_dynamo": (DY, SMP, "smp.PSPNet('resnet18', encoder_weights=None, classes=1)", 3, 128),
+    "smp_upernet_resnet18_dynamo": (DY, SMP, "smp.UPerNet('resnet18', encoder_weights=None, classes=1, decoder_channels=64)", 3, 128),
     "smp_deeplabv3plus_resnet18_dynamo": (DY, SMP, "smp.DeepLabV3Plus('resnet18', encoder_weights=None, classes=1)", 3, 128),
     # torchvision: segmentation heads that resize to the input, classifiers with global pools
     "tv_fcn_resnet50_ts": (TS, TV, "torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, num_classes=2, aux_loss=False)", 3, 128),
@@ -99,10 +103,13 @@ MODELS = {
     "tv_convnext_tiny_ts": (TS, TV, "torchvision.models.convnext_tiny(weights=None)", 3, 128),
     "tv_swin_t_ts": (TS, TV, "torchvision.models.swin_t(weights=None)", 3, 128),
     "tv_vit_b_16_ts": (TS, TV, "torchvision.models.vit_b_16(weights=None, image_size=64)", 3, 64),
+    "tv_vit_b_16_grad_ts": (TS, TV, "torchvision.models.vit_b_16(weights=None, image_size=64)", 3, 64, {"grad": True}),
     "tv_maxvit_t_ts": (TS, TV, "torchvision.models.maxvit_t(weights=None, input_size=(112, 112))", 3, 112),
+    "tv_maxvit_small_ts": (TS, TV, "torchvision.models.maxvit.MaxVit(input_size=(128, 128), stem_channels=16, partition_size=4, block_channels=[16, 32, 64, 128], block_layers=[1, 1, 1, 1], head_dim=8, stochastic_depth_prob=0.0, num_classes=10)", 3, 128),
     "tv_squeezenet1_1_ts": (TS, TV, "torchvision.models.squeezenet1_1(weights=None)", 3, 128),
     "tv_alexnet_ts": (TS, TV, "torchvision.models.alexnet(weights=None)", 3, 128),
     "tv_resnet18_dynamo": (DY, TV, "torchvision.models.resnet18(weights=None)", 3, 128),
+    "tv_vit_b_16_dynamo": (DY, TV, "torchvision.models.vit_b_16(weights=None, image_size=64)", 3, 64),
     "tv_swin_t_dynamo": (DY, TV, "torchvision.models.swin_t(weights=None)", 3, 128),
     "tv_lraspp_mobilenet_v3_large_dynamo": (DY, TV, "torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=2)", 3, 128),
     # timm
@@ -117,11 +124,12 @@ MODELS = {
     "timm_levit_128s_ts": (TS, TIMM, "timm.create_model('levit_128s', pretrained=False, img_size=128)", 3, 128),
     "timm_pvt_v2_b0_ts": (TS, TIMM, "timm.create_model('pvt_v2_b0', pretrained=False)", 3, 128),
     "timm_vit_tiny_dynamic_img_size_dynamo": (DY, TIMM, "timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=64, depth=2, dynamic_img_size=True)", 3, 64),
+    "timm_vit_tiny_dynamo": (DY, TIMM, "timm.create_model('vit_tiny_patch16_224', pretrained=False, img_size=64, depth=2)", 3, 64),
     "timm_convnext_atto_dynamo": (DY, TIMM, "timm.create_model('convnext_atto', pretrained=False)", 3, 128),
     "timm_tf_efficientnet_b0_dynamo": (DY, TIMM, "timm.create_model('tf_efficientnet_b0', pretrained=False)", 3, 128),
     # transformers, from small configs
     "hf_segformer_ts": (TS, HF, "transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], num_attention_heads=[1, 2, 2, 4], decoder_hidden_size=64, num_labels=2))", 3, 128),
-    "hf_dpt_ts": (TS, HF, "transformers.DPTForDepthEstimation(transformers.DPTConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, neck_hidden_sizes=[16, 32, 64, 64], fusion_hidden_size=32, head_hidden_size=16))", 3, 64),
+    "hf_dpt_ts": (TS, HF, "transformers.DPTForDepthEstimation(transformers.DPTConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 64, 64], fusion_hidden_size=32, head_hidden_size=16))", 3, 64),
     "hf_vit_ts": (TS, HF, "transformers.ViTModel(transformers.ViTConfig(image_size=64, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))", 3, 64),
     "hf_swin_ts": (TS, HF, "transformers.SwinModel(transformers.SwinConfig(image_size=128, patch_size=4, embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], window_size=4))", 3, 128),
     "hf_beit_ts": (TS, HF, "transformers.BeitModel(transformers.BeitConfig(image_size=64, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, use_relative_position_bias=True))", 3, 64),
@@ -129,7 +137,9 @@ MODELS = {
     "hf_mobilevit_ts": (TS, HF, "transformers.MobileViTModel(transformers.MobileViTConfig(image_size=128))", 3, 128),
     "hf_dinov2_ts": (TS, HF, "transformers.Dinov2Model(transformers.Dinov2Config(image_size=64, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))", 3, 64),
     "hf_upernet_convnext_ts": (TS, HF, "transformers.UperNetForSemanticSegmentation(transformers.UperNetConfig(backbone_config=transformers.ConvNextConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], out_features=['stage1', 'stage2', 'stage3', 'stage4']), hidden_size=32, use_auxiliary_head=False, num_labels=2))", 3, 128),
+    "hf_upernet_convnext_dynamo": (DY, HF, "transformers.UperNetForSemanticSegmentation(transformers.UperNetConfig(backbone_config=transformers.ConvNextConfig(hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], out_features=['stage1', 'stage2', 'stage3', 'stage4']), hidden_size=32, use_auxiliary_head=False, num_labels=2))", 3, 128),
     "hf_segformer_dynamo": (DY, HF, "transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], num_attention_heads=[1, 2, 2, 4], decoder_hidden_size=64, num_labels=2))", 3, 128),
+    "hf_vit_dynamo": (DY, HF, "transformers.ViTModel(transformers.ViTConfig(image_size=64, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))", 3, 64),
     "hf_swin_dynamo": (DY, HF, "transformers.SwinModel(transformers.SwinConfig(image_size=128, patch_size=4, embed_dim=16, depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 4], window_size=4))", 3, 128),
     # MONAI, 2-D
     "monai_unet_ts": (TS, MONAI, "monai.networks.nets.UNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(8, 16, 32, 64, 128), strides=(2, 2, 2, 2), num_res_units=1)", 1, 128),
@@ -171,7 +181,7 @@ def _namespace():
 def build(name):
     import torch
 
-    exporter, lib, call, channels, example = MODELS[name]
+    exporter, lib, call, channels, example = MODELS[name][:5]
     torch.manual_seed(0)
     model = eval(call, _namespace())  # noqa: S307 -- the constructor calls above, as recorded
     model.eval()
@@ -195,7 +205,7 @@ def build(name):
             flat = tuple(t for t in y if isinstance(t, torch.Tensor))
             return flat[0] if len(flat) == 1 else flat
 
-    return Outputs(model), channels, example, exporter
+    return Outputs(model).eval(), channels, example, exporter
 
 
 def export(name, path):
@@ -203,7 +213,8 @@ def export(name, path):
 
     model, channels, example, exporter = build(name)
     x = torch.randn(2, channels, example, example)
-    with torch.no_grad():
+    grad = MODELS[name][5].get("grad", False) if len(MODELS[name]) > 5 else False
+    with torch.set_grad_enabled(grad):
         if exporter == TS:
             torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
                               dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}}, do_constant_folding=True)
@@ -216,18 +227,42 @@ def export(name, path):
 # --------------------------------------------------------------------------------------------------
 # measure, strip, check (onnx + onnxruntime)
 
-def measure(model, channels, sizes):
-    sess = zoo_util.session(model)
-    out = {}
-    for h, w in sizes:
-        r = zoo_util.run_once(sess, channels, h, w)
-        out[f"{h}x{w}"] = "ok" if r == "ok" else {"verdict": "fail", "error": r}
-    return out
+def measure(path, channels, sizes):
+    """onnxruntime's verdict at each size, in child processes (zoo_util.run_sizes: a size that
+    crashes onnxruntime is a failure, 'onnxruntime crashed: SIGFPE')."""
+    got = zoo_util.run_sizes(path, channels, sizes)
+    return {f"{h}x{w}": "ok" if got[f"{h}x{w}"] == "ok" else {"verdict": "fail", "error": got[f"{h}x{w}"]}
+            for h, w in sizes}
+
+
+def drop_debug_info(model):
+    """Clears the per-node and per-value metadata_props (the dynamo exporter's stack traces, module
+    names and FX node names: about 2 MB of a swin_t graph) and node doc strings. The graph is unchanged."""
+    def graph(g):
+        for n in g.node:
+            del n.metadata_props[:]
+            n.doc_string = ""
+            for a in n.attribute:
+                if a.g.node:
+                    graph(a.g)
+                for sub in a.graphs:
+                    graph(sub)
+        for v in list(g.value_info) + list(g.input) + list(g.output):
+            del v.metadata_props[:]
+
+    graph(model.graph)
+    for f in model.functions:
+        for n in f.node:
+            del n.metadata_props[:]
+    return model
 
 
 def strip(model, path):
-    """Writes `model` to `path` graph-only: tensors over 1 KB go to external data, which is deleted."""
+    """Writes `model` to `path` graph-only: tensors over 1 KB go to external data, which is deleted;
+    debug metadata is dropped (drop_debug_info)."""
     import onnx
+
+    drop_debug_info(model)
 
     data = os.path.basename(path) + ".data"
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location=data,
@@ -242,11 +277,13 @@ def check_sample(sizes, channels, stripped_path, seed_name):
     oks = [s for s, v in sizes.items() if v == "ok"]
     fails = [s for s, v in sizes.items() if v != "ok"]
     sample = rng.sample(oks, min(8, len(oks))) + rng.sample(fails, min(8, len(fails)))
-    sess = zoo_util.session(zoo_util.with_random_weights(stripped_path, seed=0))
+    refilled = stripped_path + ".refilled.onnx"
+    zoo_util.with_random_weights(stripped_path, refilled, seed=0)
+    results = zoo_util.run_sizes(refilled, channels, [tuple(int(v) for v in s.split("x")) for s in sample])
+    os.remove(refilled)
     bad = []
     for s in sample:
-        h, w = (int(v) for v in s.split("x"))
-        got = zoo_util.run_once(sess, channels, h, w)
+        got = results[s]
         if (got == "ok") != (sizes[s] == "ok"):
             bad.append(f"{s}: measured {zoo_util.verdict(sizes[s])}, refilled {'ok' if got == 'ok' else 'fail: ' + got}")
     return bad, len(sample)
@@ -270,6 +307,24 @@ def _save_json(path, table):
         f.write("\n")
 
 
+def _record(name, entry=None, skip=None):
+    """Replaces the model's entry in zoo/verdicts.json and zoo/skipped.json (read just before, so
+    that only this model's entries change)."""
+    verdicts, skipped = _load_json(VERDICTS), _load_json(SKIPPED)
+    verdicts.pop(name + ".onnx", None)
+    skipped.pop(name, None)
+    if entry is not None:
+        verdicts[name + ".onnx"] = entry
+    if skip is not None:
+        skipped[name] = skip
+    _save_json(VERDICTS, verdicts)
+    _save_json(SKIPPED, skipped)
+
+
+def record_skip(name, skip):
+    _record(name, skip=skip)
+
+
 def make_one(name):
     """Export, measure, strip, check one model; update zoo/verdicts.json or zoo/skipped.json."""
     import importlib.metadata as md
@@ -278,17 +333,18 @@ def make_one(name):
     import onnxruntime
     import torch
 
-    exporter, lib, call, channels, example = MODELS[name]
+    exporter, lib, call, channels, example = MODELS[name][:5]
     fname = name + ".onnx"
     dst = os.path.join(ZOO, fname)
-    verdicts, skipped = _load_json(VERDICTS), _load_json(SKIPPED)
-    verdicts.pop(fname, None)
-    skipped.pop(name, None)
+    _record(name)
     if os.path.exists(dst):
         os.remove(dst)
+    opts = MODELS[name][5] if len(MODELS[name]) > 5 else {}
     base = {"library": lib, "version": md.version(lib), "build": call, "exporter": exporter,
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
             "export_input": [2, channels, example, example]}
+    if opts.get("grad"):
+        base["export_note"] = "exported with autograd on (under torch.no_grad() the TorchScript exporter fails)"
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         full = os.path.join(tmp, fname)
@@ -299,17 +355,15 @@ def make_one(name):
             reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
             traceback.print_exc()
             print(f"{name}: export failed: {reason}")
-            skipped[name] = dict(base, stage="export", reason=reason)
-            _save_json(SKIPPED, skipped)
+            record_skip(name, dict(base, stage="export", reason=reason))
             return 1
         t1 = time.time()
         try:
-            sizes = measure(model, channels, SIZES)
+            sizes = measure(full, channels, SIZES)
         except Exception as e:  # the session itself cannot be made
             reason = f"{type(e).__name__}: {zoo_util.error_line(e)}"
             print(f"{name}: onnxruntime cannot load it: {reason}")
-            skipped[name] = dict(base, stage="session", reason=reason)
-            _save_json(SKIPPED, skipped)
+            record_skip(name, dict(base, stage="session", reason=reason))
             return 1
         t2 = time.time()
         out = os.path.join(tmp, "out", fname)
@@ -320,18 +374,15 @@ def make_one(name):
             print(f"{name}: dropped, the refilled graph-only model disagrees at {len(bad)}/{n_checked} sampled sizes:")
             for line in bad:
                 print("  " + line)
-            skipped[name] = dict(base, stage="refill", reason=f"refilled with random weights, the verdict differs at "
-                                 f"{len(bad)} of {n_checked} sampled sizes, e.g. {bad[0]}")
-            _save_json(SKIPPED, skipped)
+            record_skip(name, dict(base, stage="refill", reason=f"refilled with random weights, the verdict differs "
+                                   f"at {len(bad)} of {n_checked} sampled sizes, e.g. {bad[0]}"))
             return 1
         os.makedirs(ZOO, exist_ok=True)
         shutil.copyfile(out, dst)
         stripped = onnx.load(dst, load_external_data=False)
     inp, shape = _dims(stripped)
     ok = sum(v == "ok" for v in sizes.values())
-    verdicts[fname] = dict({"input": inp, "input_shape": shape}, **base, refill_checked_sizes=n_checked,
-                           sizes=sizes)
-    _save_json(VERDICTS, verdicts)
+    _record(name, dict({"input": inp, "input_shape": shape}, **base, refill_checked_sizes=n_checked, sizes=sizes))
     print(f"{name}: {exporter}, {ok}/{len(sizes)} sizes ok, {os.path.getsize(dst) / 1024:.0f} KB graph-only; "
           f"export {t1 - t0:.0f} s, measure {t2 - t1:.0f} s, refill check {time.time() - t2:.0f} s on {n_checked} sizes")
     return 0
@@ -429,6 +480,14 @@ def write_readme():
         f.write("\n".join(lines) + "\n")
 
 
+def record_timeout(name, seconds):
+    import importlib.metadata as md
+
+    exporter, lib, call = MODELS[name][:3]
+    record_skip(name, {"library": lib, "version": md.version(lib), "build": call, "exporter": exporter,
+                       "stage": "export", "reason": f"not done after {seconds} s (2 shared cores), stopped"})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", metavar="NAME", help="make these models, in this process")
@@ -437,7 +496,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per model (when making all)")
     args = ap.parse_args(argv)
     if args.list:
-        for name, (exporter, lib, call, _, example) in MODELS.items():
+        for name, (exporter, lib, call, _, example, *_) in MODELS.items():
             print(f"{name}\t{exporter}\t{example}\t{call}")
         return 0
     if args.readme:
@@ -461,6 +520,7 @@ def main(argv=None):
                 failed.append(name)
         except subprocess.TimeoutExpired:
             print(f"{name}: timed out after {args.timeout} s")
+            record_timeout(name, args.timeout)
             failed.append(name)
     write_readme()
     print(f"done; not kept: {', '.join(failed) or 'none'}")

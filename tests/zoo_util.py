@@ -98,3 +98,54 @@ def verdict(v) -> str:
     if isinstance(v, dict):
         v = v.get("verdict")
     return "ok" if v == "ok" else "fail"
+
+
+def run_sizes(model_path, channels, sizes, timeout=1800):
+    """{"HxW": "ok" | error line} for every (H, W) of `sizes`, run in a child process on the model
+    file at `model_path`, so that a size at which onnxruntime kills its process (SqueezeNet's pools
+    at small sizes raise SIGFPE in it) is recorded as such ("onnxruntime crashed: SIGFPE") and the
+    other sizes still run, in a fresh child."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    out, todo = {}, [tuple(s) for s in sizes]
+    while todo:
+        p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import zoo_util; "
+                            "zoo_util._worker()"], input=json.dumps({"model": os.fspath(model_path), "channels": channels,
+                                                                     "sizes": todo}),
+                           capture_output=True, text=True, timeout=timeout)
+        for line in p.stdout.splitlines():
+            size, _, result = line.partition("\t")
+            if size == "!session":
+                raise RuntimeError(f"onnxruntime cannot load {model_path}: {result}")
+            out[size] = result
+        todo = [s for s in todo if f"{s[0]}x{s[1]}" not in out]
+        if p.returncode == 0 or not todo:
+            if todo:
+                raise RuntimeError(f"worker stopped early: {p.stderr[-500:]}")
+            break
+        # the process died at the first size it did not report
+        sig = -p.returncode
+        try:
+            name = signal.Signals(sig).name if sig > 0 else f"exit code {p.returncode}"
+        except ValueError:
+            name = f"signal {sig}"
+        h, w = todo.pop(0)
+        out[f"{h}x{w}"] = f"onnxruntime crashed: {name}"
+    return out
+
+
+def _worker():
+    import json
+    import sys
+
+    job = json.load(sys.stdin)
+    try:
+        sess = session(job["model"])
+    except Exception as e:
+        print(f"!session\t{error_line(e)}", flush=True)
+        return
+    for h, w in job["sizes"]:
+        print(f"{h}x{w}\t{run_once(sess, job['channels'], h, w)}", flush=True)
