@@ -13,9 +13,11 @@ with a dynamic batch, H and W (input `input`, dims `N`, `H`, `W`) by the TorchSc
 opset), and run by onnxruntime (CPUExecutionProvider, one thread) WITH its weights at every square
 size H = W = 16..130 and at 30 seeded random (H, W) pairs in 16..130 (batch 1). Each size is
 recorded as "ok" or {"verdict": "fail", "error": first line of the error (boilerplate cut), <= 200
-chars}. Then the model is stripped to its graph (every tensor over 1 KB, initializer or Constant
-value, moved to external data that is deleted, as ../shared/corpus does) and written to
-zoo/NAME.onnx. Before it is kept, the stripped model refilled with seeded random weights
+chars}; each model's sizes run in a child process, and a size at which onnxruntime's process dies
+is a failure with the error 'onnxruntime crashed: SIGNAL'. Then the model is stripped to its graph
+(every tensor over 1 KB, initializer or Constant value, moved to external data that is deleted, as
+../shared/corpus does; per-node metadata, the dynamo exporter's stack traces, dropped) and written
+to zoo/NAME.onnx. Before it is kept, the stripped model refilled with seeded random weights
 (tests/zoo_util.with_random_weights, the refill the tests use) must give the same verdicts at a
 sample of sizes; a model where it does not is dropped and listed with the reason, like a model
 that fails to export (zoo/skipped.json, zoo/README.md).
@@ -23,7 +25,7 @@ that fails to export (zoo/skipped.json, zoo/README.md).
 Requirements (a venv outside the repository; torch is no dependency of shapelint, the script runs
 once and its outputs are committed), see scripts/zoo-requirements.txt:
     pip install torch==2.14.1 torchvision==0.29.1
-    pip install -c constraints.txt timm segmentation-models-pytorch transformers monai onnx onnxruntime onnxscript
+    pip install -c constraints.txt -r scripts/zoo-requirements.txt
 (constraints.txt pins torch==2.14.1 and torchvision==0.29.1). Run with OMP_NUM_THREADS=1.
 """
 
@@ -307,6 +309,24 @@ def _save_json(path, table):
         f.write("\n")
 
 
+def _export_reason(e):
+    """The first line of the exporter's error, and of its deepest cause when it has one (the dynamo
+    exporter wraps torch.export's error in a TorchExportError whose own text is generic)."""
+    import re
+
+    def first(x, n=1):
+        lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(x)).splitlines() if ln.strip()]
+        return " ".join(lines[:n])[:300]
+
+    reason = f"{type(e).__name__}: {first(e)}"
+    inner = e
+    while inner.__cause__ is not None or (inner.__context__ is not None and not inner.__suppress_context__):
+        inner = inner.__cause__ or inner.__context__
+    if inner is not e:
+        reason += f" -- caused by {type(inner).__name__}: {first(inner, 2)}"
+    return reason
+
+
 def _record(name, entry=None, skip=None):
     """Replaces the model's entry in zoo/verdicts.json and zoo/skipped.json (read just before, so
     that only this model's entries change)."""
@@ -352,7 +372,7 @@ def make_one(name):
             export(name, full)
             model = onnx.load(full)  # with its weights (external data included, if the exporter wrote any)
         except Exception as e:
-            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+            reason = _export_reason(e)
             traceback.print_exc()
             print(f"{name}: export failed: {reason}")
             record_skip(name, dict(base, stage="export", reason=reason))
@@ -420,6 +440,8 @@ def summary(entry):
         if v != "ok":
             e = v["error"]
             op = e.split(" node.")[0].split(": ", 1)[-1] if " node." in e else e[:40]
+            if e.startswith("onnxruntime crashed: "):
+                op = "a crash of onnxruntime's process, " + e.split(": ", 1)[1]
             ops[op] = ops.get(op, 0) + 1
     fails = "; fails in " + ", ".join(f"{op} ({n})" for op, n in sorted(ops.items(), key=lambda kv: -kv[1])) if ops else ""
     return f"runs at {sq_txt} ({len(sq)}/{n_sq}), {pairs_ok}/{n_pairs} random pairs{fails}"
@@ -440,7 +462,12 @@ def write_readme():
         "external data that was then deleted. Dims and dtypes of every weight are still in the graph "
         "(`onnx.load(path, load_external_data=False)`); onnxruntime can run a model only once it is "
         "refilled (`tests/zoo_util.with_random_weights`), and the script checked, for every model kept, that "
-        "the refilled model gives the measured verdict at a sample of sizes (up to 8 ok and 8 failing).",
+        "the refilled model gives the measured verdict at a sample of sizes (up to 8 ok and 8 failing). "
+        "Per-node metadata (the dynamo exporter's stack traces) was dropped; the graph is as exported.",
+        "",
+        "Each size runs in a child process: at a size where onnxruntime's process dies (SqueezeNet 1.1 at "
+        "16×16: SIGFPE) the verdict is `fail` with the error `onnxruntime crashed: SIGNAL`. "
+        "`tests/zoo_util.run_sizes` does the same for the tests.",
         "",
         "`verdicts.json` has the layout of `../shared/corpus/onnxruntime_verdicts.json`: per file `input`, "
         "`input_shape` and `sizes` (`\"HxW\": \"ok\"` or `{\"verdict\": \"fail\", \"error\": ...}`, the "
@@ -474,7 +501,8 @@ def write_readme():
         lines.append("| model | library | exporter | stage | reason |")
         lines.append("| --- | --- | --- | --- | --- |")
         for name, s in sorted(skipped.items()):
-            reason = s["reason"].replace("|", "\\|").replace("\n", " ")
+            reason = s["reason"].split(" Please feel free to request support")[0].split("  [Caused by")[0]
+            reason = reason.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| `{name}` | {s['library']} {s['version']} | {s['exporter']} | {s['stage']} | {reason} |")
     with open(os.path.join(ZOO, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
