@@ -757,6 +757,17 @@ class Contract:
     unevaluated: dict = None  # symbol -> frozenset of sizes below a pool window not evaluated (too costly)
     unknown: tuple = ()  # Unknown: where inference stopped short; no size is said to run past them
 
+    def joint(self) -> dict:
+        """symbol -> the undecided checks that tie it to another dim (H·W = 36): per-symbol sets
+        say nothing about those; they are evaluated at concrete sizes only."""
+        out: dict = {}
+        for ax in self.undecided_axes:
+            syms = symbols(*ax.present())
+            if len(syms) > 1:
+                for name in syms:
+                    out.setdefault(name, []).append(ax)
+        return out
+
     def proven(self) -> bool:
         """Whether a size outside every failing set is known to run (no unknown anywhere)."""
         return not self.unknown

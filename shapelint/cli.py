@@ -178,7 +178,7 @@ def _fix(args) -> int:
 def _contract(args) -> int:
     import json
 
-    from .analysis import contract, merges
+    from .analysis import contract, merges, shape_checks
     from .lint import analyse
     from .reasons import headline, joint, render, restrictions
     from .symbolic import SizeSet
@@ -187,8 +187,9 @@ def _contract(args) -> int:
     found = merges(inf)
     c = contract(inf, found)
     works = c.works()
-    why = restrictions(inf, found, works)
-    together = joint(inf, found)
+    checks = found + shape_checks(inf)  # every run-time check, merges first
+    why = restrictions(inf, checks, works)
+    together = joint(inf, checks)
     for j in together:  # a size constrained only jointly still gets its row, which says so
         for name in j["symbols"]:
             works.setdefault(name, SizeSet.everything())
@@ -220,7 +221,7 @@ def _contract(args) -> int:
     for r in rows:
         alone = " on its own" if r["with"] else ""
         said = r["works"] if not c.unknown else (
-            f"fails outside {r['works']}; shapelint abstains on those sizes" if ss_restricted(works, r["symbol"])
+            f"fails outside {r['works']}; shapelint abstains on those sizes" if _restricted(works, r["symbol"])
             else "shapelint abstains on every size")
         print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
         if c.note(r["symbol"]):
@@ -246,7 +247,7 @@ def _contract(args) -> int:
     return 0
 
 
-def ss_restricted(works: dict, name: str) -> bool:
+def _restricted(works: dict, name: str) -> bool:
     return name in works and not works[name].is_everything()
 
 

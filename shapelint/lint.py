@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 from .checks import CHECKS
 from .checks._context import CheckContext
 from .errors import ModelError, UsageError
+from .infer import _CAUGHT as _INFER_CAUGHT
 from .infer import Inferred, infer
 from .ir import Graph
+from .symbolic import SizeSet, symbols
 
 MODEL_SUFFIXES = (".onnx", "saved_model.pb", ".tflite", ".keras")
+# a check that meets a malformed attribute says so in a note (with SHAPELINT_STRICT=1, as in the
+# tests, Python's own errors are bugs and propagate; see infer._CAUGHT)
+_CAUGHT = tuple(e for e in _INFER_CAUGHT if e.__module__ == "builtins")
 
 
 @dataclass
@@ -112,14 +117,21 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
             continue
         try:
             res.findings.extend(fn(ctx))
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError, ZeroDivisionError,
-                OverflowError, RecursionError) as e:
+        except _CAUGHT as e:
             # a malformed attribute the check did not expect: say so, never a traceback
             inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
-    if any(f.rule in ("SL003", "SL006", "SL007") and f.details.get("symbol") for f in res.findings):
+    if any(f.rule in ("SL003", "SL006", "SL007") and (f.details.get("symbol") or f.details.get("condition"))
+           for f in res.findings):  # a dynamic finding: the whole model's line
         c = ctx.contract
+        tied = c.joint()
+        works = c.works()
+        for name in tied:
+            works.setdefault(name, SizeSet.everything())
         res.works = {name: ss.describe(name) + (f" ({c.note(name)})" if c.note(name) else "")
-                     for name, ss in sorted(c.works().items()) if not ss.is_everything() or c.note(name)}
+                     + (" and where the conditions tying it to " + ", ".join(sorted(symbols(*(
+                         d for ax in tied[name] for d in ax.present())) - {name})) + " hold" if name in tied else "")
+                     for name, ss in sorted(works.items()) if not ss.is_everything() or c.note(name)
+                     or name in tied}
         for f in res.findings:
             if f.rule == "SL003":
                 f.details["model_works"] = dict(res.works)

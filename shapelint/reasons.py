@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .analysis import SIZED_OPS, _sized_key, _spatial, axis_verdict, merges
-from .checks._trace import UPSAMPLERS, _data_input, lineage
+from .checks._trace import UPSAMPLERS, _data_input
 from .infer import Inferred
-from .symbolic import Invalid, PositivePred, Undecidable, evaluate, solve, symbols
+from .symbolic import PositivePred, Undecidable, _Mark, evaluate_many, solve, symbols
 
 MAX_SHOWN = 6  # restricting merges shown per symbol in text (JSON has them all)
 
@@ -53,23 +53,58 @@ class Restriction:
                 "sizes": list(self.sizes), "chain": [s.line() for s in self.stages], "summary": self.summary}
 
 
-def _values(d, name: str, xs) -> dict:
-    """d at each x where it is defined (a broadcast of two different sizes is not)."""
+XS = range(1024, 1024 + 256)  # far above every threshold: the exact periodic regime
+
+
+def _values(d, name: str, xs, memo: dict | None = None) -> dict:
+    """d at each x where it is defined (a broadcast of two different sizes is not); {} when d
+    has another symbol. ``memo`` is shared by calls with the same ``name`` and ``xs``."""
     out = {}
-    for x in xs:
-        try:
-            out[x] = evaluate(d, {name: x})
-        except Invalid:
+    for x, v in zip(xs, evaluate_many(d, name, xs, memo)):
+        if type(v) is _Mark:
+            if v.missing is not None:
+                return {}
             continue
-        except KeyError:
-            return {}
+        out[x] = v
+    return out
+
+
+def _lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
+    """``checks._trace.lineage``, remembered per tensor: the walk reuses the lineage of the first
+    tensor on its way that has one (when none of it is already on the way, which is the same walk),
+    and each node's data input is looked up once per analysis."""
+    memo = inf.memo.setdefault("reasons.lineage", {})  # tensor -> its lineage
+    hit = memo.get(tensor)
+    if hit is not None:
+        return hit
+    step = inf.memo.setdefault("reasons.data_input", {})  # node name -> its data input
+    out = [tensor]
+    seen = {tensor}
+    while len(out) < limit:
+        known = memo.get(out[-1]) if len(out) > 1 else None
+        if known is not None:
+            rest = known[1:limit - len(out) + 1]
+            if seen.isdisjoint(rest):
+                out.extend(rest)
+                break
+        node = inf.producer.get(out[-1])
+        if node is None:
+            break
+        if node.name not in step:
+            step[node.name] = _data_input(inf, node)
+        nxt = step[node.name]
+        if nxt is None or nxt in seen:
+            break
+        seen.add(nxt)
+        out.append(nxt)
+    memo[tensor] = out
     return out
 
 
 def _stages(inf: Inferred, tensor: str, stop: set, axis: int, name: str) -> list:
     """The size-changing steps on ``axis`` from the common ancestor (``stop``) to ``tensor``."""
     chain = []
-    for t in lineage(inf, tensor):
+    for t in _lineage(inf, tensor):
         if t in stop:
             break
         node = inf.producer.get(t)
@@ -78,36 +113,46 @@ def _stages(inf: Inferred, tensor: str, stop: set, axis: int, name: str) -> list
         chain.append((node, t))
     chain.reverse()
     out = []
-    xs = range(1024, 1024 + 256)  # far above every threshold: the exact periodic regime
+    steps = inf.memo.setdefault("reasons.stage", {})  # (tensor, axis, symbol) -> Stage or None
     for node, t in chain:
-        shape = inf.shape(t)
-        data = _data_input(inf, node)
-        src = inf.shape(data) if data else None
-        if shape is None or src is None or not (-len(shape) <= axis < len(shape)) or len(src) != len(shape):
-            continue
-        a, b = src[axis], shape[axis]
-        if a == b:
-            continue
-        da, db = _values(a, name, xs), _values(b, name, xs)
-        both = [x for x in da if x in db]
-        va, vb = [da[x] for x in both], [db[x] for x in both]
-        kind, factor, rounding = "other", 0, ""
-        if va and vb and va != vb and all(y > 0 for y in vb):  # equal where defined: a broadcast
-            if node.op in UPSAMPLERS or vb[0] > va[0]:
-                kind = "up"
-                f = round(vb[-1] / va[-1]) if va[-1] else 0
-                factor = f if f > 1 and all(abs(y - f * x) < f for x, y in zip(va, vb)) else 0
-            else:
-                kind = "down"
-                f = round(va[-1] / vb[-1])
-                if f > 1 and all(y == x // f for x, y in zip(va, vb)):
-                    factor, rounding = f, "floor"
-                elif f > 1 and all(y == -(-x // f) for x, y in zip(va, vb)):
-                    factor, rounding = f, "ceil"
-                elif f > 1:
-                    factor = f
-        out.append(Stage(node.op, node.name, str(a), str(b), kind, factor, rounding))
+        key = (t, axis, name)
+        if key not in steps:
+            steps[key] = _stage(inf, node, t, axis, name)
+        if steps[key] is not None:
+            out.append(steps[key])
     return out
+
+
+def _stage(inf: Inferred, node, t: str, axis: int, name: str):
+    """The step ``node`` makes on ``axis`` to produce ``t``, or None when it keeps the size."""
+    shape = inf.shape(t)
+    data = _data_input(inf, node)
+    src = inf.shape(data) if data else None
+    if shape is None or src is None or not (-len(shape) <= axis < len(shape)) or len(src) != len(shape):
+        return None
+    a, b = src[axis], shape[axis]
+    if a == b:
+        return None
+    memo = inf.memo.setdefault(("reasons.values", name), {})
+    da, db = _values(a, name, XS, memo), _values(b, name, XS, memo)
+    both = [x for x in da if x in db]
+    va, vb = [da[x] for x in both], [db[x] for x in both]
+    kind, factor, rounding = "other", 0, ""
+    if va and vb and va != vb and all(y > 0 for y in vb):  # equal where defined: a broadcast
+        if node.op in UPSAMPLERS or vb[0] > va[0]:
+            kind = "up"
+            f = round(vb[-1] / va[-1]) if va[-1] else 0
+            factor = f if f > 1 and all(abs(y - f * x) < f for x, y in zip(va, vb)) else 0
+        else:
+            kind = "down"
+            f = round(va[-1] / vb[-1])
+            if f > 1 and all(y == x // f for x, y in zip(va, vb)):
+                factor, rounding = f, "floor"
+            elif f > 1 and all(y == -(-x // f) for x, y in zip(va, vb)):
+                factor, rounding = f, "ceil"
+            elif f > 1:
+                factor = f
+    return Stage(node.op, node.name, str(a), str(b), kind, factor, rounding)
 
 
 def _summary(name: str, stages: list) -> str:
@@ -137,7 +182,7 @@ def restrictions(inf: Inferred, found=None, works: dict = None) -> dict:
             v = axis_verdict(ax)
             if v.symbol is None or v.sizes is None or v.sizes.is_everything():
                 continue
-            ancestors = [set(lineage(inf, n)) for n in m.inputs]
+            ancestors = [set(_lineage(inf, n)) for n in m.inputs]
             common = set.intersection(*ancestors) if ancestors else set()
             sizes, best, via = [], [], ""
             for n, d in zip(m.inputs, ax.dims):
@@ -145,6 +190,8 @@ def restrictions(inf: Inferred, found=None, works: dict = None) -> dict:
                     continue
                 prod = inf.producer.get(n)
                 sizes.append(f"{d} ('{prod.name if prod else n}')")
+                if m.what:  # a shape check's dims are counts or values, not one tensor's axis: no stages
+                    continue
                 st = _stages(inf, n, common, ax.axis, v.symbol)
                 if len(st) > len(best):
                     best, via = st, n
@@ -181,6 +228,7 @@ def _lower_bounds(inf: Inferred) -> dict:
     """Per symbol, the Conv/ConvTranspose whose output needs the largest input to be ≥ 1 (below,
     onnxruntime fails there; pools truncate instead, and the contract follows them)."""
     best: dict = {}
+    lows: dict = {}  # id(d) -> (d, symbol, minimum or None): a deep graph repeats the same dims
     for node in inf.graph.nodes:
         if _sized_key(node) not in ("Conv", "ConvTranspose") or not node.outputs:
             continue
@@ -188,19 +236,29 @@ def _lower_bounds(inf: Inferred) -> dict:
         if shape is None:
             continue
         for d in _spatial(node, shape):
-            syms = symbols(d)
-            if len(syms) != 1:
-                continue
-            (name,) = syms
-            try:
-                low = solve([d], PositivePred(), name).minimum()
-            except Undecidable:
+            hit = lows.get(id(d))
+            if hit is None or hit[0] is not d:
+                hit = lows[id(d)] = (d,) + _low(d)
+            _d, name, low = hit
+            if name is None:
                 continue
             if low is not None and low > 1 and (name not in best or low > best[name][0]):
                 best[name] = (low, node, d)
     return {name: (low, Restriction(name, node.name, node.op, -1, f"{name} ≥ {low}", (f"{d} ('{node.name}')",), (),
                                     f"below {name} = {low} the output of {node.op} '{node.name}' ({d}) is empty"))
             for name, (low, node, d) in best.items()}
+
+
+def _low(d) -> tuple:
+    """(symbol, smallest size from which d ≥ 1) for a dim in one symbol, (None, None) else."""
+    syms = symbols(d)
+    if len(syms) != 1:
+        return None, None
+    (name,) = syms
+    try:
+        return name, solve([d], PositivePred(), name).minimum()
+    except Undecidable:
+        return None, None
 
 
 def render(inf: Inferred, rs: list, limit: int = MAX_SHOWN) -> list:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache, reduce
 from typing import Iterable, Mapping, Union
 
@@ -35,6 +34,25 @@ class Invalid(Exception):
 
 
 # --------------------------------------------------------------------------- atoms
+
+
+def _cached_hash(fields):
+    """A __hash__ equal to the dataclass one (the hash of the tuple of ``fields``), computed once
+    per object: expressions are deep, and dicts keyed by them hash them again and again."""
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f) for f in fields))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    return __hash__
+
+
+def _getstate(self):
+    # the cached hash is this process's (str hashes are salted per process): never pickled
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,9 @@ def display_name(name: str) -> str:
 class Floor:
     """floor(num / den), den > 1."""
 
+    __hash__ = _cached_hash(("num", "den"))
+    __getstate__ = _getstate
+
     num: "Expr"
     den: int
 
@@ -73,6 +94,9 @@ class Floor:
 class Prod:
     factors: tuple  # sorted tuple of atoms, length >= 2
 
+    __hash__ = _cached_hash(("factors",))
+    __getstate__ = _getstate
+
     def __str__(self) -> str:
         return "·".join(_paren_atom(f) for f in self.factors)
 
@@ -82,6 +106,9 @@ class MinMax:
     kind: str  # "max", "min" or "bcast"
     a: "Expr"
     b: "Expr"
+
+    __hash__ = _cached_hash(("kind", "a", "b"))
+    __getstate__ = _getstate
 
     def __str__(self) -> str:
         return f"{self.kind}({self.a}, {self.b})"
@@ -110,6 +137,9 @@ def _paren_atom(a: Atom) -> str:
 @dataclass(frozen=True)
 class Expr:
     """sum(coeff · atom) + const, terms sorted and non-zero, at least one term."""
+
+    __hash__ = _cached_hash(("terms", "const"))
+    __getstate__ = _getstate
 
     terms: tuple  # ((atom, coeff), ...)
     const: int = 0
@@ -346,6 +376,7 @@ def bcast_int(a: int, b: int) -> int:
 # --------------------------------------------------------------------------- queries
 
 
+@lru_cache(maxsize=1 << 16)  # expressions hash once (see _cached_hash): a deep one is walked once
 def _symbols(e) -> frozenset:
     if isinstance(e, int) or e is None:
         return frozenset()
@@ -406,6 +437,120 @@ def evaluate(e, env: Mapping[str, int], _memo: dict | None = None) -> int:
         raise TypeError(type(e))
     memo[key] = (e, v)
     return v
+
+
+class _Mark:
+    """What :func:`evaluate` raises at one size, as a value of :func:`evaluate_many`."""
+
+    __slots__ = ("missing",)
+
+    def __init__(self, missing: str | None):
+        self.missing = missing  # None: Invalid; else the symbol that is not in the environment
+
+    def exception(self) -> Exception:
+        return Invalid("broadcast of two different sizes") if self.missing is None else KeyError(self.missing)
+
+
+INVALID = _Mark(None)
+
+
+def _vec_op(x, y, f):
+    """f elementwise over two vectors (or scalars): at each size the first mark wins, as the
+    first exception raised does in :func:`evaluate`."""
+    if not isinstance(x, list) and not isinstance(y, list):
+        if type(x) is _Mark:
+            return x
+        if type(y) is _Mark:
+            return y
+        return f(x, y)
+    n = len(x) if isinstance(x, list) else len(y)
+    xs = x if isinstance(x, list) else [x] * n
+    ys = y if isinstance(y, list) else [y] * n
+    return [a if type(a) is _Mark else b if type(b) is _Mark else f(a, b) for a, b in zip(xs, ys)]
+
+
+def _bcast_mark(a: int, b: int):
+    if a == b or b == 1:
+        return a
+    if a == 1:
+        return b
+    return INVALID
+
+
+def evaluate_many(e, name: str, xs, memo: dict | None = None):
+    """:func:`evaluate` of ``e`` at ``{name: x}`` for every x of ``xs`` at once: a list with, per
+    x, the value or a :class:`_Mark` for the exception :func:`evaluate` raises there (Invalid, or
+    KeyError for a symbol other than ``name``). ``memo`` (keyed by id, holding the expression)
+    may be shared between calls with the same ``name`` and ``xs``."""
+    xs = list(xs)
+    v, _clean = _vec(e, name, xs, {} if memo is None else memo)
+    return v if isinstance(v, list) else [v] * len(xs)
+
+
+def _fast(x, y, f):
+    """f elementwise over two mark-free vectors (or scalars)."""
+    if isinstance(x, list):
+        if isinstance(y, list):
+            return list(map(f, x, y))
+        return [f(a, y) for a in x]
+    if isinstance(y, list):
+        return [f(x, b) for b in y]
+    return f(x, y)
+
+
+def _vec(e, name: str, xs: list, memo: dict):
+    """(value, no mark in it): the value is an int or a mark (the same at every x) or a list."""
+    if isinstance(e, int):
+        return e, True
+    key = id(e)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is e:
+        return hit[1], hit[2]
+    if isinstance(e, Expr):
+        v, clean = e.const, True
+        for a, c in e.terms:
+            w, wc = _vec(a, name, xs, memo)
+            if clean and wc:
+                if isinstance(w, list):
+                    v = [p + c * q for p, q in zip(v, w)] if isinstance(v, list) else [v + c * q for q in w]
+                elif isinstance(v, list):
+                    k = c * w
+                    v = [p + k for p in v]
+                else:
+                    v = v + c * w
+            else:
+                v, clean = _vec_op(v, w, lambda p, q, c=c: p + c * q), False
+    elif isinstance(e, Sym):
+        v, clean = (list(xs), True) if e.name == name else (_Mark(e.name), False)
+    elif isinstance(e, Floor):
+        w, clean = _vec(e.num, name, xs, memo)
+        d = e.den
+        if clean:
+            v = [t // d for t in w] if isinstance(w, list) else w // d
+        elif isinstance(w, list):
+            v = [t if type(t) is _Mark else t // d for t in w]
+        else:
+            v = w
+    elif isinstance(e, Prod):
+        v, clean = 1, True
+        for f in e.factors:
+            w, wc = _vec(f, name, xs, memo)
+            if clean and wc:
+                v = _fast(v, w, lambda p, q: p * q)
+            else:
+                v, clean = _vec_op(v, w, lambda p, q: p * q), False
+    elif isinstance(e, MinMax):
+        (x, xc), (y, yc) = _vec(e.a, name, xs, memo), _vec(e.b, name, xs, memo)
+        f = max if e.kind == "max" else min if e.kind == "min" else _bcast_mark
+        if xc and yc:
+            v = _fast(x, y, f)
+            clean = e.kind != "bcast" or not (v is INVALID or isinstance(v, list) and INVALID in v)
+        else:
+            v, clean = _vec_op(x, y, f), False
+    else:
+        raise TypeError(type(e))
+    memo[key] = (e, v, clean)
+    return v, clean
 
 
 def substitute(e: Dim, env: Mapping[str, Dim]) -> Dim:
@@ -476,29 +621,60 @@ def _pmul(p: Poly, r: Poly) -> Poly:
     return {m: c for m, c in out.items() if c}
 
 
+_CLASS_MEMO: dict = {}  # residue classes -> {id(expr): (expr, poly, threshold of its subtree)}
+_CLASS_MEMO_MAX = 1 << 18  # entries in all; beyond, the memo starts again
+_class_memo_size = 0
+
+
 class _ClassEval:
     """Evaluates expressions as polynomials for one residue class of every symbol.
 
     ``cls`` maps a symbol to (M, r): the symbol is M·q + r. Max/min/broadcast are settled for
     large q; ``threshold`` collects the symbol value above which each such decision holds.
+
+    A polynomial depends only on the expression and the classes, so it is remembered across
+    evaluators of the same classes, with the threshold its subexpressions raise (a running
+    maximum, so adding it again on a hit is what evaluating it again would do).
     """
 
     def __init__(self, cls: Mapping[str, tuple[int, int]]):
+        global _class_memo_size
         self.cls = cls
         self.threshold = 0
-        self.memo: dict = {}
+        if _class_memo_size > _CLASS_MEMO_MAX:
+            _CLASS_MEMO.clear()
+            _class_memo_size = 0
+        self.memo: dict = _CLASS_MEMO.setdefault(tuple(sorted(cls.items())), {})
 
     def poly(self, e) -> Poly:
+        global _class_memo_size
         if isinstance(e, int):
             return {(): e} if e else {}
         key = id(e)
         hit = self.memo.get(key)
         if hit is not None and hit[0] is e:
+            if hit[2] > self.threshold:
+                self.threshold = hit[2]
             return hit[1]
-        if isinstance(e, Expr):
+        outer = self.threshold
+        self.threshold = 0
+        try:
+            p = self._poly(e)
+        finally:
+            own = self.threshold
+            self.threshold = max(outer, own)
+        self.memo[key] = (e, p, own)
+        _class_memo_size += 1
+        return p
+
+    def _poly(self, e) -> Poly:
+        if isinstance(e, Expr):  # the sum of the terms, zeros dropped at the end (as _padd would)
             p: Poly = {(): e.const} if e.const else {}
             for a, c in e.terms:
-                p = _padd(p, self.poly(a), c)
+                for m, v in self.poly(a).items():
+                    p[m] = p.get(m, 0) + c * v
+            if 0 in p.values():
+                p = {m: v for m, v in p.items() if v}
         elif isinstance(e, Sym):
             M, r = self.cls[e.name]
             p = _padd({(e.name,): M}, {(): r}) if r else {(e.name,): M}
@@ -519,7 +695,6 @@ class _ClassEval:
             p = self._settle(e.kind, pa, pb)
         else:
             raise TypeError(type(e))
-        self.memo[key] = (e, p)
         return p
 
     def _eventual_sign(self, p: Poly) -> int:
@@ -535,7 +710,7 @@ class _ClassEval:
         a, b = p.get((name,), 0), p.get((), 0)
         M, r = self.cls[name]
         # a·q + b keeps its sign for q > -b/a
-        q0 = math.floor(Fraction(-b, a)) + 1
+        q0 = (-b) // a + 1  # floor(-b/a) + 1, in integers
         self.threshold = max(self.threshold, M * q0 + r)
         return 1 if a > 0 else -1
 
@@ -693,14 +868,101 @@ MAX_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning
 MAX_CONCRETE = 20_000  # sizes evaluated one by one below the periodic regime
 
 
+_SOLVED: dict = {}  # (dims, predicate class, name, low) -> SizeSet or the Undecidable message
+_SOLVED_MAX = 1 << 14
+
+
 def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
     """The exact set of values x ≥ low of the symbol ``name`` for which ``holds`` is true.
 
     ``pred_dims`` are the expressions the predicate looks at (all in the one symbol ``name``);
     ``holds(values)`` takes their concrete values (or polynomials are compared through
     :func:`poly_holds`). Large x are settled per residue class, small x by evaluation.
+
+    The answer depends only on the dims, the predicate and ``name``/``low``: for the predicates
+    of this module (stateless) it is remembered, so a graph that repeats a dim thousands of times
+    solves it once.
     """
     dims = list(pred_dims)
+    if type(holds) not in _STATELESS:
+        return _solve(dims, holds, name, low)
+    key = (tuple(dims), type(holds), name, low)
+    hit = _SOLVED.get(key)
+    if hit is None:
+        hit = _solve_renamed(dims, holds, name, low)
+        if hit is None:
+            try:
+                hit = _solve(dims, holds, name, low)
+            except Undecidable as e:
+                hit = str(e)
+        if len(_SOLVED) >= _SOLVED_MAX:
+            _SOLVED.clear()
+        _SOLVED[key] = hit
+    if isinstance(hit, str):
+        raise Undecidable(hit)
+    return hit
+
+
+_ANON = "\x00"  # the one symbol of a solved predicate, renamed: H and W of the same structure meet
+
+
+def _solve_renamed(dims: list, holds, name: str, low: int):
+    """The answer for ``dims`` with ``name`` renamed to one fixed name, structure kept as is: the
+    solution set does not depend on the symbol's name (it is a label in every step), so W solves
+    what H solved. None when ``dims`` have another symbol, or when that raises (the message
+    names the symbol: the caller solves ``dims`` themselves)."""
+    try:
+        anon = tuple(_rename(d, name) for d in dims)
+    except _OtherSymbol:
+        return None
+    key = (anon, type(holds), _ANON, low)
+    hit = _SOLVED.get(key)
+    if hit is None:
+        try:
+            hit = _solve(list(anon), holds, _ANON, low)
+        except Undecidable as e:
+            hit = str(e)
+        except KeyError:
+            return None
+        _SOLVED[key] = hit
+    return None if isinstance(hit, str) else hit
+
+
+class _OtherSymbol(Exception):
+    pass
+
+
+_RENAMED: dict = {}  # id(expr) -> (expr, symbol, renamed): shared subexpressions stay shared
+
+
+def _rename(e, name: str):
+    """``e`` with the symbol ``name`` renamed to _ANON, every term and operand where it was."""
+    if isinstance(e, int):
+        return e
+    hit = _RENAMED.get(id(e))
+    if hit is not None and hit[0] is e and hit[1] == name:
+        return hit[2]
+    if isinstance(e, Expr):
+        out = Expr(tuple((_rename(a, name), c) for a, c in e.terms), e.const)
+    elif isinstance(e, Sym):
+        if e.name != name:
+            raise _OtherSymbol(e.name)
+        out = Sym(_ANON)
+    elif isinstance(e, Floor):
+        out = Floor(_rename(e.num, name), e.den)
+    elif isinstance(e, Prod):
+        out = Prod(tuple(_rename(f, name) for f in e.factors))
+    elif isinstance(e, MinMax):
+        out = MinMax(e.kind, _rename(e.a, name), _rename(e.b, name))
+    else:
+        raise TypeError(type(e))
+    if len(_RENAMED) > _CLASS_MEMO_MAX:
+        _RENAMED.clear()
+    _RENAMED[id(e)] = (e, name, out)
+    return out
+
+
+def _solve(dims: list, holds, name: str, low: int) -> SizeSet:
     M = reduce(math.lcm, (modulus(d, name) for d in dims), 1)
     if M > MAX_CLASSES:
         raise Undecidable(f"{M} residue classes of {name}")
@@ -724,9 +986,13 @@ def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
     if start > MAX_CONCRETE:
         raise Undecidable(f"the sizes settle only above {name} = {start}")
     small = set()
-    for x in range(1, start):
-        if x >= low and holds.concrete(dims, {name: x}):
-            small.add(x)
+    if hasattr(holds, "concrete_many"):  # every size at once, with the same verdicts
+        xs = range(max(1, low), start)
+        small = {x for x, ok in zip(xs, holds.concrete_many(dims, name, xs)) if ok}
+    else:
+        for x in range(1, start):
+            if x >= low and holds.concrete(dims, {name: x}):
+                small.add(x)
     base = SizeSet(M, frozenset(residues), start, frozenset(small))
     extra = {x for x in exceptional if x >= start}
     if extra and max(extra) > MAX_CONCRETE:
@@ -759,6 +1025,36 @@ class EqualPred:
             return False
         return len(vals) == 1
 
+    def concrete_many(self, dims, name, xs):
+        return _verdicts(dims, name, xs, lambda vals: len(set(vals)) == 1)
+
+
+def _verdicts(dims, name: str, xs, verdict, stop=None) -> list:
+    """Per x of ``xs``, what ``concrete`` says at {name: x}: the dims are evaluated in order, and
+    the first one that raises decides (Invalid: False; a missing symbol: KeyError, raised), as
+    in the per-size code; ``stop(value)`` ends the walk early with False (``all``'s short cut)."""
+    if not xs:
+        return []
+    memo: dict = {}
+    vecs = [evaluate_many(d, name, xs, memo) for d in dims]
+    out = []
+    for k in range(len(xs)):
+        vals = []
+        ok = None
+        for vec in vecs:
+            t = vec[k]
+            if type(t) is _Mark:
+                if t.missing is not None:
+                    raise t.exception()
+                ok = False
+                break
+            if stop is not None and stop(t):
+                ok = False
+                break
+            vals.append(t)
+        out.append(verdict(vals) if ok is None else ok)
+    return out
+
 
 class BroadcastPred:
     """numpy-broadcastable: all dims equal to one value or to 1."""
@@ -780,6 +1076,9 @@ class BroadcastPred:
             return False
         return len(vals) <= 1
 
+    def concrete_many(self, dims, name, xs):
+        return _verdicts(dims, name, xs, lambda vals: len(set(vals) - {1}) <= 1)
+
 
 class PositivePred:
     """Every dim ≥ 1."""
@@ -793,6 +1092,12 @@ class PositivePred:
             return all(evaluate(d, env) >= 1 for d in dims)
         except Invalid:
             return False
+
+    def concrete_many(self, dims, name, xs):
+        return _verdicts(dims, name, xs, lambda vals: True, stop=lambda v: v < 1)
+
+
+_STATELESS = (EqualPred, BroadcastPred, PositivePred)
 
 
 def _int_roots(p: Poly, name: str) -> set:

@@ -53,6 +53,8 @@ def need(x, why: str = ""):
 
 
 def norm_axis(a: int, rank: int) -> int:
+    if not isinstance(a, int) or isinstance(a, bool):
+        raise ValueError(f"axis {a!r} is not an integer")
     if a < -rank or a >= rank:
         raise ValueError(f"axis {a} out of range for rank {rank}")
     return a + rank if a < 0 else a
@@ -188,15 +190,24 @@ def bounds(x) -> tuple:
     if isinstance(x, Rat):
         lo, hi = bounds(x.num)
         return lo / x.den, hi / x.den
-    terms, lo, hi = _linearize(x)
-    for a, c in terms.items():
+    # two sound bounds, the tighter of each taken: floors linearized (H − 2·floor(H/2) ∈ [0, 1]) and
+    # term by term (3·floor(W/3) ≥ 0); an Expr is an integer, so both round inward
+    lin, lo, hi = _linearize(x)
+    lo, hi = _add_bounds(lin.items(), lo, hi)
+    lo2, hi2 = _add_bounds(x.terms, Fraction(x.const), Fraction(x.const))
+    lo, hi = max(lo, lo2), min(hi, hi2)
+    return (math.ceil(lo) if lo != -_INF else lo), (math.floor(hi) if hi != _INF else hi)
+
+
+def _add_bounds(terms, lo, hi) -> tuple:
+    for a, c in terms:
         if c == 0:
             continue
         alo, ahi = _atom_bounds(a)
         if c > 0:
-            lo, hi = lo + c * alo if alo != -_INF else -_INF, hi + c * ahi if ahi != _INF else _INF
+            lo, hi = lo + c * alo if alo != -_INF and lo != -_INF else -_INF, hi + c * ahi if ahi != _INF and hi != _INF else _INF
         else:
-            lo, hi = lo + c * ahi if ahi != _INF else -_INF, hi + c * alo if alo != -_INF else _INF
+            lo, hi = lo + c * ahi if ahi != _INF and lo != -_INF else -_INF, hi + c * alo if alo != -_INF and hi != _INF else _INF
     return lo, hi
 
 
@@ -703,7 +714,13 @@ def clamp_index(n, i, lo, hi):
 def _pick(v, in_shape, out_shape, source) -> tuple:
     """out[idx] = v[source(idx)] over every index of the concrete out_shape."""
     out_shape = concrete(out_shape)
-    return tuple(v[ravel(source(idx), in_shape)] for idx in indices(out_shape))
+    out = []
+    for idx in indices(out_shape):
+        src = tuple(source(idx))
+        if len(src) != len(in_shape) or any(not 0 <= c < d for c, d in zip(src, in_shape)):
+            raise ValueError("the output does not fit the input (a malformed node)")
+        out.append(v[ravel(src, in_shape)])
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- value rules
@@ -961,7 +978,11 @@ def _concat(ctx, outs, names=None, axis=None):
     axis = norm_axis(ctx.attr("axis", 0) if axis is None else axis, len(out_shape))
     owner = []  # per position on the axis: (part, position within it)
     for p, (_, s) in enumerate(parts):
+        if len(s) != len(out_shape) or any(d != e for k, (d, e) in enumerate(zip(s, out_shape)) if k != axis):
+            raise ValueError("the inputs do not fit the output (a malformed Concat)")
         owner += [(p, j) for j in range(s[axis])]
+    if len(owner) != out_shape[axis]:
+        raise ValueError("the inputs do not fit the output (a malformed Concat)")
     out = []
     for o in indices(out_shape):
         p, j = owner[o[axis]]

@@ -20,11 +20,12 @@ def check(ctx: CheckContext):
     c = ctx.contract
     if c.static_failures:
         return  # fails at its fixed sizes: the rule that names the node reports it
+    tied = c.joint()
     for name, ss in sorted(c.works().items()):
         origin = inf.symbols.get(name)
         if origin is None or ss.is_everything():
             continue
-        if name in c.sets and not c.sets[name].is_everything():
+        if name in c.sets and not c.sets[name].is_everything() or name in tied:
             continue  # a merge or shape check restricts it: SL003 / SL006 state the set there, node by node
         declared = (ctx.declared or {}).get(name)
         if declared is not None and declared.intersect(ss) == declared.canonical():
