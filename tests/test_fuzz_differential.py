@@ -43,8 +43,12 @@ other difference is one, and the test fails with the graph's spec, which :func:`
 matched narrowly (on onnxruntime's own message), counted under ``known:…`` in the printed
 summary, and each has a reproducer in tests/test_fuzz_reproducers.py. onnxruntime runs in a
 worker process: on some graphs it aborts the whole process (counted as ``known:ort-crashed``).
+onnxruntime's graph optimizations change two verdicts of the graph as written (both confirmed by
+re-running that size with them off): ReshapeFusion turns a run-time Reshape dim into −1, so a
+count mismatch runs (``known:ort-reshape-fusion``); on static graphs Shape is folded from onnx's
+shape inference, which disagrees with the pool kernels on ceil_mode (``known:ort-shape-folding``).
 
-CI runs 200 fixed, derandomized examples (~15-20 s on 2 cores). The long run (≥ 1,000 graphs,
+CI runs 180 fixed, derandomized examples (~15-20 s on 2 cores). The long run (≥ 1,000 graphs,
 fresh random examples, a summary printed at the end)::
 
     SHAPELINT_FUZZ_EXAMPLES=2000 PYTHONPATH=. pytest tests/test_fuzz_differential.py -s
@@ -99,7 +103,7 @@ from shapelint.symbolic import Invalid, evaluate
 EXAMPLES = int(os.environ.get("SHAPELINT_FUZZ_EXAMPLES", "0"))
 LONG = EXAMPLES > 0
 SIZES = st.integers(1, 64)
-CI_EXAMPLES = 200  # fixed, derandomized: ~15-20 s on 2 cores
+CI_EXAMPLES = 180  # fixed, derandomized: ~15-20 s on 2 cores
 STATS: collections.Counter = collections.Counter()
 UNKNOWN_OPS: collections.Counter = collections.Counter()  # analysis.unknowns, by op
 UNREPORTED: list = []  # (spec, tensor, op): a shape not concrete, and no unknown says why
@@ -701,6 +705,18 @@ def _reshape_fusion_hides_failure(model, hw) -> bool:
     return res is not None and not res[hw][0] and "ReshapeHelper" in res[hw][1]
 
 
+def _shape_folding_fails(model, hw) -> bool:
+    """Runtime quirk: on a static graph onnxruntime's optimizer folds Shape(t) to the shape onnx's
+    shape inference gives t, which for a pool with ceil_mode=1 is not what the kernel produces
+    (AveragePool k=1, s=2, ceil_mode=1 of H=2: onnx says 2 rows, the kernel gives 1, as shapelint
+    does), so a Reshape to a target read from that Shape fails. With the graph optimizations off
+    it runs. Matched narrowly: a Shape node, and the unoptimized session runs at this size."""
+    if not any(n.op_type == "Shape" for n in model.graph.node):
+        return False
+    res = ort_outputs(model, [hw], optimize=False)
+    return res is not None and res[hw][0]
+
+
 def _bcast_equal_point(inf, env) -> bool:
     """Open shapelint bug (tests/test_fuzz_reproducers.py, test_open_bcast_equal_point): a merge
     of bcast(c, W) with W is solved as "never" (symbolic.solve: for large W the broadcast is
@@ -814,6 +830,9 @@ def disagreements(spec, workdir) -> list:
                 verdicts.append(f"{where}; pinned lint errors: none")
         if verdicts and ok and _reshape_fusion_hides_failure(model, (h, w)):
             STATS["known:ort-reshape-fusion"] += 1
+            continue
+        if verdicts and not ok and _shape_folding_fails(model, (h, w)):
+            STATS["known:ort-shape-folding"] += 1
             continue
         if verdicts and empty:
             STATS["empty_tensor_verdicts"] += 1  # out of scope: see the module docstring

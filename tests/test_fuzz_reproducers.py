@@ -284,6 +284,21 @@ def test_quirk_ort_reshape_fusion_runs_a_reshape_that_fails():
     assert not ok and "ReshapeHelper" in msg, msg
 
 
+def test_quirk_ort_folds_shape_from_onnx_inference():
+    """Fuzzer: 'known:ort-shape-folding'. x [1, 1, 2, 1] (static) → AveragePool(k=1, s=[2, 1],
+    ceil_mode=1) → ViT tokens and back to Shape(pool)[2:4]: the kernel gives 1 row (the last
+    window would start past the input; shapelint says 1), onnx's shape inference says 2, and
+    onnxruntime's optimizer folds Shape(pool) to [1, 1, 2, 1], so the Reshape back fails
+    ("requested shape:{1,1,2,1}"). With the graph optimizations off it runs."""
+    spec = _spec([("AveragePool", [0], dict(kernel_shape=[1, 1], strides=[2, 1], ceil_mode=1, pads=[0, 0, 0, 0])),
+                  ("Tokens", [1, 1], dict(style="scalar", back=[["ref", 2], ["ref", 3]]))], H=2, W=1)
+    m = build(spec).SerializeToString()
+    ok, msg = _ort_outputs(m, [(2, 1)])[(2, 1)]
+    assert not ok and "ReshapeHelper" in msg, msg
+    ok, shapes = _ort_outputs(m, [(2, 1)], optimize=False)[(2, 1)]
+    assert ok and shapes["averagepool1"] == (1, 1, 1, 1), shapes
+
+
 def test_run_helper_agrees_with_worker():
     """The fuzzer's onnxruntime runner gives what tests/onnx_models.run gives."""
     m = build(_spec([("MaxPool", [0], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, pads=[0, 0, 0, 0]))]))
