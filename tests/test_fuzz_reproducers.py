@@ -170,10 +170,8 @@ SIGN_OF_A_MULTIPLE = {
 
 
 @pytest.mark.parametrize("name", sorted(SIGN_OF_A_MULTIPLE))
-@pytest.mark.xfail(strict=True, reason="values.bounds(3·floor(W/3)) is (−1, inf): a dim's sign is not known, "
-                                       "so Cast-truncation and Equal(dim, −1) lose the value (an unknown)")
-def test_open_sign_of_a_multiple_of_a_floor(name, tmp_path):
-    """Found by the fuzzer's unknowns list (an abstention, not a wrong verdict). values._linearize
+def test_fixed_sign_of_a_multiple_of_a_floor(name, tmp_path):
+    """Fixed on main (a95c35a). Found by the fuzzer's unknowns list (an abstention, not a wrong verdict). values._linearize
     replaces floor(W/3) by W/3 − [0, 2/3], so with W ≥ 1 the bound of 3·floor(W/3) is −1 and of
     floor(W/3) −1/3: not ≥ 0. Then Cast(float → int) of 3·floor(W/3)/16 (truncation: needs the
     sign) and Equal(3·floor(W/3), −1) (torch's expand(−1) chain) are left unknown, and the Resize /
