@@ -801,7 +801,8 @@ def disagreements(spec, workdir) -> list:
         # of a 0-length shape is nothing to abstain over)
         has_empty = any(isinstance(d, int) and d <= 0 for name in outputs for d in (pinned.shape(name) or ()))
         empty = [name for name in outputs if inf.producer[name].op not in ("Conv", "ConvTranspose")
-                 and isinstance(evaluated[name], tuple) and any(d is not None and d <= 0 for d in evaluated[name])]
+                 and any(isinstance(shape, tuple) and any(d is not None and d <= 0 for d in shape)
+                         for shape in (evaluated[name], _evaluate(pinned.shape(name), {})))]
         verdicts = []
         # 1. the contract (dynamic models; size-independent SL001 errors count as a predicted failure)
         if dynamic:
