@@ -423,6 +423,26 @@ def _check_gather(inf: Inferred, node) -> Optional[list]:
     return _axis_checks(node, (node.input(0), node.input(1)), (s,), dims, "indices in range")
 
 
+def _check_gather_nd(inf: Inferred, node) -> Optional[list]:
+    """Every index tuple within the data's dims (onnxruntime: "invalid index found"): the indices'
+    values must be known (computed from shapes, as exporters of adaptive pools write them)."""
+    s, ishape, idx = inf.shape(node.input(0)), inf.shape(node.input(1)), inf.value(node.input(1))
+    if s is None or ishape is None or idx is None or not ishape or not isinstance(ishape[-1], int):
+        return None
+    b, k = node.attr("batch_dims", 0), ishape[-1]
+    if k < 1 or b + k > len(s) or len(idx) % k:
+        return None
+    dims, seen = [], set()
+    for t in range(0, len(idx), k):
+        for j in range(k):
+            n, i = s[b + j], idx[t + j]
+            for d in (sub(n, i), add(add(n, i), 1)):  # i < n and i ≥ −n
+                if (b + j, d) not in seen:
+                    seen.add((b + j, d))
+                    dims.append((b + j, (d,), "positive"))
+    return _axis_checks(node, (node.input(0), node.input(1)), (s, ishape), dims, "indices in range")
+
+
 def _check_conv_channels(inf: Inferred, node) -> Optional[list]:
     x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
     if x is None or w is None or len(x) < 2 or len(w) < 2:
@@ -491,6 +511,7 @@ SHAPE_CHECKS = {
     "Upsample": _check_positive_outputs("output size ≥ 1"),
     "Squeeze": _check_squeeze,
     "Gather": _check_gather,
+    "GatherND": _check_gather_nd,
     "Conv": _check_conv_channels,
     "DepthToSpace": _check_depth_to_space,
     "SpaceToDepth": _check_depth_to_space,
@@ -512,6 +533,7 @@ RUNTIME_WORDS = {
     "Resize": "Scale value should be greater than 0",
     "Squeeze": "must be 1 instead of",
     "Gather": "indices element out of data bounds",
+    "GatherND": "invalid index found",
     "Conv": "Input channels C is not equal to kernel channels * group",
     "DepthToSpace": "DepthToSpace requires input depth to be a multiple of (block_size * block_size)",
     "SpaceToDepth": "SpaceToDepth requires input",

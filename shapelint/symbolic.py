@@ -727,6 +727,7 @@ class _ClassEval:
             # incompatible for large q: mark with a sentinel; comparisons then fail
             self._eventual_sign(_padd(pa, {(): -2}))
             self._eventual_sign(_padd(pb, {(): -2}))
+            self._eventual_sign(diff)  # past the last size where the two sides can still be equal
             raise _Incompatible()
         s = self._eventual_sign(diff)
         if kind == "max":

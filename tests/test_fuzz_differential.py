@@ -718,38 +718,6 @@ def _shape_folding_fails(model, hw) -> bool:
     return res is not None and res[hw][0]
 
 
-def _bcast_equal_point(inf, env) -> bool:
-    """Open shapelint bug (tests/test_fuzz_reproducers.py, test_open_bcast_equal_point): a merge
-    of bcast(c, W) with W is solved as "never" (symbolic.solve: for large W the broadcast is
-    incompatible, and the threshold below which sizes are evaluated one by one stops before W = c),
-    so contract.runs says False at W = c where it runs. Matched narrowly: some dim is
-    bcast(c, e) with c > 1 a constant and e evaluating to c here."""
-    from shapelint.symbolic import Expr, MinMax
-
-    def atoms(d):
-        if isinstance(d, Expr):
-            for a, _ in d.terms:
-                yield from atoms(a)
-        elif isinstance(d, MinMax):
-            yield d
-            yield from atoms(d.a)
-            yield from atoms(d.b)
-
-    for shape in inf.shapes.values():
-        for d in shape or ():
-            for m in atoms(d):
-                if m.kind != "bcast":
-                    continue
-                for c, e in ((m.a, m.b), (m.b, m.a)):
-                    if isinstance(c, Expr) and not c.terms and c.const > 1:
-                        try:
-                            if evaluate(e, env) == c.const:
-                                return True
-                        except (Invalid, KeyError):
-                            pass
-    return False
-
-
 def disagreements(spec, workdir) -> list:
     """Every difference between shapelint and onnxruntime on one spec, as readable lines (empty:
     they agree). Updates STATS."""
@@ -815,8 +783,6 @@ def disagreements(spec, workdir) -> list:
                     STATS["abstains:empty"] += 1
                 else:
                     verdicts.append(f"{where}; contract.runs=None with no empty tensor and no unknown")
-            elif pred is False and ok and _bcast_equal_point(inf, env):
-                STATS["known:contract-bcast-equal-point"] += 1
             elif pred is not ok:
                 verdicts.append(f"{where}; contract.runs={pred}")
         # 2. lint pinned to the size: an error iff onnxruntime fails (no error where it fails is an

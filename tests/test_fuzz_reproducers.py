@@ -140,8 +140,7 @@ def test_open_fpad_of_a_signed_difference(div, tmp_path):
     assert [str(d) for d in inf.shape(pad)] == ["1", "1", "36", "W"]
 
 
-@pytest.mark.xfail(strict=True, reason="symbolic.solve: a merge of bcast(4, W) with W is 'never'; it runs at W = 4")
-def test_open_bcast_equal_point(tmp_path):
+def test_fixed_bcast_equal_point(tmp_path):
     """Fuzzer: 'known:contract-bcast-equal-point'. Concat(x + P, x, axis=1), x [1, 1, H, W], P a
     constant [1, 1, 1, 4] (a position embedding): x + P is [1, 1, H, bcast(4, W)] and runs at
     W ∈ {1, 4}; the Concat needs bcast(4, W) = W, so the model runs at W = 4 only (onnxruntime
@@ -150,7 +149,7 @@ def test_open_bcast_equal_point(tmp_path):
     ("incompatible for large q") and raises the threshold only to where each side exceeds 2, so
     solve() evaluates W = 1, 2, 3 concretely and misses the point W = 4 where the sides are
     equal. Fix: in _settle's bcast branch also call self._eventual_sign(diff) (the threshold then
-    passes the last W where the sides can meet); the set becomes {4}, and SL003 says so."""
+    passes the last W where the sides can meet); the set becomes {4}, and SL003 says so. Fixed."""
     spec = _spec([("AddConst", [0], dict(shape=[1, 1, 1, 4])), ("Concat", [1, 0], dict(axis=1))])
     v = _verdicts(spec, tmp_path, [(4, 4), (4, 5), (4, 1)])
     assert [ran for _, ran in v.values()] == [True, False, False]
