@@ -37,6 +37,7 @@ from .symbolic import (
 )
 
 from .values import BIG, MAX_FLOAT_CONSTANT_ELEMENTS, MAX_VALUE_ELEMENTS, ORT_END_SENTINELS  # noqa: F401
+from .values import expr_size
 from .values import Rat, Unknown as _Unknown, clamp_index as _clamp_index, exact_quotient, int_or_none as _int_or_none
 from .values import need as _need, norm_axis as _norm_axis, range_count, slice_dim as _slice_dim
 
@@ -220,6 +221,11 @@ def _infer_node(inf: Inferred, node: Node) -> None:
     given = []
     for j in range(len(node.outputs)):
         shape, value = results[j] if results is not None and j < len(results) else (None, None)
+        if shape is not None and any(isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE for d in shape):
+            # a dim whose exact expression has grown past what can be followed (nested broadcasts
+            # and window paddings multiply): unknown, said so, rather than minutes of arithmetic
+            shape = tuple(None if isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE else d for d in shape)
+            why = why or f"a dim's exact expression grew past {MAX_DIM_SIZE} terms"
         shapes.append(tuple(shape) if shape is not None else None)
         given.append(value)
     values, value_why = _values(ctx, domain, op, shapes, given) if results is not None else ([None] * len(shapes), why)
@@ -235,6 +241,9 @@ def _infer_node(inf: Inferred, node: Node) -> None:
     _record_loss(inf, node, shapes, why)
 
 
+MAX_DIM_SIZE = 2000  # atoms in a dim's expression tree (values.expr_size); beyond, the dim is unknown
+
+
 def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
     """The outputs' values from the value rule (or, for rules that still give them, the shape rule)."""
     vrule = DOMAIN_VALUE_RULES.get(domain, {}).get(op)
@@ -247,6 +256,9 @@ def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
         got = vrule(ctx, shapes)
     except _CAUGHT as e:
         return values, _message(e)
+    if any(isinstance(x, Expr) and expr_size(x) > MAX_DIM_SIZE
+           for v in (got if isinstance(got, list) else [got]) if v is not None for x in v):
+        return values, f"a value's exact expression grew past {MAX_DIM_SIZE} terms"
     if not isinstance(got, list):
         got = [got]
     for j, v in enumerate(got[:len(values)]):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -159,6 +160,7 @@ def _linearize(e) -> tuple:
     return terms, lo, hi
 
 
+@lru_cache(maxsize=1 << 16)
 def _atom_bounds(a) -> tuple:
     if isinstance(a, Sym):
         return 1, _INF  # an input dim; sizes are analysed from 1
@@ -190,6 +192,11 @@ def bounds(x) -> tuple:
     if isinstance(x, Rat):
         lo, hi = bounds(x.num)
         return lo / x.den, hi / x.den
+    return _expr_bounds(x)
+
+
+@lru_cache(maxsize=1 << 16)
+def _expr_bounds(x) -> tuple:
     # two sound bounds, the tighter of each taken: floors linearized (H − 2·floor(H/2) ∈ [0, 1]) and
     # term by term (3·floor(W/3) ≥ 0); an Expr is an integer, so both round inward
     lin, lo, hi = _linearize(x)
@@ -257,6 +264,61 @@ def compare(op: str, a, b) -> int:
     raise Unknown(f"{op}({a}, {b}) depends on the sizes")
 
 
+def indicator(op: str, a, b):
+    """A comparison's output value: decided (0 or 1) where :func:`compare` decides it, else the
+    truth value as an exact integer expression of the sizes ([d > 0] = min(max(d, 0), 1) for the
+    integer d = a − b), so that sums such as torch's floor-division fix-up still fold. Never to
+    be used as a Python bool (that is what compare is for)."""
+    try:
+        return compare(op, a, b)
+    except Unknown:
+        d = _difference(a, b)
+        if d is None or isinstance(d, int):
+            raise
+    if expr_size(d) > MAX_INDICATOR_SIZE:
+        raise Unknown(f"{op}({a}, {b}) depends on the sizes")
+    pos, negd = _positive(d), _positive(neg(d))
+    return {"Less": negd, "Greater": pos, "LessOrEqual": sub(1, pos), "GreaterOrEqual": sub(1, negd),
+            "Equal": sub(sub(1, pos), negd)}[op]
+
+
+# an undecided comparison or a truncating division of either sign becomes an expression only
+# while its operand is this small (atoms counted): beyond, expressions would grow without end
+# through the graph (a Swin's window padding), so the value is unknown instead
+MAX_INDICATOR_SIZE = 64
+
+
+@lru_cache(maxsize=1 << 18)
+def expr_size(e) -> int:
+    """Atoms in an expression's tree (cached per node, so linear in its shared form)."""
+    if isinstance(e, (int, float, Fraction)):
+        return 1
+    if isinstance(e, Expr):
+        return 1 + sum(expr_size(a) for a, _ in e.terms)
+    if isinstance(e, Sym):
+        return 1
+    if isinstance(e, Floor):
+        return 1 + expr_size(e.num)
+    if isinstance(e, Prod):
+        return sum(expr_size(f) for f in e.factors)
+    if isinstance(e, MinMax):
+        return 1 + expr_size(e.a) + expr_size(e.b)
+    return 1 + expr_size(e.num) if isinstance(e, Rat) else 1
+
+
+def _truth_value(x):
+    """A logical op's operand as 0 or 1. And, Or, Xor and Not take bool tensors (ONNX and TF alike),
+    so a symbolic operand is an indicator already (0 or 1 at every size): it is kept as it is."""
+    if isinstance(x, (int, float)):
+        return truth(x)
+    return x
+
+
+def _positive(d):
+    """[d > 0] for an integer d: 1 or 0, as an expression."""
+    return minimum(maximum(d, 0), 1)
+
+
 def truth(x) -> int:
     if isinstance(x, float):
         return int(x != 0)
@@ -298,7 +360,11 @@ def trunc_div(a, b):
             return floordiv(a, b)
         if hi <= 0:
             return neg(floordiv(neg(a), b))
-        raise Unknown(f"the sign of {a} is not known, so its truncating division by {b} is not exact")
+        # either sign: trunc(a/b) = floor(max(a, 0)/b) − floor(max(−a, 0)/b), exact
+        if expr_size(a) > MAX_INDICATOR_SIZE:
+            raise Unknown(f"the sign of {a} is not known, and the exact form of its truncating division by {b} "
+                          f"is too large")
+        return sub(floordiv(maximum(a, 0), b), floordiv(maximum(neg(a), 0), b))
     q = exact_quotient(a, b)
     if q is None:
         raise Unknown(f"division of {a} by the symbolic {b}")
@@ -392,12 +458,13 @@ COMPARISONS = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")
 def binary(op: str, a, b, fmod: int = 0):
     """One element of an ONNX binary op (plus FloorDiv / FloorMod / SquaredDifference / NotEqual)."""
     if op in COMPARISONS:
-        return compare(op, a, b)
+        return indicator(op, a, b)
     if op == "NotEqual":
-        return 1 - compare("Equal", a, b)
+        return sub(1, indicator("Equal", a, b))
     if op in ("And", "Or", "Xor"):
-        ta, tb = truth(a), truth(b)
-        return {"And": ta & tb, "Or": ta | tb, "Xor": ta ^ tb}[op]
+        ta, tb = _truth_value(a), _truth_value(b)  # 0 or 1, or an expression that is
+        both = mul(ta, tb)
+        return {"And": both, "Or": sub(add(ta, tb), both), "Xor": sub(add(ta, tb), mul(2, both))}[op]
     if op == "Max":
         return _max(a, b)
     if op == "Min":
@@ -555,7 +622,7 @@ def unary(op: str, x):
     if op == "Reciprocal":
         return binary("Div", 1.0, x)
     if op == "Not":
-        return 1 - truth(x)
+        return sub(1, _truth_value(x))
     if op == "Square":
         return binary("Mul", x, x)
     if op == "Relu":

@@ -115,9 +115,7 @@ def test_fixed_contract_runs_ignores_undecided_merges(tmp_path):
 
 
 @pytest.mark.parametrize("div", ["div", "floordiv"])
-@pytest.mark.xfail(strict=True, reason="value propagation: Div of an int that may be negative (W − 37) has no "
-                                       "value, so the F.pad amounts and the Pad's shape are lost (an unknown)")
-def test_open_fpad_of_a_signed_difference(div, tmp_path):
+def test_fixed_fpad_of_a_signed_difference(div, tmp_path):
     """F.pad(x1, [dW // 2, dW − dW // 2, 0, 0]) with dW = W − 37 (x1 = Resize to [36, 37], the
     pad reference the input [1, 1, 58, W]): the pads' sum is dW whatever ``//`` rounds to, so the
     Pad's output is [1, 1, 36, W] at every W ≥ 1 where onnxruntime runs; the W part of the pads
@@ -125,7 +123,9 @@ def test_open_fpad_of_a_signed_difference(div, tmp_path):
     (SL005; the contract abstains) for ``//`` exported as Div (truncating) and as torch's Div
     plus fix-up (Xor(Less, Less), Not(Equal(remainder, 0)), Cast, Sub); through float
     (Cast → Div → Floor → Cast) it is exact. Fix: carry trunc(a / b) of a signed a as a value
-    (or recognize the fix-up as floor(a / b)), so lo + (d − lo) folds to d."""
+    (or recognize the fix-up as floor(a / b)), so lo + (d − lo) folds to d. Fixed: trunc(a/b) of
+    either sign is floor(max(a, 0)/b) − floor(max(−a, 0)/b), and an undecided comparison's value is
+    its indicator expression (values.indicator)."""
     spec = _spec([("Resize", [0], dict(sizes=[36, 37])),
                   ("FPad", [1, 0], dict(ext="const", const_node=True, div=div, kind="diff", axes=[3]))],
                  H=58, sizes=((58, 5), (58, 40)))

@@ -177,7 +177,7 @@ def test_reshape_with_zero_and_minus_one(tmp_path):
 
 def test_comparisons_of_sizes_decided_by_bounds(tmp_path):
     """A dim is ≥ 1: Less(A, 0) is 0, Greater(A, 0) is 1, Equal(A − 2·floor(A/2), 2) is 0;
-    Equal(A, 3) depends on A, so it stays unknown."""
+    Equal(A, 3) depends on A: an indicator expression of A."""
     nodes = shape_ab() + [
         N("Less", ["s", "zero"], ["lt"]), N("Greater", ["s", "zero"], ["gt"]),
         N("Div", ["s", "two"], ["h"]), N("Mul", ["h", "two"], ["h2"]), N("Sub", ["s", "h2"], ["par"]),
@@ -189,7 +189,9 @@ def test_comparisons_of_sizes_decided_by_bounds(tmp_path):
     inits = {"zero": np.int64(0), "one": np.int64(1), "two": np.int64(2), "three": np.int64(3)}
     for out in ("lt", "gt", "eq2", "nlt", "and0", "or1", "xor", "le", "ge"):
         check(tmp_path, nodes, inits, out, "bool")
-    assert not check(tmp_path, nodes, inits, "eq3", "bool", required=False)
+    # Equal(A, 3) depends on A: its value is the exact indicator 1 − [A > 3] − [A < 3], equal to
+    # onnxruntime's at every size checked (so torch's floor-division fix-up chains still fold)
+    assert check(tmp_path, nodes, inits, "eq3", "bool", required=True)
 
 
 def test_torch_floor_divide_fixup_chain(tmp_path):
