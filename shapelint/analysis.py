@@ -633,6 +633,23 @@ def unknowns(inf: Inferred) -> list:
 
 
 
+def failing_example(check: AxisCheck, limit: int = 64) -> Optional[dict]:
+    """For a check that ties several dims together (no per-dim set): the first combination of
+    sizes, each 1…limit (fewer per dim past two dims), where it fails; None when it holds at every
+    one tried -- then no finding claims a failure."""
+    import itertools
+
+    names = sorted(symbols(*check.present()))
+    if not names or len(names) > 4:
+        return None
+    per = {1: limit * limit, 2: limit, 3: 16, 4: 8}[len(names)]
+    for combo in itertools.product(range(1, per + 1), repeat=len(names)):
+        env = dict(zip(names, combo))
+        if not check.holds_at(env):
+            return env
+    return None
+
+
 @dataclass(frozen=True)
 class AxisVerdict:
     """Where one axis of a merge holds: per symbol, the exact set of sizes (None: undecided)."""

@@ -7,7 +7,7 @@ the smallest that fails and one that works, decided per residue class (``symboli
 
 from __future__ import annotations
 
-from ..analysis import ABSTAIN_SIZED, RUNTIME_WORDS, axis_verdict, convtranspose_fit, domain, upstream_merges
+from ..analysis import ABSTAIN_SIZED, RUNTIME_WORDS, failing_example, axis_verdict, convtranspose_fit, domain, upstream_merges
 from ..findings import Finding
 from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
@@ -72,11 +72,15 @@ def check(ctx: CheckContext):
             failing.sort(key=lambda f: f[1].symbol is not None)
             (ax, v, r, bad), others = failing[0], failing[1:]
             yield _finding(ctx, inf, m, ax, v, r, bad, whole.get(v.symbol), stop[0] if stop else None, others)
-        elif undecided:
-            yield _undecided(ctx, m, *undecided[0])
+        else:
+            for ax, v in undecided:  # only where some combination of sizes really fails
+                bad = failing_example(ax)
+                if bad is not None:
+                    yield _undecided(ctx, m, ax, v, bad)
+                    break
 
 
-def _undecided(ctx, m, ax, v) -> Finding:
+def _undecided(ctx, m, ax, v, bad: dict) -> Finding:
     """Sizes computed differently on the two branches, in a way shapelint cannot solve exactly
     (several input dims at once, or too many residue classes): the condition, not a set."""
     present = [(j, d) for j, d in enumerate(ax.dims) if d is not None and not (ax.kind == "broadcast" and d == 1)]
@@ -86,11 +90,13 @@ def _undecided(ctx, m, ax, v) -> Finding:
     return Finding(
         "SL003", "merge-mismatch", "warning", ctx.path, node.name, node.op,
         f"{node.op} '{node.name}': axis {ax.axis} is {fmt_dim(a)} for '{m.inputs[j1]}' but {fmt_dim(b)} for "
-        f"'{m.inputs[j2]}'; they agree only where {cond}, which shapelint does not solve here ({v.reason})",
+        f"'{m.inputs[j2]}'; they agree only where {cond}, which shapelint does not solve here ({v.reason}); "
+        f"e.g. {', '.join(f'{k}={x}' for k, x in bad.items())} fails",
         "check the sizes you use with --input-shape, or make both branches derive their size from the same "
         "tensor (crop or pad one to the other's run-time shape)",
         branches(ctx.inferred, m.inputs[j1], m.inputs[j2], ax.axis - (max(len(s) for s in m.shapes) - len(m.shapes[j1]))),
-        {"axis": ax.axis, "sizes": [fmt_dim(a), fmt_dim(b)], "condition": cond, "reason": v.reason},
+        {"axis": ax.axis, "sizes": [fmt_dim(a), fmt_dim(b)], "condition": cond, "reason": v.reason,
+         "failing_example": bad},
     )
 
 

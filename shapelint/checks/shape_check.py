@@ -9,7 +9,7 @@ smallest that fails and one that works, or the condition when it ties several di
 
 from __future__ import annotations
 
-from ..analysis import RUNTIME_WORDS, axis_verdict, domain, shape_checks
+from ..analysis import RUNTIME_WORDS, axis_verdict, domain, failing_example, shape_checks
 from ..findings import Finding
 from ..symbolic import Invalid, SizeSet, evaluate
 from ._context import CheckContext
@@ -77,11 +77,15 @@ def check(ctx: CheckContext):
                               _fix(m), (), details)
                 break
             if v.sizes is None:
+                bad = failing_example(ax)
+                if bad is None:
+                    continue  # holds at every combination tried: no failure to claim
+                at = ", ".join(f"{k}={x}" for k, x in bad.items())
                 yield Finding("SL006", "shape-check", "warning", ctx.path, node.name, node.op,
-                              f"{node.op} '{node.name}': {m.what} holds only where {_condition(ax)}, which shapelint "
-                              f"does not solve for one dim at a time here ({v.reason}); {ctx.runtime} fails at "
-                              f"the other sizes{words}",
-                              _fix(m), (), {**details, "reason": v.reason})
+                              f"{node.op} '{node.name}': {m.what} holds only where {_condition(ax)}, which ties "
+                              f"several dims together ({v.reason}); {ctx.runtime} fails where it does not (e.g. "
+                              f"{at}: {_at(ax, bad)}){words}",
+                              _fix(m), (), {**details, "reason": v.reason, "failing_example": bad})
                 break
             reach = valid.get(v.symbol, SizeSet.everything())
             bad = reach.first_outside(v.sizes)
