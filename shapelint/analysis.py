@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-from .infer import Inferred
+from .infer import _CAUGHT, Inferred
 from .infer_keras import CONV_LAYERS, POOL_LAYERS
 from .infer_keras import layout as keras_layout
 from .infer_tf import _layout as tf_layout
@@ -548,18 +548,26 @@ def shape_checks(inf: Inferred) -> list:
     cached = inf.memo.get("shape_checks")
     if cached is not None:
         return cached
-    out = []
+    out = [m for got in _shape_check_results(inf).values() if got for m in got if m.axes]
+    inf.memo["shape_checks"] = out
+    return out
+
+
+def _shape_check_results(inf: Inferred) -> dict:
+    """node name -> what its SHAPE_CHECKS rule gave (a list of Merges, or None: not stated), once."""
+    cached = inf.memo.get("shape_check_results")
+    if cached is not None:
+        return cached
+    out: dict = {}
     for node in inf.graph.nodes:
         rule = SHAPE_CHECKS.get(node.op) if node.domain in ("", "ai.onnx") else None
         if rule is None:
             continue
         try:
-            got = rule(inf, node)
-        except (ValueError, TypeError, IndexError, Invalid):
-            got = None
-        if got:
-            out.extend(m for m in got if m.axes)
-    inf.memo["shape_checks"] = out
+            out[node.name] = rule(inf, node)
+        except _CAUGHT:  # a malformed node: the check cannot be stated (a bug fails under SHAPELINT_STRICT)
+            out[node.name] = None
+    inf.memo["shape_check_results"] = out
     return out
 
 
@@ -603,6 +611,7 @@ def unknowns(inf: Inferred) -> list:
         if node is not None:
             lost_outputs.update(o for o in node.outputs if o)
     # a shape check or merge that could not be stated, where no lost shape upstream explains it
+    results = _shape_check_results(inf)
     tainted = set(lost_outputs)
     for node in inf.graph.nodes:
         ins = [n for n in node.inputs if n]
@@ -611,15 +620,10 @@ def unknowns(inf: Inferred) -> list:
             continue
         if node.domain not in ("", "ai.onnx"):
             continue
-        rule = SHAPE_CHECKS.get(node.op)
         if node.name in lost:
             continue
-        if rule is not None:
-            try:
-                got = rule(inf, node)
-            except (ValueError, TypeError, IndexError, Invalid):
-                got = None
-            if got is None:
+        if node.name in results:
+            if results[node.name] is None:
                 out.append(Unknown(node.name, node.op, "its run-time shape check cannot be stated: an input's "
                                                        "shape or value is unknown"))
                 tainted.update(o for o in node.outputs if o)

@@ -25,6 +25,7 @@ from .symbolic import (
     Dim,
     Expr,
     Invalid,
+    Sym,
     add,
     bcast,
     ceildiv,
@@ -221,7 +222,8 @@ def _infer_node(inf: Inferred, node: Node) -> None:
     given = []
     for j in range(len(node.outputs)):
         shape, value = results[j] if results is not None and j < len(results) else (None, None)
-        if shape is not None and any(isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE for d in shape):
+        if shape is not None and any(isinstance(d, Expr) and len(d.terms) + _nested(d) > 1 and expr_size(d) > MAX_DIM_SIZE
+                                     for d in shape):
             # a dim whose exact expression has grown past what can be followed (nested broadcasts
             # and window paddings multiply): unknown, said so, rather than minutes of arithmetic
             shape = tuple(None if isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE else d for d in shape)
@@ -242,6 +244,11 @@ def _infer_node(inf: Inferred, node: Node) -> None:
 
 
 MAX_DIM_SIZE = 2000  # atoms in a dim's expression tree (values.expr_size); beyond, the dim is unknown
+
+
+def _nested(d: Expr) -> int:
+    """0 for a plain symbol times a constant (H, 2·H + 1): such a dim is never large."""
+    return 0 if len(d.terms) == 1 and isinstance(d.terms[0][0], Sym) else 1
 
 
 def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
