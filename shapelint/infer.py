@@ -251,6 +251,11 @@ def _nested(d: Expr) -> int:
     return 0 if len(d.terms) == 1 and isinstance(d.terms[0][0], Sym) else 1
 
 
+# ops whose output value comes from their inputs' shapes, not values (every other op's value needs
+# some input's value)
+SHAPE_SOURCES = frozenset({"Shape", "Size", "Rank", "ShapeN", "SHAPE", "RANK", "SIZE"})
+
+
 def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
     """The outputs' values from the value rule (or, for rules that still give them, the shape rule)."""
     vrule = DOMAIN_VALUE_RULES.get(domain, {}).get(op)
@@ -259,6 +264,11 @@ def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
         return values, None  # a node without outputs
     if vrule is None:
         return values, None if any(v is not None for v in values) else f"no value rule for op {op}"
+    names = [n for n in ctx.node.inputs if n]
+    if names and op not in SHAPE_SOURCES and all(ctx.inf.value(n) is None for n in names) \
+            and all(v is None for v in values):
+        # a data tensor (no input has a value): nothing to compute, and no exception to raise
+        return values, f"input 0 ('{names[0]}') has no known value"
     try:
         got = vrule(ctx, shapes)
     except _CAUGHT as e:
@@ -314,7 +324,8 @@ def _full(shape) -> bool:
 def _record_loss(inf: Inferred, node: Node, shapes: list, why: Optional[str]) -> None:
     """Record in ``inf.lost`` the node that first lost a shape on its path, with the reason."""
     names = [n for n in node.inputs if n]
-    if any(n in inf.tainted or not _full(inf.shapes.get(n)) for n in names):
+    # every tensor that is not fully known is tainted where it is made (graph inputs in infer())
+    if any(n in inf.tainted or n not in inf.shapes for n in names):
         inf.tainted.update(o for o in node.outputs if o)
         return
     if all(_full(s) for s, o in zip(shapes, node.outputs) if o):
