@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from zoo_util import with_random_weights
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.environ.get("SHAPELINT_CORPUS", os.path.join(HERE, "..", "..", "shared", "corpus"))
 VERDICTS = os.path.join(CORPUS, "onnxruntime_verdicts.json")
@@ -53,32 +55,6 @@ def test_strict_onnx_shape_inference_passes_what_shapelint_flags():
         assert any(f.rule == "SL003" for f in lint(path).findings), (name, lint(path).findings)
 
 
-def _with_random_weights(src, dst, seed=0):
-    """The corpus model with every stripped tensor (initializer or Constant value) refilled with
-    seeded random values of its dims and dtype, embedded: onnxruntime can then run it."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    m = onnx.load(src, load_external_data=False)
-
-    def refill(t):
-        if t.data_location != onnx.TensorProto.EXTERNAL:
-            return t
-        dtype = helper.tensor_dtype_to_np_dtype(t.data_type)
-        arr = (rng.standard_normal(tuple(t.dims)) * 0.05).astype(dtype)
-        return numpy_helper.from_array(arr, t.name)
-
-    for k, t in enumerate(m.graph.initializer):
-        m.graph.initializer[k].CopyFrom(refill(t))
-    for n in m.graph.node:
-        for a in n.attribute:
-            if a.type == onnx.AttributeProto.TENSOR:
-                a.t.CopyFrom(refill(a.t))
-    onnx.save(m, dst)
-
-
 @pytest.mark.parametrize("name", ["monai_unet_dyn_ts.onnx", "smp_linknet_resnet18_dyn_ts.onnx",
                                   "ch_PP-OCRv4_det_infer.onnx"])
 def test_fixed_corpus_model_runs_at_every_size_and_matches_where_it_ran(name, tmp_path):
@@ -92,7 +68,7 @@ def test_fixed_corpus_model_runs_at_every_size_and_matches_where_it_ran(name, tm
     with open(VERDICTS) as f:
         verdicts = json.load(f)[name]["sizes"]
     src, dst = str(tmp_path / name), str(tmp_path / ("fixed_" + name))
-    _with_random_weights(os.path.join(CORPUS, name), src)
+    with_random_weights(os.path.join(CORPUS, name), src)
     p = subprocess.run([sys.executable, "-m", "shapelint", "fix", src, "-o", dst], capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0 and "re-linted, 0 SL003 finding(s) left" in p.stdout, p.stdout + p.stderr
