@@ -365,6 +365,11 @@ def trunc_div(a, b):
             raise Unknown(f"the sign of {a} is not known, and the exact form of its truncating division by {b} "
                           f"is too large")
         return sub(floordiv(maximum(a, 0), b), floordiv(maximum(neg(a), 0), b))
+    return _symbolic_quotient(a, b)
+
+
+def _symbolic_quotient(a, b):
+    """a / b for a symbolic divisor: only where it divides exactly and provably (either rounding)."""
     q = exact_quotient(a, b)
     if q is None:
         raise Unknown(f"division of {a} by the symbolic {b}")
@@ -379,10 +384,7 @@ def floor_div(a, b):
         return a // b
     if isinstance(b, int):
         return floordiv(a, b) if b > 0 else floordiv(neg(a), -b)
-    q = exact_quotient(a, b)
-    if q is None:
-        raise Unknown(f"division of {a} by the symbolic {b}")
-    return q
+    return _symbolic_quotient(a, b)
 
 
 def floor_mod(a, b):
