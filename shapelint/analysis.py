@@ -274,9 +274,7 @@ def _check_reshape(inf: Inferred, node) -> Optional[list]:
     s, out = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
     if not _known(s):
         return None
-    target = inf.value(node.input(1)) if node.op == "Reshape" and inf.graph.opset >= 5 else node.attr("shape")
-    if node.op != "Reshape":
-        target = None
+    target = inf.value(node.input(1)) if inf.graph.opset >= 5 else node.attr("shape")
     if target is not None and -1 in [t for t in target if isinstance(t, int)] and all(isinstance(d, int) for d in s):
         # a fixed input: the -1 must divide exactly
         rest = [(s[k] if t == 0 and not node.attr("allowzero", 0) and k < len(s) else t)
@@ -370,21 +368,17 @@ def _check_split(inf: Inferred, node) -> Optional[list]:
                         "split sizes")
 
 
-def _check_positive_outputs(what: str):
+def _check_resize_sizes(inf: Inferred, node) -> Optional[list]:
     """Every output dim ≥ 1 on the axes a Resize given ``sizes`` resizes: onnxruntime derives the
     scales from the sizes and rejects a scale of 0. (Given scales, an output of 0 runs: an empty
-    tensor, measured.)"""
-
-    def rule(inf: Inferred, node) -> Optional[list]:
-        x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
-        if x is None or y is None:
-            return None
-        if node.op != "Resize" or not node.input(3) or inf.shape(node.input(3)) == (0,):
-            return []
-        dims = [(k, (d,), "positive") for k, (d, i) in enumerate(zip(y, x)) if d is not i and d != i]
-        return _axis_checks(node, (node.input(0),), (x,), dims, what)
-
-    return rule
+    tensor, measured; Upsample has scales only.)"""
+    x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0]) if node.outputs else None
+    if x is None or y is None:
+        return None
+    if not node.input(3) or inf.shape(node.input(3)) == (0,):
+        return []
+    dims = [(k, (d,), "positive") for k, (d, i) in enumerate(zip(y, x)) if d != i]
+    return _axis_checks(node, (node.input(0),), (x,), dims, "output size ≥ 1")
 
 
 def _check_squeeze(inf: Inferred, node) -> Optional[list]:
@@ -507,8 +501,7 @@ SHAPE_CHECKS = {
     "Gemm": _check_matmul,
     "Expand": _check_expand,
     "Split": _check_split,
-    "Resize": _check_positive_outputs("output size ≥ 1"),
-    "Upsample": _check_positive_outputs("output size ≥ 1"),
+    "Resize": _check_resize_sizes,
     "Squeeze": _check_squeeze,
     "Gather": _check_gather,
     "GatherND": _check_gather_nd,

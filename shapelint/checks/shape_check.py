@@ -114,7 +114,6 @@ FIXES = {
     "Expand": "expand only axes of size 1, to a shape taken from the tensor it must match",
     "Split": "split into sizes computed from the input's run-time shape",
     "Resize": "make sure the resized size is ≥ 1: use a larger input, or size the Resize from a tensor's shape",
-    "Upsample": "make sure the resized size is ≥ 1",
     "Squeeze": "squeeze only axes that are 1 at every size, or reshape explicitly",
     "Gather": "index only positions that exist at every input size the model is used at",
 }
