@@ -89,7 +89,18 @@ def data_dependent_resize():
     return b.model("x", (1, 1, "H", "W"), y)
 
 
-MODELS = {"window_reshape": window_reshape, "fixed_reshape": fixed_reshape, "pos_embedding": pos_embedding,
+def resize_to_quarter():
+    """F.interpolate(x, size=(H // 4, W // 4)): below 4 the size is 0, which onnxruntime rejects
+    ("Scale value should be greater than 0"); with scales instead it would run, empty."""
+    b = om.Builder()
+    sh = b.node("Shape", ["x"])
+    hw = b.node("Div", [b.node("Slice", [sh, _i64(b, [2]), _i64(b, [4])]), _i64(b, [4, 4])])
+    sizes = b.node("Concat", [_i64(b, [1, 1]), hw], axis=0)
+    y = b.node("Resize", ["x", "", "", sizes], mode="nearest")
+    return b.model("x", (1, 1, "H", "W"), y)
+
+
+MODELS = {"resize_to_quarter": resize_to_quarter, "window_reshape": window_reshape, "fixed_reshape": fixed_reshape, "pos_embedding": pos_embedding,
           "matmul_tokens": matmul_tokens}
 
 
@@ -113,7 +124,7 @@ def test_contract_equals_onnxruntime_at_every_size(name, tmp_path):
     assert ran  # each model runs somewhere, so the check above compared both ways
 
 
-@pytest.mark.parametrize("name, h, w", [("fixed_reshape", 8, 9), ("pos_embedding", 16, 16),
+@pytest.mark.parametrize("name, h, w", [("resize_to_quarter", 3, 8), ("fixed_reshape", 8, 9), ("pos_embedding", 16, 16),
                                         ("matmul_tokens", 4, 4), ("window_reshape", 6, 8)])
 def test_pinned_failure_is_an_error_with_onnxruntimes_words(name, h, w, tmp_path):
     model = MODELS[name]()
