@@ -444,6 +444,8 @@ def _check_conv_channels(inf: Inferred, node) -> Optional[list]:
     group = node.attr("group", 1)
     c = x[1]
     want = mul(w[1], group) if node.op == "Conv" else w[0]
+    if c.__class__ is int and c == want:
+        return []  # settled (the common case: channels are constants)
     return _axis_checks(node, (node.input(0), node.input(1)), (x, w), [(1, (c, want), "equal")], "input channels")
 
 
@@ -606,9 +608,11 @@ def unknowns(inf: Inferred) -> list:
     # a shape check or merge that could not be stated, where no lost shape upstream explains it
     results = _shape_check_results(inf)
     tainted = set(lost_outputs)
+    maybe_incomplete = inf.tainted  # every tensor not fully known is in it (infer taints where made)
+    known = inf.shapes
     for node in inf.graph.nodes:
-        ins = [n for n in node.inputs if n]
-        if any(n in tainted for n in ins):
+        ins = node.inputs
+        if tainted and not tainted.isdisjoint(ins):
             tainted.update(o for o in node.outputs if o)
             continue
         if node.domain not in ("", "ai.onnx"):
@@ -620,7 +624,8 @@ def unknowns(inf: Inferred) -> list:
                 out.append(Unknown(node.name, node.op, "its run-time shape check cannot be stated: an input's "
                                                        "shape or value is unknown"))
                 tainted.update(o for o in node.outputs if o)
-        elif merge_spec(node, inf) is not None and not all(_complete(inf.shape(n)) for n in ins):
+        elif (not maybe_incomplete.isdisjoint(ins) or not all(map(known.__contains__, ins))) \
+                and not all(_complete(inf.shape(n)) for n in ins if n) and merge_spec(node, inf) is not None:
             out.append(Unknown(node.name, node.op, "an input's shape is unknown, so the merge is not checked"))
             tainted.update(o for o in node.outputs if o)
     order = {n.name: k for k, n in enumerate(inf.graph.nodes)}
@@ -1069,7 +1074,10 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
 
 def too_small(inf: Inferred) -> list:
     """Nodes whose output is too small at fixed sizes: Conv/ConvTranspose < 1, pools < 0."""
-    out = []
+    cached = inf.memo.get("too_small")
+    if cached is not None:
+        return cached
+    out = inf.memo["too_small"] = []
     for node in inf.graph.nodes:
         if _sized_key(node) not in SIZED_OPS or not node.outputs:
             continue

@@ -105,10 +105,12 @@ class _Ctx:
 
     def attr(self, key, default=None):
         v = self.node.attr(key, default)
-        if key in INT_ATTRS and v is not None and v is not default and self.node.domain in ("", "ai.onnx"):
-            items = v if isinstance(v, (tuple, list)) else (v,)
-            if any(not isinstance(x, int) or isinstance(x, bool) for x in items):
-                raise ValueError(f"attribute {key} must be integers, got {v!r}")
+        if v is default or v is None or v.__class__ is int or key not in INT_ATTRS \
+                or self.node.domain not in ("", "ai.onnx"):
+            return v
+        # (bool is not int here: its class is bool; map/count keep this check in C, it runs per node)
+        if v.__class__ not in (tuple, list) or list(map(type, v)).count(int) != len(v):
+            raise ValueError(f"attribute {key} must be integers, got {v!r}")
         return v
 
     def ints(self, i: int):
@@ -218,37 +220,60 @@ def _infer_node(inf: Inferred, node: Node) -> None:
             results = None  # a malformed node: its outputs are unknown
             inf.failed.append(node.name)
             why = _message(e)
-    shapes = []
-    given = []
-    for j in range(len(node.outputs)):
-        shape, value = results[j] if results is not None and j < len(results) else (None, None)
-        if shape is not None and any(isinstance(d, Expr) and len(d.terms) + _nested(d) > 1 and expr_size(d) > MAX_DIM_SIZE
-                                     for d in shape):
-            # a dim whose exact expression has grown past what can be followed (nested broadcasts
-            # and window paddings multiply): unknown, said so, rather than minutes of arithmetic
-            shape = tuple(None if isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE else d for d in shape)
-            why = why or f"a dim's exact expression grew past {MAX_DIM_SIZE} terms"
-        shapes.append(tuple(shape) if shape is not None else None)
-        given.append(value)
-    values, value_why = _values(ctx, domain, op, shapes, given) if results is not None else ([None] * len(shapes), why)
+    n_out = len(node.outputs)
+    if results is None:
+        shapes, values, value_why = [None] * n_out, [None] * n_out, why
+    else:
+        shapes, given = [], []
+        for j in range(n_out):
+            shape, value = results[j] if j < len(results) else (None, None)
+            if shape is not None:
+                shape = tuple(shape)
+                if _too_large(shape):
+                    # a dim whose exact expression has grown past what can be followed (nested broadcasts
+                    # and window paddings multiply): unknown, said so, rather than minutes of arithmetic
+                    shape = tuple(None if isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE else d for d in shape)
+                    why = why or f"a dim's exact expression grew past {MAX_DIM_SIZE} terms"
+            shapes.append(shape)
+            given.append(value)
+        values, value_why = _values(ctx, domain, op, shapes, given)
+    producer, inf_shapes, inf_values = inf.producer, inf.shapes, inf.values
+    complete = True
     for j, out in enumerate(node.outputs):
         if not out:
             continue
-        inf.producer[out] = node
-        inf.shapes[out] = shapes[j]
-        inf.values[out] = values[j]
-        s = shapes[j]
-        if values[j] is None and value_why and s is not None and len(s) <= 1 and all(isinstance(d, int) for d in s):
+        producer[out] = node
+        s = inf_shapes[out] = shapes[j]
+        v = inf_values[out] = values[j]
+        if s is None or not _all_known(s):
+            complete = False
+        elif v is None and value_why and len(s) <= 1 and all(d.__class__ is int for d in s):
             inf.why_no_value[out] = value_why  # kept for small tensors only: the ones shape arguments are
-    _record_loss(inf, node, shapes, why)
+    # every tensor that is not fully known is tainted where it is made (graph inputs in infer())
+    tainted = inf.tainted
+    if tainted and not tainted.isdisjoint(node.inputs):
+        tainted.update(o for o in node.outputs if o)
+    elif not complete:
+        _record_loss(inf, node, why)
 
 
 MAX_DIM_SIZE = 2000  # atoms in a dim's expression tree (values.expr_size); beyond, the dim is unknown
 
 
-def _nested(d: Expr) -> int:
-    """0 for a plain symbol times a constant (H, 2·H + 1): such a dim is never large."""
-    return 0 if len(d.terms) == 1 and isinstance(d.terms[0][0], Sym) else 1
+def _too_large(shape: tuple) -> bool:
+    """Whether a dim's expression is past MAX_DIM_SIZE (a plain symbol times a constant, such as
+    H or 2·H + 1, never is: it is not measured)."""
+    for d in shape:
+        if d.__class__ is Expr:
+            t = d.terms
+            if len(t) > 1 or t[0][0].__class__ is not Sym:
+                n = d.__dict__.get("_size")  # kept on the dim, as its hash is: dims are shared widely
+                if n is None:
+                    n = expr_size(d)
+                    object.__setattr__(d, "_size", n)
+                if n > MAX_DIM_SIZE:
+                    return True
+    return False
 
 
 # ops whose output value comes from their inputs' shapes, not values (every other op's value needs
@@ -256,19 +281,29 @@ def _nested(d: Expr) -> int:
 SHAPE_SOURCES = frozenset({"Shape", "Size", "Rank", "ShapeN", "SHAPE", "RANK", "SIZE"})
 
 
+_NO_RULES: dict = {}
+
+
 def _values(ctx, domain: str, op: str, shapes: list, given: list) -> tuple:
     """The outputs' values from the value rule (or, for rules that still give them, the shape rule)."""
-    vrule = DOMAIN_VALUE_RULES.get(domain, {}).get(op)
-    values = [tuple(v) if v is not None else None for v in given]
+    vrule = DOMAIN_VALUE_RULES.get(domain, _NO_RULES).get(op)
     if not shapes:
-        return values, None  # a node without outputs
+        return [], None  # a node without outputs
+    values = [None if v is None else tuple(v) for v in given]
     if vrule is None:
-        return values, None if any(v is not None for v in values) else f"no value rule for op {op}"
-    names = [n for n in ctx.node.inputs if n]
-    if names and op not in SHAPE_SOURCES and all(ctx.inf.value(n) is None for n in names) \
-            and all(v is None for v in values):
-        # a data tensor (no input has a value): nothing to compute, and no exception to raise
-        return values, f"input 0 ('{names[0]}') has no known value"
+        return values, None if values.count(None) < len(values) else f"no value rule for op {op}"
+    if op not in SHAPE_SOURCES and values.count(None) == len(values):
+        inf = ctx.inf
+        first = None
+        for n in ctx.node.inputs:
+            if n:
+                if inf.value(n) is not None:
+                    break
+                first = first or n
+        else:
+            if first is not None:
+                # a data tensor (no input has a value): nothing to compute, and no exception to raise
+                return values, f"input 0 ('{first}') has no known value"
     try:
         got = vrule(ctx, shapes)
     except _CAUGHT as e:
@@ -317,20 +352,20 @@ SHAPE_ARGS = {
 DATA_DEPENDENT = {"NonZero", "Unique", "NonMaxSuppression", "Compress", "TopK", "Where", "UNIQUE", "WHERE"}
 
 
-def _full(shape) -> bool:
-    return shape is not None and all(d is not None for d in shape)
+def _all_known(shape: tuple) -> bool:
+    for d in shape:  # (not `None in shape`: that compares every Expr with None)
+        if d is None:
+            return False
+    return True
 
 
-def _record_loss(inf: Inferred, node: Node, shapes: list, why: Optional[str]) -> None:
-    """Record in ``inf.lost`` the node that first lost a shape on its path, with the reason."""
-    names = [n for n in node.inputs if n]
-    # every tensor that is not fully known is tainted where it is made (graph inputs in infer())
-    if any(n in inf.tainted or n not in inf.shapes for n in names):
-        inf.tainted.update(o for o in node.outputs if o)
-        return
-    if all(_full(s) for s, o in zip(shapes, node.outputs) if o):
-        return
+def _record_loss(inf: Inferred, node: Node, why: Optional[str]) -> None:
+    """Record in ``inf.lost`` that ``node``, whose inputs were all known, lost an output's shape,
+    with the reason; its outputs are tainted."""
     inf.tainted.update(o for o in node.outputs if o)
+    missing = [n for n in node.inputs if n and n not in inf.shapes]
+    if why is None and missing:
+        why = f"input '{missing[0]}' is made by no node of the graph"
     domain = node.domain if node.domain != "ai.onnx" else ""
     if why is None:
         for i in SHAPE_ARGS.get(domain, {}).get(node.op, ()):
