@@ -4,7 +4,7 @@ input sizes that satisfy them.
 A :class:`Merge` is a node where tensors must agree per axis: the non-axis dims of a Concat, or
 the broadcast dims of an elementwise op. Whether a merge holds is decided exactly per input
 symbol (``symbolic.solve``); whether the whole model runs at a concrete size is the conjunction
-of every merge at that size (:func:`model_runs`).
+of every merge and run-time shape check at that size (:meth:`Contract.runs`).
 """
 
 from __future__ import annotations
@@ -753,15 +753,6 @@ def _domain_entries(inf: Inferred) -> list:
                 out.append((key, solved[d][0], solved[d][1]))
     inf.memo["domain"] = out
     return out
-
-
-def model_runs(inf: Inferred, env: dict, found: Optional[list] = None) -> bool:
-    """Whether every merge holds with the input symbols set to ``env`` (concrete sizes)."""
-    for m in (found if found is not None else merges(inf)):
-        for ax in m.axes:
-            if not ax.holds_at(env):
-                return False
-    return True
 
 
 def upstream_merges(inf: Inferred, found: list) -> dict:

@@ -30,8 +30,6 @@ from .symbolic import (
     bcast,
     ceildiv,
     floordiv,
-    maximum,
-    minimum,
     mul,
     sub,
     sym,
@@ -39,7 +37,7 @@ from .symbolic import (
 
 from .values import BIG, MAX_FLOAT_CONSTANT_ELEMENTS, MAX_VALUE_ELEMENTS, ORT_END_SENTINELS  # noqa: F401
 from .values import expr_size
-from .values import Rat, Unknown as _Unknown, clamp_index as _clamp_index, exact_quotient, int_or_none as _int_or_none
+from .values import Rat, Unknown as _Unknown, exact_quotient, int_or_none as _int_or_none
 from .values import need as _need, norm_axis as _norm_axis, range_count, slice_dim as _slice_dim
 
 

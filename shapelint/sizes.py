@@ -83,14 +83,6 @@ def same_out(i: Dim, s: int) -> Dim:
     return ceildiv(i, s)
 
 
-def same_pads(i: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
-    """ONNX SAME_* pads for a concrete input: total = max(0, (ceil(i/s) − 1)·s + K − i)."""
-    K = effective_kernel(k, d)
-    total = max(0, (-(-i // s) - 1) * s + K - i)
-    small = total // 2
-    return (small, total - small) if upper else (total - small, small)
-
-
 # ------------------------------------------------------------------ transposed conv
 
 
@@ -175,10 +167,3 @@ def keras_conv_transpose_out(i: Dim, k: int, s: int, d: int, padding: str, outpu
 def torch_conv_transpose_out(i: Dim, k: int, s: int, p: int, d: int, op: int) -> Dim:
     """PyTorch ConvTranspose{1,2,3}d: o = (i − 1)·s − 2·p + d·(k − 1) + op + 1, op < max(s, d)."""
     return add(mul(s, sub(i, 1)), -2 * p + d * (k - 1) + op + 1)
-
-
-def max_output_padding(s: int, d: int) -> int:
-    """The largest output_padding that runs: PyTorch and onnxruntime's first check accept
-    op < max(stride, dilation), but onnxruntime then rejects op ≥ stride ("Computed output
-    shape is inconsistent …"), so in practice op ≤ stride − 1."""
-    return s - 1

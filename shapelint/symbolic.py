@@ -553,33 +553,6 @@ def _vec(e, name: str, xs: list, memo: dict):
     return v, clean
 
 
-def substitute(e: Dim, env: Mapping[str, Dim]) -> Dim:
-    """Replace symbols by dims (ints or expressions), re-canonicalising."""
-    if e is None or isinstance(e, int):
-        return e
-    if isinstance(e, Expr):
-        out: Dim = e.const
-        for a, c in e.terms:
-            out = add(out, mul(_subst_atom(a, env), c))
-        return out
-    return _subst_atom(e, env)
-
-
-def _subst_atom(a: Atom, env) -> Dim:
-    if isinstance(a, Sym):
-        return env.get(a.name, atom_expr(a))
-    if isinstance(a, Floor):
-        return floordiv(substitute(a.num, env), a.den)
-    if isinstance(a, Prod):
-        return reduce(mul, (_subst_atom(f, env) for f in a.factors), 1)
-    if isinstance(a, MinMax):
-        x, y = substitute(a.a, env), substitute(a.b, env)
-        if isinstance(x, int) and isinstance(y, int) and a.kind == "bcast":
-            return bcast_int(x, y)
-        return _minmax(a.kind, x, y)
-    raise TypeError(type(a))
-
-
 def modulus(e, name: str) -> int:
     """The period M in ``name`` such that e is a polynomial in q per class of name = M·q + r."""
     if isinstance(e, int) or e is None:
@@ -839,15 +812,6 @@ class SizeSet:
         if not self.residues:
             return None
         return self.start + min((r - self.start) % self.modulus for r in self.residues)
-
-    def examples(self, n: int = 3) -> list[int]:
-        out, x = [], 1
-        while len(out) < n and x < self.start + 4 * self.modulus + 1:
-            if x in self:
-                out.append(x)
-            x += 1
-        return out
-
 
 def _runs(xs: list) -> str:
     """[1, 2, 3, 7] -> '1…3, 7'."""
@@ -1112,8 +1076,3 @@ def _int_roots(p: Poly, name: str) -> set:
     if b % a == 0:
         return {-b // a}
     return set()
-
-
-def positive_threshold(e: Dim, name: str) -> int:
-    """Smallest x ≥ 1 from which e(x) ≥ 1 for every larger x as well (e non-decreasing)."""
-    return solve([e], PositivePred(), name).minimum() or 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..analysis import ABSTAIN_SIZED, RUNTIME_WORDS, failing_example, axis_verdict, convtranspose_fit, domain, upstream_merges
 from ..findings import Finding
-from ..infer import convtranspose_params
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
 from ._context import CheckContext
 from ._trace import branches, find_upsampler, fmt_dim, fmt_shape
@@ -237,17 +236,6 @@ def _static_targets(m, up_side) -> dict:
         if others and isinstance(others[0], int):
             out[ax.axis] = others[0]
     return out
-
-
-def _ct_axis(inf, up, axis):
-    x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
-    if x is None or w is None:
-        return None
-    p = convtranspose_params(up, x, w)
-    a = axis - 2
-    if not 0 <= a < p["n_spatial"] or p["output_shape"] is not None:
-        return None
-    return x, p, a
 
 
 def _static_fix(inf, up, up_side, targets: dict, merge_node) -> str:
