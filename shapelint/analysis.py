@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-from .infer import _CAUGHT, Inferred
-from .infer_keras import CONV_LAYERS, POOL_LAYERS
-from .infer_keras import layout as keras_layout
-from .infer_tf import _layout as tf_layout
-from .infer_tf import conv_attrs as tf_conv_attrs
+from .infer import CAUGHT as _CAUGHT, Inferred
+from .frameworks import dialect, of_graph, op_key, op_keys
+from .frameworks.tf import TRANSPOSED as TF_TRANSPOSED, tf_forward, tf_params  # noqa: F401  (re-exported)
 from . import sizes
 from .ir import Node
 from .symbolic import (
@@ -39,12 +37,6 @@ from .symbolic import (
     solve,
     symbols,
 )
-
-ELEMENTWISE_MERGES = frozenset({
-    "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "And", "Or", "Xor", "Equal",
-    "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "PRelu", "Mod",
-})
-
 
 @dataclass(frozen=True)
 class AxisCheck:
@@ -82,34 +74,20 @@ class Merge:
     what: str = ""
 
 
-# merges of each framework: IR domain -> op -> "equal" (concatenation) or "broadcast"
-MERGE_OPS = {
-    "": {"Concat": "equal", **{op: "broadcast" for op in ELEMENTWISE_MERGES}},
-    "tflite": {"CONCATENATION": "equal",
-               **{op: "broadcast" for op in ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE",
-                                              "FLOOR_DIV", "FLOOR_MOD", "POW", "SELECT_V2")}},
-    "tf": {"ConcatV2": "equal", "Concat": "equal",
-           **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
-                                          "SquaredDifference", "FloorDiv")}},
-    "keras": {"Concatenate": "equal",
-              **{op: "broadcast" for op in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")}},
-}
-
-
 def merge_spec(node, inf: Inferred):
     """(kind, input names, concat axis or None) for a merge node, else None."""
-    kind = MERGE_OPS.get(node.domain if node.domain != "ai.onnx" else "", {}).get(node.op)
+    d = dialect(node)
+    kind = d.merge_ops.get(node.op)
     if kind is None:
         return None
     names = tuple(n for n in node.inputs if n)
-    if node.domain == "tf" and node.op in ("ConcatV2", "Concat"):
-        # ConcatV2(values..., axis); the old Concat(axis, values...)
-        axis_name, names = (names[-1], names[:-1]) if node.op == "ConcatV2" else (names[0], names[1:])
-        v = inf.value(axis_name)
-        return kind, names, (v[0] if v and isinstance(v[0], int) else None)
-    if node.op == "Where":
-        names = names[1:]  # the condition broadcasts too, but it is not a branch
-    return kind, names, node.attr("axis", 0) if kind == "equal" else None
+    axis = node.attr("axis", 0) if kind == "equal" else None
+    if d.merge_inputs is not None:  # branches apart from other inputs (a condition, an axis tensor)
+        names, axis_tensor = d.merge_inputs(node, names)
+        if axis_tensor is not None:
+            v = inf.value(axis_tensor)
+            axis = v[0] if v and isinstance(v[0], int) else None
+    return kind, names, axis
 
 
 def merges(inf: Inferred) -> list:
@@ -495,7 +473,7 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
                                                       if not isinstance(d, int)], "padded size ≥ 0")
 
 
-# ONNX op -> its run-time shape check (merges are above, in MERGE_OPS); None from a rule: the
+# ONNX op -> its run-time shape check (merges are above, in each dialect's merge_ops); None from a rule: the
 # check could not be stated (an unknown, see unknowns())
 SHAPE_CHECKS = {
     "Reshape": _check_reshape,
@@ -555,7 +533,7 @@ def _shape_check_results(inf: Inferred) -> dict:
         return cached
     out: dict = {}
     for node in inf.graph.nodes:
-        rule = SHAPE_CHECKS.get(node.op) if node.domain in ("", "ai.onnx") else None
+        rule = SHAPE_CHECKS.get(dialect(node).shape_checks.get(node.op))
         if rule is None:
             continue
         try:
@@ -615,7 +593,7 @@ def unknowns(inf: Inferred) -> list:
         if tainted and not tainted.isdisjoint(ins):
             tainted.update(o for o in node.outputs if o)
             continue
-        if node.domain not in ("", "ai.onnx"):
+        if not dialect(node).checks_complete:  # its run-time checks are not modelled (yet)
             continue
         if node.name in lost:
             continue
@@ -678,32 +656,20 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
     return AxisVerdict(check, name, s, None)
 
 
-POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
-SIZED_OPS = frozenset({"Conv", "ConvTranspose"}) | POOL_OPS
-# Keras conv and pool layers, as "keras.<layer>": below a window's size TensorFlow is erratic (an
-# error, a crash, an empty or a 1-pixel output, measured), so, like pools, shapelint abstains there
-KERAS_SIZED = frozenset(f"keras.{op}" for op in CONV_LAYERS + POOL_LAYERS)
-# TensorFlow graph ops likewise (oneDNN even returns a 2×2 output for a 3×3 VALID conv on 2×2),
-# and TFLite's: shapelint abstains below a window's size
-TF_SIZED = frozenset(f"tf.{op}" for op in ("Conv2D", "Conv3D", "DepthwiseConv2dNative", "MaxPool", "AvgPool",
-                                           "MaxPool3D", "AvgPool3D"))
-TFLITE_SIZED = frozenset(f"tflite.{op}" for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D",
-                                                   "AVERAGE_POOL_2D", "CONV_3D"))
-ABSTAIN_SIZED = POOL_OPS | KERAS_SIZED | TF_SIZED | TFLITE_SIZED
+# windowed ops, keyed as frameworks.op_key names them: below the window the runtime fails (sized:
+# ONNX Conv/ConvTranspose), truncates (ONNX pools) or is erratic (the TF family: an error, a crash,
+# an empty or a 1-pixel output, measured), where shapelint abstains
+POOL_OPS = op_keys("pool_ops")
+SIZED_OPS = op_keys("sized_ops") | POOL_OPS
+ABSTAIN_SIZED = POOL_OPS | op_keys("erratic_ops")
 
 
 def _sized_key(node) -> str:
-    return node.op if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op}"
+    return op_key(node)
 
 
 def _spatial(node, shape) -> list:
-    if node.domain == "keras":
-        return [shape[a] for a in keras_layout(node, len(shape))[1]]
-    if node.domain == "tf":
-        return [shape[a] for a in tf_layout(node, len(shape))[1]]
-    if node.domain == "tflite":
-        return list(shape[1:-1])
-    return list(shape[2:])
+    return [shape[a] for a in dialect(node).spatial_axes(node, len(shape))]
 
 
 def domain(inf: Inferred, ops=SIZED_OPS | ABSTAIN_SIZED) -> dict:
@@ -867,14 +833,6 @@ class Contract:
         return True
 
 
-# onnxruntime on empty tensors (a pool output of size 0), measured with 1.32: Conv, MaxPool and
-# AveragePool reject an empty input; ConvTranspose follows its size formula (it fails when the
-# output would be ≤ 0); these run and keep the empty axis. Anything else: shapelint abstains.
-EMPTY_OK = ELEMENTWISE_MERGES | frozenset({
-    "Concat", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Clip", "BatchNormalization", "ConvTranspose"})
-EMPTY_FAILS = frozenset({"Conv"}) | POOL_OPS
-
-
 def _ints(dims) -> list:
     return [d for d in dims if isinstance(d, int)]
 
@@ -897,18 +855,18 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
         if any(n in tainted for n in ins):
             tainted.update(outs)
             continue
-        onnx_op = node.op if node.domain in ("", "ai.onnx") else None
+        d = dialect(node)
         x = inf.shape(ins[0]) if ins else None
         # an empty data tensor (not a shape argument such as Resize's empty roi); data is input 0,
         # or any input of an elementwise merge / Concat
-        data = ins if node.op in ELEMENTWISE_MERGES or node.op == "Concat" else ins[:1]
+        data = ins if node.op in d.merge_ops else ins[:1]
         empty = any(0 in _ints(inf.shape(n) or ()) for n in data)
-        if onnx_op in SIZED_OPS and x is not None and len(x) > 2:
-            if any(d <= 0 for d in _ints(x[2:])) and onnx_op in EMPTY_FAILS:
+        if (node.op in d.sized_ops or node.op in d.pool_ops) and x is not None and len(x) > 2:
+            if any(v <= 0 for v in _ints(x[2:])) and node.op in d.empty_fails:
                 fails = True
                 continue
             y = inf.shape(outs[0]) if outs else None
-            floor = 0 if onnx_op in POOL_OPS else 1
+            floor = 0 if node.op in d.pool_ops else 1
             if y is not None and any(d < floor for d in _ints(y[2:])):
                 fails = True
                 continue
@@ -916,7 +874,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
                if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
             fails = True
             continue
-        if empty and onnx_op not in EMPTY_OK:
+        if empty and node.op not in d.empty_ok:
             tainted.update(outs)
     if fails:
         return False
@@ -990,9 +948,10 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
             sets[tv.symbol] = tv.works if prev is None else prev.intersect(tv.works)
             for d in (abstain, dom):
                 d[tv.symbol] = tv.analysed if tv.symbol not in d else d[tv.symbol].intersect(tv.analysed)
-    small, skipped = small_verdicts(inf, domain(inf, POOL_OPS)) if inf.graph.framework == "onnx" else ({}, {})
+    small, skipped = small_verdicts(inf, domain(inf, POOL_OPS)) if of_graph(inf.graph).contract_below_windows \
+        else ({}, {})
     return Contract(sets, tuple(undecided), tuple(static), dom,
-                    domain(inf, frozenset({"Conv", "ConvTranspose"})), abstain, small, tuple(undecided_axes),
+                    domain(inf, op_keys("sized_ops")), abstain, small, tuple(undecided_axes),
                     skipped, tuple(unknowns(inf)))
 
 
@@ -1001,7 +960,7 @@ def _output_shape_limits(inf: Inferred):
     (i−1)·s + K + s − 1 (sizes.onnx_convtranspose_max_output_shape). Yields (symbol, the sizes
     that allow it, node, axis) for a symbolic input, and (None, None, node, axis) for a fixed
     input that cannot (SL001 reports that one)."""
-    from .infer import convtranspose_params
+    from .frameworks.onnx import convtranspose_params
 
     for node in inf.graph.nodes:
         if node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx") or node.attr("output_shape") is None:
@@ -1083,39 +1042,7 @@ def too_small(inf: Inferred) -> list:
     return out
 
 
-# ----------------------------------------------------------- TensorFlow transposed convolutions
-
-TF_TRANSPOSED = ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
-
-
-def tf_params(inf: Inferred, node):
-    """(x shape, per-spatial-axis list of dicts) for a TF transposed conv, or None."""
-    x, f, out = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
-    if x is None or f is None or out is None or len(out) != len(x):
-        return None
-    _, spatial, strides, dil, padding, explicit = tf_conv_attrs(node, len(x))
-    axes = []
-    for j, a in enumerate(spatial):
-        pb, pe = explicit[j]
-        k = f[j]
-        if not isinstance(k, int):
-            return None
-        adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
-        axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
-                         s=strides[j], d=dil[j], padding=padding, pb=pb, pe=pe, o=out[a], low=adm.low,
-                         high=adm.high))
-    return x, axes
-
-
-def tf_forward(o: int, ax: dict) -> int:
-    """The input size TF's forward conv gives for an output size o, as TF computes it when it
-    checks input_sizes: C division, which truncates toward zero (so o = K − s + 1 … K − 1 still
-    maps to 1)."""
-    if ax["padding"] == "SAME":
-        return (o + ax["s"] - 1) // ax["s"]
-    num = o + ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"])
-    q = abs(num) // ax["s"]
-    return (q if num >= 0 else -q) + 1
+# ----------------------------------------------------------- transposed convolutions sized by a tensor
 
 
 @dataclass(frozen=True)
@@ -1176,9 +1103,10 @@ def tf_transposed_verdict(ax: dict) -> Optional[TransposedVerdict]:
 def tf_transposed(inf: Inferred):
     """(node, all axes, axis, verdict) for every TF transposed conv axis that can be decided."""
     for node in inf.graph.nodes:
-        if node.domain != "tf" or node.op not in TF_TRANSPOSED:
+        d = dialect(node)
+        if d.output_size_input is None or node.op not in d.transposed_ops:
             continue
-        got = tf_params(inf, node)
+        got = d.output_size_input(inf, node)
         if got is None:
             continue
         for ax in got[1]:
@@ -1196,7 +1124,7 @@ def convtranspose_fit(inf: Inferred, up, targets: dict):
     symmetric pads with an output_padding, which PyTorch can express too. Returns (pads, ops,
     output_padding alone?) or None (symbolic sizes, output_shape, auto_pad, out of reach). The
     SL003 suggestion and ``shapelint fix`` both use it."""
-    from .infer import convtranspose_params
+    from .frameworks.onnx import convtranspose_params
 
     x, w = inf.shape(up.input(0)), inf.shape(up.input(1))
     if x is None or w is None:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from . import sizes
 from .checks._trace import fmt_dim
 from .analysis import TF_TRANSPOSED, tf_params
-from .infer import Inferred, convtranspose_params, convtranspose_spatial
-from .infer_keras import transpose_params
+from .frameworks.onnx import convtranspose_params, convtranspose_spatial
+from .infer import Inferred
+from .frameworks.keras import transpose_params
 from .symbolic import add, mul, sub
 
 

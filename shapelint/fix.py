@@ -20,7 +20,7 @@ from typing import Optional
 from .analysis import convtranspose_fit, merge_spec
 from .checks._trace import UPSAMPLERS, _data_input, find_upsampler, lineage
 from .errors import ModelError
-from .infer import convtranspose_params
+from .frameworks.onnx import convtranspose_params
 from .lint import analyse, lint
 from . import sizes
 

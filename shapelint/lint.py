@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .checks import CHECKS
 from .checks._context import CheckContext
 from .errors import ModelError, UsageError
-from .infer import _CAUGHT as _INFER_CAUGHT
+from .infer import CAUGHT as _INFER_CAUGHT
 from .infer import Inferred, infer
 from .ir import Graph
 from .symbolic import SizeSet, symbols

@@ -4,7 +4,7 @@ Shape rules (infer.py) say what shape an op's outputs have; the value rules here
 small output holds, from its inputs' values and its own (already inferred) output shape -- one
 function per op in one dict, ``VALUE_RULES``, as PyTorch keeps meta registrations apart from
 kernels. Other frameworks register theirs beside their shape rules (``TF_VALUE_RULES`` in
-infer_tf.py, ``TFLITE_VALUE_RULES`` in infer_tflite.py).
+frameworks/tf.py, ``TFLITE_VALUE_RULES`` in frameworks/tflite.py).
 
 A value is a flat tuple in row-major order of the tensor's concrete shape, at most
 ``MAX_VALUE_ELEMENTS`` long. An element is an ``int`` (integer and bool tensors), an ``Expr``
@@ -780,7 +780,7 @@ def clamp_index(n, i, lo, hi):
     return minimum(hi, maximum(lo, i))
 
 
-def _pick(v, in_shape, out_shape, source) -> tuple:
+def pick(v, in_shape, out_shape, source) -> tuple:
     """out[idx] = v[source(idx)] over every index of the concrete out_shape."""
     out_shape = concrete(out_shape)
     out = []
@@ -936,7 +936,7 @@ def range_count(a, b, d):
     return _max(0, ceildiv(num, den))
 
 
-def _gather(ctx, outs):
+def gather_values(ctx, outs):
     dv, ds = val(ctx, 0)
     iv, is_ = val(ctx, 1)
     axis = norm_axis(ctx.attr("axis", 0), len(ds))
@@ -954,7 +954,7 @@ def _gather(ctx, outs):
     def source(o):
         return o[:axis] + (idx[ravel(o[axis:axis + k], is_)],) + o[axis + k:]
 
-    return _pick(dv, ds, outs[0], source)
+    return pick(dv, ds, outs[0], source)
 
 
 def _gather_elements(ctx, outs):
@@ -1037,10 +1037,10 @@ def _expand(ctx, outs):
 
 def _tile(ctx, outs):
     v, s = val(ctx, 0)
-    return _pick(v, s, outs[0], lambda o: tuple(i % d for i, d in zip(o, s)))
+    return pick(v, s, outs[0], lambda o: tuple(i % d for i, d in zip(o, s)))
 
 
-def _concat(ctx, outs, names=None, axis=None):
+def concat_values(ctx, outs, names=None, axis=None):
     names = names if names is not None else [n for n in ctx.node.inputs if n]
     parts = [val(ctx, ctx.node.inputs.index(n)) for n in names]
     out_shape = concrete(outs[0])
@@ -1075,23 +1075,23 @@ def _slice(ctx, outs):
         a = norm_axis(a, len(s))
         _, begin = slice_dim(s[a], st, en, sp)
         picks[a] = (begin, sp)
-    return _pick(v, s, outs[0], lambda o: tuple(b + p * i for (b, p), i in zip(picks, o)))
+    return pick(v, s, outs[0], lambda o: tuple(b + p * i for (b, p), i in zip(picks, o)))
 
 
 def _transpose(ctx, outs):
     v, s = val(ctx, 0)
     perm = ctx.attr("perm") or tuple(reversed(range(len(s))))
-    return _transposed(v, s, tuple(perm), outs[0])
+    return transposed(v, s, tuple(perm), outs[0])
 
 
-def _transposed(v, s, perm, out_shape):
+def transposed(v, s, perm, out_shape):
     def source(o):
         src = [0] * len(s)
         for k, p in enumerate(perm):
             src[p] = o[k]
         return tuple(src)
 
-    return _pick(v, s, out_shape, source)
+    return pick(v, s, out_shape, source)
 
 
 def _split(ctx, outs):
@@ -1104,7 +1104,7 @@ def _split(ctx, outs):
             continue
         shape = concrete(shape)
         off = offset
-        result.append(_pick(v, s, shape, lambda o, off=off: o[:axis] + (o[axis] + off,) + o[axis + 1:]))
+        result.append(pick(v, s, shape, lambda o, off=off: o[:axis] + (o[axis] + off,) + o[axis + 1:]))
         offset += shape[axis]
     return result
 
@@ -1172,7 +1172,7 @@ VALUE_RULES: dict = {
     "Size": _size,
     "ConstantOfShape": _constant_of_shape,
     "Range": _range,
-    "Gather": _gather,
+    "Gather": gather_values,
     "GatherElements": _gather_elements,
     "GatherND": _gather_nd,
     "ScatterElements": _scatter_elements,
@@ -1183,7 +1183,7 @@ VALUE_RULES: dict = {
     "Flatten": _same_values,
     "Expand": _expand,
     "Tile": _tile,
-    "Concat": _concat,
+    "Concat": concat_values,
     "Slice": _slice,
     "Transpose": _transpose,
     "Split": _split,

@@ -27,14 +27,13 @@ tf = pytest.importorskip("tensorflow")
 import numpy as np  # noqa: E402
 
 import tflite_models as M  # noqa: E402
-from shapelint import analysis  # noqa: E402
-from shapelint import infer as infer_mod  # noqa: E402
 from shapelint.analysis import contract  # noqa: E402
 from shapelint.checks import convtranspose_tflite, merge  # noqa: E402
 from shapelint.checks._context import CheckContext  # noqa: E402
 from shapelint.errors import ModelError  # noqa: E402
 from shapelint.infer import infer  # noqa: E402
-from shapelint.infer_tflite import TFLITE_RULES  # noqa: E402
+from shapelint.frameworks import DIALECTS  # noqa: E402
+from shapelint.frameworks.tflite import TFLITE_RULES  # noqa: E402
 from shapelint.lint import resolve_pins  # noqa: E402
 from shapelint.loaders import tflite_loader  # noqa: E402
 from shapelint.symbolic import evaluate  # noqa: E402
@@ -45,15 +44,11 @@ TFLITE_MERGES = {"CONCATENATION": "equal", **{op: "broadcast" for op in (
     "SELECT_V2")}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _wired():
-    """The TFLite rules and merges, registered here too until infer.py / analysis.py list them."""
-    with pytest.MonkeyPatch.context() as mp:
-        if "tflite" not in infer_mod.DOMAIN_RULES:
-            mp.setitem(infer_mod.DOMAIN_RULES, "tflite", TFLITE_RULES)
-        if "tflite" not in analysis.MERGE_OPS:
-            mp.setitem(analysis.MERGE_OPS, "tflite", TFLITE_MERGES)
-        yield
+def test_tflite_is_a_registered_dialect():
+    """The TFLite rules and merges are registered once, in shapelint.frameworks."""
+    d = DIALECTS["tflite"]
+    assert d.shape_rules is TFLITE_RULES and d.domains == ("tflite",)
+    assert d.merge_ops == TFLITE_MERGES
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import sizes
 from ..findings import Finding
-from ..infer import convtranspose_params, convtranspose_spatial
+from ..frameworks.onnx import convtranspose_params, convtranspose_spatial
 from ..symbolic import sub
 from ._context import CheckContext
 from ._trace import fmt_dim, fmt_shape

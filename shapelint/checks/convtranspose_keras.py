@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import sizes
 from ..findings import Finding
-from ..infer_keras import TRANSPOSED_LAYERS, transpose_params
+from ..frameworks.keras import TRANSPOSED_LAYERS, transpose_params
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .. import sizes
 from ..findings import Finding
-from ..infer_tflite import mediapipe_transpose_conv_bias_out
+from ..frameworks.tflite import mediapipe_transpose_conv_bias_out
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import infer as _i
-from . import sizes
-from . import values as _v
-from .symbolic import add, maximum, mod, mul, sub
+from . import onnx as _onnx
+from .base import Alias, Dialect, RuleContext, alias as _alias, out as _out
+from .. import sizes
+from .. import values as _v
+from ..symbolic import add, maximum, mod, mul, sub
 
-_out = _i._out
 
 
-_alias = _i.alias
 
 
 def _tf(tf_op):
     """The TF op of that name (same inputs, same option names): its shape and value rules."""
-    return _i.Alias("tf", tf_op)
+    return Alias("tf", tf_op)
 
 
 def _unknown_like(ctx, i=0):
@@ -137,14 +136,14 @@ def _reshape(ctx):
             return _out((None,) * t_shape[0])
         return _out(None)
     node = replace(ctx.node, attrs=(("allowzero", 1),) + tuple(ctx.node.attrs))
-    return _i._reshape(_Given(ctx.inf, node, "Reshape", {1: tuple(target)}))
+    return _onnx.reshape(_Given(ctx, node, "Reshape", {1: tuple(target)}))
 
 
-class _Given(_i._Ctx):
+class _Given(RuleContext):
     """A node seen with some input values given (an option standing in for an input tensor)."""
 
-    def __init__(self, inf, node, op, given: dict):
-        super().__init__(inf, node, op)
+    def __init__(self, ctx, node, op, given: dict):
+        super().__init__(ctx.inf, node, op, ctx.int_attrs, ctx.opset)
         self.given = given
 
     def value(self, i: int):
@@ -161,7 +160,7 @@ def _fully_connected(ctx):
         return _out(tuple(x[:-1]) + (w[0],))
     if any(d is None for d in x):
         return _out((None, w[0]))
-    return _out((_i._exact_div(_i._numel(x), w[1]), w[0]))
+    return _out((_onnx.exact_div(_onnx.numel(x), w[1]), w[0]))
 
 
 def _batch_matmul(ctx):
@@ -170,7 +169,7 @@ def _batch_matmul(ctx):
         return _out(None)
     m = a[-1] if ctx.attr("adj_x", False) else a[-2]
     n = b[-2] if ctx.attr("adj_y", False) else b[-1]
-    batch = _i._broadcast_shapes([a[:-2], b[:-2]]) if a[:-2] or b[:-2] else ()
+    batch = _onnx.broadcast_shapes([a[:-2], b[:-2]]) if a[:-2] or b[:-2] else ()
     return _out(tuple(batch) + (m, n))
 
 
@@ -180,8 +179,8 @@ def _split(ctx):
     n = len(ctx.node.outputs)
     if axis is None or x is None:
         return [(None, None)] * n
-    a = _i._norm_axis(axis[0], len(x))
-    part = _i._exact_div(x[a], n) if x[a] is not None else None
+    a = _v.norm_axis(axis[0], len(x))
+    part = _onnx.exact_div(x[a], n) if x[a] is not None else None
     return [(tuple(x[:a]) + (part,) + tuple(x[a + 1:]), None)] * n
 
 
@@ -191,7 +190,7 @@ def _split_v(ctx):
     n = len(ctx.node.outputs)
     if x is None or parts is None or axis is None or len(parts) != n:
         return [(None, None)] * n
-    a = _i._norm_axis(axis[0], len(x))
+    a = _v.norm_axis(axis[0], len(x))
     parts = list(parts)
     if -1 in parts:
         rest = x[a]
@@ -207,7 +206,7 @@ def _unpack(ctx):
     n = len(ctx.node.outputs)
     if x is None:
         return [(None, None)] * n
-    a = _i._norm_axis(ctx.attr("axis", 0), len(x))
+    a = _v.norm_axis(ctx.attr("axis", 0), len(x))
     return [(tuple(x[:a]) + tuple(x[a + 1:]), None)] * n
 
 
@@ -215,7 +214,7 @@ def _arg_minmax(ctx):
     x, axis = ctx.shape(0), ctx.value(1)
     if x is None or axis is None:
         return _out(None)
-    a = _i._norm_axis(axis[0], len(x))
+    a = _v.norm_axis(axis[0], len(x))
     return _out(tuple(x[:a]) + tuple(x[a + 1:]))
 
 
@@ -226,8 +225,8 @@ def _space_depth(ctx):
         return _out(None)
     n, h, w, c = x
     if ctx.node.op == "DEPTH_TO_SPACE":
-        return _out((n, mul(h, b), mul(w, b), _i._exact_div(c, b * b)))
-    return _out((n, _i._exact_div(h, b), _i._exact_div(w, b), mul(c, b * b)))
+        return _out((n, mul(h, b), mul(w, b), _onnx.exact_div(c, b * b)))
+    return _out((n, _onnx.exact_div(h, b), _onnx.exact_div(w, b), mul(c, b * b)))
 
 
 def _space_batch(ctx):
@@ -247,21 +246,21 @@ def _space_batch(ctx):
     for j, b in enumerate(block):
         a = 1 + j
         if ctx.node.op == "SPACE_TO_BATCH_ND":
-            out[a] = _i._exact_div(add(add(x[a], pads[2 * j]), pads[2 * j + 1]), b)
+            out[a] = _onnx.exact_div(add(add(x[a], pads[2 * j]), pads[2 * j + 1]), b)
         else:
             out[a] = sub(sub(mul(x[a], b), pads[2 * j]), pads[2 * j + 1])
-    out[0] = mul(x[0], n) if ctx.node.op == "SPACE_TO_BATCH_ND" else _i._exact_div(x[0], n)
+    out[0] = mul(x[0], n) if ctx.node.op == "SPACE_TO_BATCH_ND" else _onnx.exact_div(x[0], n)
     return _out(tuple(out))
 
 
 def _gather(ctx):
     if ctx.attr("batch_dims", 0):
-        raise _i._Unknown("GATHER with batch_dims is not modelled")
+        raise _v.Unknown("GATHER with batch_dims is not modelled")
     return _alias("Gather")(ctx)
 
 
 def _gather_values(ctx, outs):
-    return _v.VALUE_RULES["Gather"](_i._Ctx(ctx.inf, ctx.node, "Gather"), outs)
+    return _v.VALUE_RULES["Gather"](ctx.as_op("Gather"), outs)
 
 
 def _declared(ctx):
@@ -374,3 +373,39 @@ TFLITE_VALUE_RULES = {
     "RESHAPE": _v.VALUE_RULES["Reshape"],
     "GATHER": _gather_values,
 }
+
+
+# --------------------------------------------------------------------------- the dialect
+
+
+def spatial_axes(node, rank: int) -> tuple:
+    return tuple(range(1, rank - 1))  # NHWC / NDHWC
+
+
+DIALECT = Dialect(
+    name="tflite",
+    domains=("tflite",),
+    runtime="the TFLite interpreter (its default XNNPACK delegate may instead truncate silently)",
+    shape_rules=TFLITE_RULES,
+    value_rules=TFLITE_VALUE_RULES,
+    shape_args={"RESHAPE": (1,), "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "STRIDED_SLICE": (1, 2, 3),
+                "SLICE": (1, 2), "FILL": (0,), "TRANSPOSE_CONV": (0,), "CONV_3D_TRANSPOSE": (0,),
+                "RESIZE_BILINEAR": (1,), "RESIZE_NEAREST_NEIGHBOR": (1,), "BROADCAST_TO": (1,), "TILE": (1,),
+                "RANGE": (0, 1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "EXPAND_DIMS": (1,), "TRANSPOSE": (1,),
+                "SPACE_TO_BATCH_ND": (1, 2), "BATCH_TO_SPACE_ND": (1, 2), "MEAN": (1,), "SUM": (1,),
+                "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,)},
+    shape_sources=frozenset({"SHAPE", "RANK", "SIZE"}),
+    data_dependent=frozenset({"UNIQUE", "WHERE"}),
+    merge_ops={"CONCATENATION": "equal",
+               **{op: "broadcast" for op in ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE",
+                                              "FLOOR_DIV", "FLOOR_MOD", "POW", "SELECT_V2")}},
+    erratic_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONV_3D"}),
+    spatial_axes=spatial_axes,
+    transposed_ops=frozenset({"TRANSPOSE_CONV"}),
+    pass_through=frozenset({"RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH",
+                            "ELU", "GELU", "ADD", "SUB", "MUL", "DIV", "QUANTIZE", "DEQUANTIZE"}),
+    upsamplers=frozenset({"TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR",
+                          "Convolution2DTransposeBias"}),
+    data_input={"TRANSPOSE_CONV": 2, "CONV_3D_TRANSPOSE": 2},
+    weight_ops=frozenset({"VAR_HANDLE", "READ_VARIABLE"}),
+)

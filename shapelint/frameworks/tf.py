@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import infer as _i
-from . import sizes
-from . import values as _v
-from .symbolic import add, mul, sub
+from . import onnx as _onnx
+from .base import Dialect, alias as _alias, out as _out
+from .. import sizes
+from .. import values as _v
+from ..symbolic import add, mul, sub
 
-_out = _i._out
 
 
-_alias = _i.alias
 
 
 def _layout(ctx, rank):
@@ -128,7 +127,7 @@ def _concat_v2(ctx):
 def _concat_v2_values(ctx, outs):
     names = [n for n in ctx.node.inputs if n]
     axis = _v.ints(ctx, ctx.node.inputs.index(names[-1]))[0]
-    return _v._concat(ctx, outs, names[:-1], axis)
+    return _v.concat_values(ctx, outs, names[:-1], axis)
 
 
 def _pack(ctx):
@@ -137,7 +136,7 @@ def _pack(ctx):
     if not names or any(s is None for s in shapes):
         return _out(None)
     rank = len(shapes[0]) + 1
-    axis = _i._norm_axis(ctx.attr("axis", 0), rank)
+    axis = _v.norm_axis(ctx.attr("axis", 0), rank)
     out = list(shapes[0])
     out.insert(axis, len(names))
     return _out(tuple(out))
@@ -147,7 +146,7 @@ def _pack_values(ctx, outs):
     """Pack (TFLite PACK): the inputs stacked along a new axis."""
     parts = [_v.val(ctx, i) for i in range(len(ctx.node.inputs)) if ctx.node.input(i)]
     out_shape = _v.concrete(outs[0])
-    axis = _i._norm_axis(ctx.attr("axis", 0), len(out_shape))
+    axis = _v.norm_axis(ctx.attr("axis", 0), len(out_shape))
     return tuple(parts[o[axis]][0][_v.ravel(o[:axis] + o[axis + 1:], parts[o[axis]][1])]
                  for o in _v.indices(out_shape))
 
@@ -167,7 +166,7 @@ def _strided_picks(ctx):
     if x is None or b is None or e is None or st is None:
         return None, None
     if ctx.attr("ellipsis_mask", 0) or ctx.attr("new_axis_mask", 0) or ctx.attr("offset", False):
-        raise _i._Unknown("StridedSlice with an ellipsis or new-axis mask is not modelled")
+        raise _v.Unknown("StridedSlice with an ellipsis or new-axis mask is not modelled")
     bm, em, sm = ctx.attr("begin_mask", 0), ctx.attr("end_mask", 0), ctx.attr("shrink_axis_mask", 0)
     out, picks = [], []
     for a in range(len(x)):
@@ -176,7 +175,7 @@ def _strided_picks(ctx):
             out.append(n)
             picks.append((0, 1, n))
             continue
-        step = _i._need(_i._int_or_none(st[a]), "a symbolic stride")
+        step = _v.need(_v.int_or_none(st[a]), "a symbolic stride")
         if sm >> a & 1:
             i = b[a]
             if isinstance(i, int) and i < 0:
@@ -185,9 +184,9 @@ def _strided_picks(ctx):
             continue
         lo = None if bm >> a & 1 else b[a]
         hi = None if em >> a & 1 else e[a]
-        lo = lo if lo is not None else (0 if step > 0 else _i.BIG)
-        hi = hi if hi is not None else (_i.BIG if step > 0 else -_i.BIG)
-        size, begin = _i._slice_dim(n, lo, hi, step)
+        lo = lo if lo is not None else (0 if step > 0 else _v.BIG)
+        hi = hi if hi is not None else (_v.BIG if step > 0 else -_v.BIG)
+        size, begin = _v.slice_dim(n, lo, hi, step)
         out.append(size)
         picks.append((begin, step, size))
     return tuple(out), picks
@@ -226,7 +225,7 @@ def _slice_values(ctx, outs):
     begin = _v.ints(ctx, 1)
     if any(b < 0 for b in begin):
         raise ValueError("Slice begins below 0")
-    return _v._pick(v, s, outs[0], lambda o: tuple(b + i for b, i in zip(begin, o)))
+    return _v.pick(v, s, outs[0], lambda o: tuple(b + i for b, i in zip(begin, o)))
 
 
 def _pad(ctx):
@@ -237,7 +236,7 @@ def _pad(ctx):
 
 
 def _reshape(ctx):
-    return _i._reshape(_i._Ctx(ctx.inf, ctx.node, "Reshape"))
+    return _onnx.reshape(ctx.as_op("Reshape"))
 
 
 def _resize(ctx):
@@ -288,7 +287,7 @@ _REDUCERS = {"Sum": "ReduceSum", "Prod": "ReduceProd", "Max": "ReduceMax", "Min"
 
 def _reduce_values(ctx, outs):
     v, s = _v.val(ctx, 0)
-    axes = {_i._norm_axis(a, len(s)) for a in _v.ints(ctx, 1)}
+    axes = {_v.norm_axis(a, len(s)) for a in _v.ints(ctx, 1)}
     return _v.reduce_values(_REDUCERS.get(ctx.op, ctx.op), v, s, axes, bool(ctx.attr("keep_dims", False)), outs[0])
 
 
@@ -328,7 +327,7 @@ def _transpose(ctx):
 
 def _transpose_values(ctx, outs):
     v, s = _v.val(ctx, 0)
-    return _v._transposed(v, s, _v.ints(ctx, 1), outs[0])
+    return _v.transposed(v, s, _v.ints(ctx, 1), outs[0])
 
 
 def _fill(ctx):
@@ -342,22 +341,22 @@ def _fill_values(ctx, outs):
 
 def _gather_v2(ctx):
     """GatherV2(params, indices, axis) with batch_dims 0: ONNX Gather with the axis input."""
-    return _i.RULES["Gather"](_gather_ctx(ctx))
+    return _onnx.RULES["Gather"](_gather_ctx(ctx))
 
 
 def _gather_ctx(ctx):
     if ctx.attr("batch_dims", 0):
-        raise _i._Unknown("Gather with batch_dims is not modelled")
+        raise _v.Unknown("Gather with batch_dims is not modelled")
     axis = _v.ints(ctx, 2)[0] if ctx.has(2) else ctx.attr("axis", 0)
-    return _i._Ctx(ctx.inf, replace(ctx.node, attrs=(("axis", axis),) + tuple(ctx.node.attrs)), "Gather")
+    return ctx.as_op("Gather", replace(ctx.node, attrs=(("axis", axis),) + tuple(ctx.node.attrs)))
 
 
 def _gather_v2_values(ctx, outs):
-    return _v._gather(_gather_ctx(ctx), outs)
+    return _v.gather_values(_gather_ctx(ctx), outs)
 
 
 def _elementwise(ctx):
-    return _i._elementwise(_i._Ctx(ctx.inf, ctx.node, "Add"))
+    return _onnx.elementwise(ctx.as_op("Add"))
 
 
 def _binary_values(op):
@@ -502,3 +501,84 @@ TF_VALUE_RULES = {
     "Square": _square_values,
     "Cast": _cast_values,
 }
+
+
+# --------------------------------------------------------------------------- the dialect
+
+TRANSPOSED = ("Conv2DBackpropInput", "Conv3DBackpropInputV2", "DepthwiseConv2dNativeBackpropInput")
+
+
+def tf_params(inf, node):
+    """(x shape, per-spatial-axis list of dicts) for a TF transposed conv, or None."""
+    x, f, out = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
+    if x is None or f is None or out is None or len(out) != len(x):
+        return None
+    _, spatial, strides, dil, padding, explicit = conv_attrs(node, len(x))
+    axes = []
+    for j, a in enumerate(spatial):
+        pb, pe = explicit[j]
+        k = f[j]
+        if not isinstance(k, int):
+            return None
+        adm = sizes.tf_admissible(x[a], k, strides[j], dil[j], padding, pb, pe)
+        axes.append(dict(axis=a, name="DHW"[-len(spatial):][j] if len(spatial) <= 3 else str(a), i=x[a], k=k,
+                         s=strides[j], d=dil[j], padding=padding, pb=pb, pe=pe, o=out[a], low=adm.low,
+                         high=adm.high))
+    return x, axes
+
+
+def tf_forward(o: int, ax: dict) -> int:
+    """The input size TF's forward conv gives for an output size o, as TF computes it when it
+    checks input_sizes: C division, which truncates toward zero (so o = K − s + 1 … K − 1 still
+    maps to 1)."""
+    if ax["padding"] == "SAME":
+        return (o + ax["s"] - 1) // ax["s"]
+    num = o + ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"])
+    q = abs(num) // ax["s"]
+    return (q if num >= 0 else -q) + 1
+
+
+def _concat_inputs(node, names: tuple) -> tuple:
+    """ConcatV2(values..., axis); the old Concat(axis, values...)."""
+    if node.op == "ConcatV2":
+        return names[:-1], names[-1]
+    if node.op == "Concat":
+        return names[1:], names[0]
+    return names, None
+
+
+def spatial_axes(node, rank: int) -> tuple:
+    return _layout(node, rank)[1]
+
+
+DIALECT = Dialect(
+    name="tensorflow",
+    domains=("tf",),
+    runtime="TensorFlow",
+    shape_rules=TF_RULES,
+    value_rules=TF_VALUE_RULES,
+    shape_args={"Reshape": (1,), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,), "StridedSlice": (1, 2, 3),
+                "Slice": (1, 2), "Fill": (0,), "Conv2DBackpropInput": (0,), "Conv3DBackpropInputV2": (0,),
+                "DepthwiseConv2dNativeBackpropInput": (0,), "ResizeBilinear": (1,), "ResizeNearestNeighbor": (1,),
+                "ResizeBicubic": (1,), "ExpandDims": (1,), "Transpose": (1,), "Tile": (1,), "BroadcastTo": (1,),
+                "Range": (0, 1, 2), "Mean": (1,), "Sum": (1,), "Max": (1,), "Min": (1,), "Prod": (1,)},
+    shape_sources=frozenset({"Shape", "Size", "Rank", "ShapeN"}),
+    data_dependent=frozenset({"Unique", "Where"}),
+    merge_ops={"ConcatV2": "equal", "Concat": "equal",
+               **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
+                                              "SquaredDifference", "FloorDiv")}},
+    merge_inputs=_concat_inputs,
+    # below a window's size TensorFlow is erratic (oneDNN even returns a 2×2 output for a 3×3 VALID
+    # conv on 2×2): shapelint abstains there
+    erratic_ops=frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "MaxPool3D",
+                           "AvgPool3D"}),
+    spatial_axes=spatial_axes,
+    transposed_ops=frozenset(TRANSPOSED),
+    output_size_input=tf_params,
+    pass_through=frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Identity", "Cast", "Add", "Mul",
+                            "Sub", "BiasAdd", "Relu6", "AddV2"}),
+    upsamplers=frozenset({"Conv2DBackpropInput", "Conv3DBackpropInputV2", "ResizeBilinear", "ResizeNearestNeighbor",
+                          "ResizeBicubic"}),
+    data_input={op: 2 for op in TRANSPOSED},
+    weight_ops=frozenset({"VarHandleOp", "ReadVariableOp"}),
+)

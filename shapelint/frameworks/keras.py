@@ -11,14 +11,14 @@ sizes.py.
 
 from __future__ import annotations
 
-from . import infer as _i
-from . import sizes
-from .symbolic import add, mul
+from . import onnx as _onnx
+from .base import Dialect, alias as _alias, out as _out
+from .. import sizes
+from .. import values as _v
+from ..symbolic import add, mul
 
-_out = _i._out
 
 
-_alias = _i.alias
 
 
 def layout(node, rank: int):
@@ -203,7 +203,7 @@ def _reshape(ctx):
     out = [x[0]] + [None if t == -1 else t for t in target]
     if -1 in target and all(d is not None for d in x[1:]):
         k = 1 + list(target).index(-1)
-        out[k] = _i._exact_div(_i._numel(x[1:]), _i._numel([d for t, d in zip(target, out[1:]) if t != -1]))
+        out[k] = _onnx.exact_div(_onnx.numel(x[1:]), _onnx.numel([d for t, d in zip(target, out[1:]) if t != -1]))
     return _out(tuple(out))
 
 
@@ -211,7 +211,7 @@ def _flatten(ctx):
     x = ctx.shape(0)
     if x is None:
         return _out(None)
-    return _out((x[0], _i._numel(x[1:])))
+    return _out((x[0], _onnx.numel(x[1:])))
 
 
 def _dense(ctx):
@@ -250,8 +250,8 @@ def _concatenate(ctx):
         return _out(None)
     rank = len(shapes[0])
     if any(len(s) != rank for s in shapes):
-        raise _i._Unknown()
-    axis = _i._norm_axis(ctx.attr("axis", -1), rank)
+        raise _v.Unknown()
+    axis = _v.norm_axis(ctx.attr("axis", -1), rank)
     out = []
     for k in range(rank):
         if k == axis:
@@ -303,3 +303,28 @@ KERAS_RULES = {
         "Rescaling", "Normalization", "Identity", "ActivityRegularization", "Masking",
     )},
 }
+
+
+# --------------------------------------------------------------------------- the dialect
+
+
+def spatial_axes(node, rank: int) -> tuple:
+    return layout(node, rank)[1]
+
+
+DIALECT = Dialect(
+    name="keras",
+    domains=("keras",),
+    runtime="TensorFlow",
+    shape_rules=KERAS_RULES,
+    merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
+    # below a window's size TensorFlow is erratic (an error, a crash, an empty or a 1-pixel output,
+    # measured), so, like pools, shapelint abstains there
+    erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS),
+    spatial_axes=spatial_axes,
+    transposed_ops=frozenset(TRANSPOSED_LAYERS),
+    pass_through=frozenset({"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization",
+                            "LayerNormalization", "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract",
+                            "Multiply", "Average", "Add", "Dropout", "BatchNormalization", "Identity"}),
+    upsamplers=frozenset(TRANSPOSED_LAYERS + ("UpSampling1D", "UpSampling2D", "UpSampling3D")),
+)

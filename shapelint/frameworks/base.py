@@ -1,0 +1,129 @@
+"""What a dialect module declares (:class:`Dialect`), and what its shape and value rules receive
+(:class:`RuleContext`). Nothing here knows a framework: each one is a module beside this one
+(onnx, tf, keras, tflite), registered once in ``frameworks/__init__.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+from ..ir import Node
+
+
+@dataclass(frozen=True)
+class Alias:
+    """Another framework's op with the semantics of an op of ``domain`` ("" ONNX, "tf"): that
+    op's shape and value rules run under its name. ``attrs`` stand in for attributes the other
+    framework does not have. The inference engine resolves aliases (of aliases)."""
+
+    domain: str
+    op: str
+    attrs: tuple = ()
+
+
+def alias(onnx_op: str, **attrs) -> Alias:
+    """Another framework's op with the semantics of an ONNX op (see :class:`Alias`)."""
+    return Alias("", onnx_op, tuple(attrs.items()))
+
+
+class RuleContext:
+    """One node as a rule sees it: its inputs' shapes and values, its attributes (checked to be
+    integers where the dialect says they must be), and the ONNX op whose semantics apply."""
+
+    def __init__(self, inf, node: Node, op: Optional[str] = None, int_attrs: frozenset = frozenset(),
+                 opset: int = 18):
+        self.inf = inf
+        self.node = node
+        self.op = op or node.op  # the ONNX op whose semantics apply (other frameworks alias)
+        self.int_attrs = int_attrs
+        self.opset = opset
+
+    def as_op(self, op: str, node: Optional[Node] = None) -> "RuleContext":
+        """The same node (or ``node``) seen as ``op``, to run that op's rule."""
+        return RuleContext(self.inf, node if node is not None else self.node, op, self.int_attrs, self.opset)
+
+    def shape(self, i: int):
+        return self.inf.shape(self.node.input(i))
+
+    def value(self, i: int):
+        return self.inf.value(self.node.input(i))
+
+    def has(self, i: int) -> bool:
+        return bool(self.node.input(i))
+
+    def attr(self, key, default=None):
+        v = self.node.attr(key, default)
+        if v is default or v is None or v.__class__ is int or key not in self.int_attrs:
+            return v
+        # (bool is not int here: its class is bool; map/count keep this check in C, it runs per node)
+        if v.__class__ not in (tuple, list) or list(map(type, v)).count(int) != len(v):
+            raise ValueError(f"attribute {key} must be integers, got {v!r}")
+        return v
+
+    def ints(self, i: int):
+        """A constant or computed 1-D int input, as a tuple of dims, or None."""
+        v = self.value(i)
+        if v is None:
+            return None
+        return tuple(v)
+
+
+Rule = Callable[[RuleContext], list]  # returns [(shape, value), ...] per output; shape rules leave value None
+
+
+def out(shape, value=None) -> list:
+    """A rule's result for a node with one output."""
+    return [(shape, value)]
+
+
+def _no_spatial(node, rank: int) -> tuple:
+    return ()
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Everything shapelint knows about one framework's ops, in one record.
+
+    ``name`` is ``Graph.framework``; ``domains`` the IR domains of its nodes. The analysis, the
+    checks, ``explain`` and ``fix`` read these fields and never ask which framework a node is
+    from."""
+
+    name: str
+    domains: tuple
+    runtime: str  # who fails at run time, in messages
+    shape_rules: Mapping = field(default_factory=dict)  # op -> Rule or Alias
+    value_rules: Mapping = field(default_factory=dict)  # op -> value rule (values.py's signature)
+    int_attrs: frozenset = frozenset()  # attributes that must be integers (else the node is malformed)
+    opset: Optional[int] = 18  # the ONNX opset whose semantics aliased rules follow; None: the graph's
+    shape_args: Mapping = field(default_factory=dict)  # op -> inputs whose values decide output shapes
+    shape_sources: frozenset = frozenset()  # ops whose value comes from input shapes, not values
+    data_dependent: frozenset = frozenset()  # ops whose output size depends on the data
+    # merges: op -> "equal" (Concat: every other axis) or "broadcast"
+    merge_ops: Mapping = field(default_factory=dict)
+    # (node, non-empty input names) -> (branches, tensor holding the concat axis or None)
+    merge_inputs: Optional[Callable] = None
+    # windowed ops: below the window the runtime fails (sized), truncates (pools) or is erratic
+    sized_ops: frozenset = frozenset()
+    pool_ops: frozenset = frozenset()
+    erratic_ops: frozenset = frozenset()
+    spatial_axes: Callable = _no_spatial  # (node, rank) -> the spatial axes of its data tensors
+    transposed_ops: frozenset = frozenset()  # transposed convolutions
+    # for transposed convolutions whose output size is an input tensor (TF's input_sizes), which
+    # the runtime checks against the admissible range: (inf, node) -> (x shape, per-axis dicts) or None
+    output_size_input: Optional[Callable] = None
+    pass_through: frozenset = frozenset()  # ops that keep the spatial size (for traces)
+    upsamplers: frozenset = frozenset()
+    data_input: Mapping = field(default_factory=dict)  # op -> index of the data input when not 0
+    weight_ops: frozenset = frozenset()  # ops that read weights (never data)
+    # run-time shape checks (analysis.SHAPE_CHECKS, in ONNX terms): op -> the ONNX op whose check
+    # applies; ``checks_complete``: every run-time check of this dialect's ops is modelled, so an
+    # op without one has none
+    shape_checks: Mapping = field(default_factory=dict)
+    checks_complete: bool = False
+    # a fixed-size spatial dim below its window: the whole-model contract follows the runtime
+    # there (ONNX) or abstains (the TF family: behaviour differs by kernel)
+    contract_below_windows: bool = False
+    # the runtime on empty tensors (measured): ops that run and keep the empty axis, ops that fail;
+    # any other op given an empty tensor: shapelint abstains
+    empty_ok: frozenset = frozenset()
+    empty_fails: frozenset = frozenset()

@@ -1,0 +1,806 @@
+"""ONNX: its ops' shape rules, and everything else shapelint knows about ONNX graphs (one
+:class:`Dialect` record, ``DIALECT``, at the end).
+
+The shape rules are plain functions in one dict, ``RULES``; ``grep '"Conv"'`` finds Conv's.
+Value rules are apart, in values.py (``VALUE_RULES``). The size arithmetic is sizes.py's.
+Helpers other dialects build on (``elementwise``, ``reshape``, ``conv_like``, ...) are public.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import sizes
+from ..symbolic import Dim, Invalid, add, bcast, ceildiv, floordiv, mul, sub
+from ..values import VALUE_RULES, Rat, exact_quotient, range_count
+from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
+from ..values import slice_dim as _slice_dim
+from .base import Dialect, Rule, out as _out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def numel(shape) -> Dim:
+    n: Dim = 1
+    for d in shape:
+        n = mul(n, d)
+    return n
+
+
+def broadcast_shapes(shapes):
+    rank = max(len(s) for s in shapes)
+    out = []
+    for k in range(rank):
+        d: Dim = 1
+        for s in shapes:
+            j = k - (rank - len(s))
+            if j < 0:
+                continue
+            x = s[j]
+            if x is None or d is None:
+                d = None if not (x == 1 or d == 1) else (x if d == 1 else d)
+                continue
+            try:
+                d = bcast(d, x)
+            except Invalid:
+                # fixed sizes that cannot broadcast: the merge check reports it; downstream
+                # continues with the first input's size so later merges are still checked
+                pass
+        out.append(d)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def _same_as_input(ctx):
+    return _out(ctx.shape(0))
+
+
+def elementwise(ctx):
+    names = [n for n in ctx.node.inputs if n]
+    shapes = [ctx.inf.shape(n) for n in names]
+    if ctx.op == "Clip":
+        shapes = shapes[:1]
+    if any(s is None for s in shapes):
+        return _out(None)
+    return _out(broadcast_shapes(shapes))
+
+
+def _where(ctx):
+    shapes = [ctx.shape(i) for i in range(3)]
+    if any(s is None for s in shapes):
+        return _out(None)
+    return _out(broadcast_shapes(shapes))
+
+
+def _identity(ctx):
+    outs = [(ctx.shape(0), None)]
+    if len(ctx.node.outputs) > 1:  # Dropout mask
+        outs.append((ctx.shape(0), None))
+    return outs
+
+
+# --------------------------------------------------------------------------- shape values
+
+
+def _shape(ctx):
+    s = ctx.shape(0)
+    if s is None:
+        return _out(None)
+    rank = len(s)
+    start = ctx.attr("start", 0)
+    end = ctx.attr("end", rank)
+    start = max(0, min(rank, start + rank if start < 0 else start))
+    end = max(0, min(rank, end + rank if end < 0 else end))
+    return _out((end - start if end > start else 0,))
+
+
+def _size(ctx):
+    return _out(())
+
+
+def _constant_of_shape(ctx):
+    v = ctx.value(0)
+    if v is None:
+        s = ctx.shape(0)
+        return _out((None,) * s[0] if s is not None and len(s) == 1 and isinstance(s[0], int) else None)
+    return _out(tuple(v))
+
+
+def _gather(ctx):
+    data, idx = ctx.shape(0), ctx.shape(1)
+    if data is None or idx is None:
+        return _out(None)
+    axis = _norm_axis(ctx.attr("axis", 0), len(data))
+    return _out(data[:axis] + idx + data[axis + 1:])
+
+
+def _gather_elements(ctx):
+    data, idx = ctx.shape(0), ctx.shape(1)
+    if data is None or idx is None:
+        return _out(idx)
+    if len(data) != len(idx):
+        raise ValueError(f"GatherElements: indices of rank {len(idx)} for data of rank {len(data)}")
+    _norm_axis(ctx.attr("axis", 0), len(data))
+    return _out(idx)
+
+
+def _gather_nd(ctx):
+    """GatherND: indices [..., k] pick slices data[b + k:], b = batch_dims leading dims shared."""
+    data, idx = ctx.shape(0), ctx.shape(1)
+    if data is None or idx is None:
+        return _out(None)
+    b = ctx.attr("batch_dims", 0)
+    if not idx or not isinstance(idx[-1], int):
+        raise _Unknown("GatherND: the last dim of the indices is not known")
+    k = idx[-1]
+    if b < 0 or b >= min(len(data), len(idx)) or b + k > len(data):
+        raise ValueError(f"GatherND: batch_dims {b} and index depth {k} do not fit data of rank {len(data)}")
+    return _out(tuple(idx[:-1]) + tuple(data[b + k:]))
+
+
+def _scatter_elements(ctx):
+    """ScatterElements / ScatterND keep the data's shape."""
+    return _out(ctx.shape(0))
+
+
+def _unsqueeze(ctx):
+    s = ctx.shape(0)
+    axes = ctx.attr("axes") if ctx.opset < 13 or not ctx.has(1) else ctx.ints(1)
+    if s is None or axes is None:
+        return _out(None)
+    rank = len(s) + len(axes)
+    axes = sorted(_norm_axis(_need(_int_or_none(a), "an axis is not an integer"), rank) for a in axes)
+    out = list(s)
+    for a in axes:
+        out.insert(a, 1)
+    return _out(tuple(out))
+
+
+def _squeeze(ctx):
+    s = ctx.shape(0)
+    axes = ctx.attr("axes") if ctx.opset < 13 or not ctx.has(1) else ctx.ints(1)
+    if s is None:
+        return _out(None)
+    if axes is None:
+        if ctx.opset >= 13 and ctx.has(1):
+            return _out(None)
+        if any(not isinstance(d, int) for d in s):
+            return _out(None)
+        out = tuple(d for d in s if d != 1)
+    else:
+        ax = {_norm_axis(_need(_int_or_none(a), "an axis is not an integer"), len(s)) for a in axes}
+        out = tuple(d for k, d in enumerate(s) if k not in ax)
+    return _out(out)
+
+
+def _concat(ctx):
+    names = [n for n in ctx.node.inputs if n]
+    shapes = [ctx.inf.shape(n) for n in names]
+    known = [s for s in shapes if s is not None]
+    if not known or len(known) != len(shapes):
+        return _out(None)
+    rank = len(known[0])
+    if any(len(s) != rank for s in known):
+        raise _Unknown("Concat of inputs of different ranks")
+    axis = _norm_axis(ctx.attr("axis", 0), rank)
+    out = []
+    for k in range(rank):
+        if k == axis:
+            total: Dim = 0
+            for s in shapes:
+                total = add(total, s[k])
+            out.append(total)
+        else:
+            # the non-axis dims must agree; the merge check reports when they may not
+            first = next((s[k] for s in shapes if s[k] is not None), None)
+            out.append(first)
+    return _out(tuple(out))
+
+
+def _slice_params(ctx):
+    if ctx.opset < 10:
+        starts, ends, axes = ctx.attr("starts"), ctx.attr("ends"), ctx.attr("axes")
+        steps = None
+    else:
+        starts, ends = ctx.ints(1), ctx.ints(2)
+        axes = ctx.ints(3) if ctx.has(3) else None
+        steps = ctx.ints(4) if ctx.has(4) else None
+        if ctx.has(3) and axes is None or ctx.has(4) and steps is None:
+            raise _Unknown("the slice's axes or steps have no known value")
+    return (_need(starts, "the slice's starts have no known value"),
+            _need(ends, "the slice's ends have no known value"), axes, steps)
+
+
+def _slice(ctx):
+    s = ctx.shape(0)
+    if s is None:
+        return _out(None)
+    starts, ends, axes, steps = _slice_params(ctx)
+    axes = axes if axes is not None else tuple(range(len(starts)))
+    steps = steps if steps is not None else (1,) * len(starts)
+    out = list(s)
+    for a, st, en, sp in zip(axes, starts, ends, steps):
+        a = _norm_axis(_need(_int_or_none(a), "a slice axis is not an integer"), len(s))
+        sp = _need(_int_or_none(sp), "a slice step is not an integer")
+        if out[a] is None:
+            continue
+        if isinstance(st, Rat) or isinstance(en, Rat) or isinstance(st, float) or isinstance(en, float):
+            raise ValueError("Slice starts and ends must be integers")
+        out[a], _ = _slice_dim(out[a], st, en, sp)
+    return _out(tuple(out))
+
+
+def _range(ctx):
+    a, b, d = ctx.value(0), ctx.value(1), ctx.value(2)
+    if a is None or b is None or d is None:
+        return _out((None,))
+    return _out((range_count(a[0], b[0], d[0]),))
+
+
+def _expand(ctx):
+    s, target = ctx.shape(0), ctx.value(1)
+    if s is None or target is None:
+        return _out(None)
+    return _out(broadcast_shapes([s, tuple(target)]))
+
+
+def _tile(ctx):
+    s, reps = ctx.shape(0), ctx.value(1)
+    if s is None or reps is None:
+        return _out(None)
+    return _out(tuple(mul(d, r) for d, r in zip(s, reps)))
+
+
+def reshape(ctx):
+    s = ctx.shape(0)
+    target = ctx.value(1) if ctx.opset >= 5 else ctx.attr("shape")
+    if target is None:
+        t_shape = ctx.shape(1)
+        if t_shape is not None and len(t_shape) == 1 and isinstance(t_shape[0], int):
+            return _out((None,) * t_shape[0])
+        return _out(None)
+    allowzero = ctx.attr("allowzero", 0)
+    out = []
+    infer_at = None
+    for k, t in enumerate(target):
+        if t == 0 and not allowzero:
+            out.append(_need(s, "Reshape copies a dim (0) of an input of unknown rank")[k]
+                       if s is not None and k < len(s) else None)
+        elif t == -1:
+            infer_at = k
+            out.append(None)
+        else:
+            out.append(t)
+    if infer_at is not None and s is not None and all(d is not None for d in s):
+        known = numel([d for k, d in enumerate(out) if k != infer_at])
+        total = numel(s)
+        if known is not None:
+            out[infer_at] = exact_div(total, known)
+    return _out(tuple(out))
+
+
+def exact_div(total: Dim, known: Dim) -> Dim:
+    if isinstance(known, int) and known > 0:
+        if isinstance(total, int):
+            return total // known if total % known == 0 else None
+        return floordiv(total, known)
+    return exact_quotient(total, known)
+
+
+def _flatten(ctx):
+    s = ctx.shape(0)
+    if s is None:
+        return _out((None, None))
+    axis = ctx.attr("axis", 1)
+    axis = axis + len(s) if axis < 0 else axis
+    return _out((numel(s[:axis]), numel(s[axis:])))
+
+
+def _transpose(ctx):
+    s = ctx.shape(0)
+    if s is None:
+        return _out(None)
+    perm = ctx.attr("perm") or tuple(reversed(range(len(s))))
+    return _out(tuple(s[p] for p in perm))
+
+
+def _split(ctx):
+    s = ctx.shape(0)
+    n_out = len(ctx.node.outputs)
+    if s is None:
+        return [(None, None)] * n_out
+    axis = _norm_axis(ctx.attr("axis", 0), len(s))
+    parts = ctx.attr("split") if ctx.opset < 13 else (ctx.ints(1) if ctx.has(1) else None)
+    if ctx.opset >= 13 and ctx.has(1) and parts is None:
+        return [(None, None)] * n_out
+    outs = []
+    if parts is None:
+        n = s[axis]
+        if isinstance(n, int) and n % n_out and ctx.opset < 18:
+            raise _Unknown()
+        size = ceildiv(n, n_out)
+        for j in range(n_out):
+            piece = size if j < n_out - 1 else sub(n, mul(size, n_out - 1))
+            outs.append((s[:axis] + (piece,) + s[axis + 1:], None))
+        return outs
+    for p in parts:
+        outs.append((s[:axis] + (p,) + s[axis + 1:], None))
+    return outs
+
+
+def _reduce(ctx):
+    s = ctx.shape(0)
+    if s is None:
+        return _out(None)
+    keep = ctx.attr("keepdims", 1)
+    axes = ctx.attr("axes")
+    if axes is None and len(ctx.node.inputs) > 1 and ctx.has(1):
+        axes = ctx.ints(1)
+        if axes is None:
+            return _out(None)
+    if ctx.node.op in ("ArgMax", "ArgMin"):
+        axes = (ctx.attr("axis", 0),)
+    if not axes:
+        if ctx.attr("noop_with_empty_axes", 0):
+            return _out(s)
+        axes = tuple(range(len(s)))
+    ax = {_norm_axis(a, len(s)) for a in axes}
+    out = tuple(1 if k in ax else d for k, d in enumerate(s) if keep or k not in ax)
+    return _out(out)
+
+
+def _matmul(ctx):
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None:
+        return _out(None)
+    if len(a) == 1 and len(b) == 1:
+        return _out(())
+    if len(a) == 1:
+        return _out(b[:-2] + (b[-1],))
+    if len(b) == 1:
+        return _out(a[:-1])
+    batch = broadcast_shapes([a[:-2], b[:-2]]) if a[:-2] or b[:-2] else ()
+    return _out(batch + (a[-2], b[-1]))
+
+
+def _gemm(ctx):
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None:
+        return _out(None)
+    m = a[1] if ctx.attr("transA", 0) else a[0]
+    n = b[0] if ctx.attr("transB", 0) else b[1]
+    return _out((m, n))
+
+
+def _onehot(ctx):
+    s, depth = ctx.shape(0), ctx.value(1)
+    if s is None:
+        return _out(None)
+    d = _int_or_none(depth[0]) if depth else None
+    axis = ctx.attr("axis", -1)
+    out = list(s)
+    axis = axis + len(s) + 1 if axis < 0 else axis
+    out.insert(axis, d)
+    return _out(tuple(out))
+
+
+def _einsum(ctx):
+    """Einsum: each letter's dim from the inputs that carry it (a non-1 one where they broadcast;
+    that they agree is the merge check's business), ``...`` broadcast numpy-style, and the
+    implicit output (no ``->``): the ellipsis, then the letters used once, alphabetically."""
+    eq = (ctx.attr("equation") or "").replace(" ", "")
+    names = list(ctx.node.inputs)
+    shapes = [ctx.inf.shape(n) if n else None for n in names]
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(names):
+        raise ValueError(f"Einsum equation {eq!r} has {len(terms)} operands for {len(names)} inputs")
+    if any(s is None for s in shapes):
+        return _out(None)
+    letters: dict = {}
+    counts: dict = {}
+    ell: list = []  # the ellipsis dims of each input
+    for term, s in zip(terms, shapes):
+        if term.count("...") > 1 or "." in term.replace("...", ""):
+            raise ValueError(f"Einsum term {term!r}")
+        head, has_ell, tail = term.partition("...")
+        if any(not c.isalpha() for c in head + tail):
+            raise ValueError(f"Einsum term {term!r}")
+        n_ell = len(s) - len(head) - len(tail)
+        if n_ell < 0 or n_ell and not has_ell:
+            raise ValueError(f"Einsum term {term!r} does not fit an input of rank {len(s)}")
+        dims = list(s[:len(head)]) + list(s[len(s) - len(tail):] if tail else [])
+        if has_ell:
+            ell.append(tuple(s[len(head):len(head) + n_ell]))
+        for c, d in zip(head + tail, dims):
+            counts[c] = counts.get(c, 0) + 1
+            prev = letters.get(c)
+            if prev is None or prev == 1 and d is not None:
+                letters[c] = d
+    ell_dims = broadcast_shapes(ell) if ell else ()
+    if not arrow:
+        rhs = ("..." if ell else "") + "".join(sorted(c for c, k in counts.items() if k == 1))
+    out = []
+    head, has_ell, tail = rhs.partition("...")
+    for c in head:
+        if c not in letters:
+            raise ValueError(f"Einsum output letter {c!r} is in no input")
+        out.append(letters[c])
+    if has_ell:
+        out += list(ell_dims)
+    for c in tail:
+        if c not in letters:
+            raise ValueError(f"Einsum output letter {c!r} is in no input")
+        out.append(letters[c])
+    return _out(tuple(out))
+
+
+def _depth_to_space(ctx):
+    s = ctx.shape(0)
+    b = ctx.attr("blocksize")
+    if s is None or len(s) != 4:
+        return _out(None)
+    n, c, h, w = s
+    if ctx.node.op == "DepthToSpace":
+        return _out((n, exact_div(c, b * b), mul(h, b), mul(w, b)))
+    return _out((n, mul(c, b * b), exact_div(h, b), exact_div(w, b)))
+
+
+# --------------------------------------------------------------------------- conv & pools
+
+
+def _spatial_attrs(ctx, n_spatial: int, kernel):
+    strides = ctx.attr("strides") or (1,) * n_spatial
+    dil = ctx.attr("dilations") or (1,) * n_spatial
+    pads = ctx.attr("pads") or (0,) * (2 * n_spatial)
+    auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
+    if len(strides) != n_spatial or len(dil) != n_spatial or len(pads) != 2 * n_spatial:
+        raise ValueError("attribute length does not match the spatial rank")
+    if any(s < 1 for s in strides) or any(d < 1 for d in dil) or any(k < 1 for k in kernel):
+        raise ValueError("non-positive stride, dilation or kernel")
+    return strides, dil, pads, auto_pad
+
+
+def _conv_like(ctx, kernel, channels):
+    x = ctx.shape(0)
+    if x is None:
+        return None
+    n_sp = len(x) - 2
+    if n_sp < 1 or len(kernel) != n_sp:
+        raise ValueError("rank")
+    strides, dil, pads, auto_pad = _spatial_attrs(ctx, n_sp, kernel)
+    spatial = []
+    for a in range(n_sp):
+        i = x[2 + a]
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            spatial.append(sizes.same_out(i, strides[a]))
+            continue
+        if ctx.node.op == "Conv":
+            fn = sizes.conv_out
+        else:
+            fn = sizes.pool_out_ceil if ctx.attr("ceil_mode", 0) else sizes.pool_out
+        if auto_pad == "VALID":  # pads 0; onnxruntime's pools still apply ceil_mode and truncate
+            spatial.append(fn(i, kernel[a], strides[a], dil[a], 0, 0))
+        else:
+            spatial.append(fn(i, kernel[a], strides[a], dil[a], pads[a], pads[a + n_sp]))
+    return (x[0], channels) + tuple(spatial)
+
+
+def _conv(ctx):
+    w = ctx.shape(1)
+    x = ctx.shape(0)
+    if w is None or x is None:
+        return _out(None if x is None else (x[0],) + (None,) * (len(x) - 1))
+    kernel = ctx.attr("kernel_shape") or tuple(w[2:])
+    _need(all(isinstance(k, int) for k in kernel) or None)
+    return _out(_conv_like(ctx, kernel, w[0]))
+
+
+def _pool(ctx):
+    x = ctx.shape(0)
+    kernel = ctx.attr("kernel_shape")
+    if x is None or kernel is None:
+        return _out(None)
+    shape = _conv_like(ctx, kernel, x[1])
+    return [(shape, None), (shape, None)]
+
+
+def _global_pool(ctx):
+    x = ctx.shape(0)
+    if x is None:
+        return _out(None)
+    return _out(x[:2] + (1,) * (len(x) - 2))
+
+
+def convtranspose_params(ctx_or_node, x_shape, w_shape):
+    """The attributes of a ConvTranspose, validated, with every default filled in."""
+    node = ctx_or_node
+    n_sp = len(x_shape) - 2
+    kernel = node.attr("kernel_shape") or tuple(w_shape[2:])
+    strides = node.attr("strides") or (1,) * n_sp
+    dil = node.attr("dilations") or (1,) * n_sp
+    pads = node.attr("pads") or (0,) * (2 * n_sp)
+    op = node.attr("output_padding") or (0,) * n_sp
+    auto_pad = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    output_shape = node.attr("output_shape")
+    group = node.attr("group", 1)
+    for key, v in (("kernel_shape", kernel), ("strides", strides), ("dilations", dil), ("pads", pads),
+                   ("output_padding", op), ("output_shape", output_shape or ()), ("group", (group,))):
+        if any(not isinstance(x, int) or isinstance(x, bool) for x in v):
+            raise ValueError(f"attribute {key} must be integers, got {v!r}")
+    return dict(kernel=tuple(kernel), strides=tuple(strides), dilations=tuple(dil), pads=tuple(pads),
+                output_padding=tuple(op), auto_pad=auto_pad, output_shape=output_shape, group=group,
+                n_spatial=n_sp)
+
+
+def convtranspose_spatial(x_shape, p) -> tuple:
+    """The output spatial dims onnxruntime produces for a ConvTranspose."""
+    n = p["n_spatial"]
+    out = []
+    os_ = p["output_shape"]
+    if os_ is not None:
+        os_ = tuple(os_)
+        if len(os_) != n or any(o < 1 for o in os_):
+            raise ValueError("onnxruntime rejects this output_shape (SL001)")
+    for a in range(n):
+        i = x_shape[2 + a]
+        k, s, d = p["kernel"][a], p["strides"][a], p["dilations"][a]
+        if os_ is not None:
+            out.append(os_[a])
+        elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(sizes.onnx_convtranspose_same_out(i, k, s, d, p["output_padding"][a]))
+        elif p["auto_pad"] == "VALID":
+            out.append(sizes.onnx_convtranspose_out(i, k, s, d, 0, 0, p["output_padding"][a]))
+        else:
+            out.append(sizes.onnx_convtranspose_out(i, k, s, d, p["pads"][a], p["pads"][a + n],
+                                                    p["output_padding"][a]))
+    return tuple(out)
+
+
+def _convtranspose(ctx):
+    x, w = ctx.shape(0), ctx.shape(1)
+    if x is None or w is None:
+        return _out(None)
+    p = convtranspose_params(ctx.node, x, w)
+    n = p["n_spatial"]
+    if n < 1 or len(p["kernel"]) != n or len(p["strides"]) != n or len(p["pads"]) != 2 * n \
+            or len(p["output_padding"]) != n or len(p["dilations"]) != n:
+        raise ValueError("attribute length")
+    channels = mul(w[1], p["group"])
+    return _out((x[0], channels) + convtranspose_spatial(x, p))
+
+
+def _resize(ctx):
+    x = ctx.shape(0)
+    if x is None:
+        return _out(None)
+    op = ctx.node.op
+    if op == "Upsample":
+        scales = ctx.attr("scales") if ctx.opset < 9 else ctx.value(1)
+        sizes_v = None
+    elif ctx.opset < 11:
+        scales, sizes_v = ctx.value(1), None
+    else:
+        scales = ctx.value(2) if ctx.has(2) else None
+        sizes_v = ctx.value(3) if ctx.has(3) else None
+        if ctx.has(2) and scales is None and ctx.shape(2) != (0,):
+            if not ctx.has(3):
+                return _out((None,) * len(x))
+        if scales is not None and len(scales) == 0:
+            scales = None
+        if sizes_v is not None and len(sizes_v) == 0:
+            sizes_v = None
+    axes = ctx.attr("axes")
+    rank = len(x)
+    axes = tuple(_norm_axis(a, rank) for a in axes) if axes else tuple(range(rank))
+    out = list(x)
+    if sizes_v is not None:
+        if ctx.attr("keep_aspect_ratio_policy", "stretch") not in ("stretch", None):
+            return _out((None,) * rank)
+        for a, v in zip(axes, sizes_v):
+            out[a] = v
+        return _out(tuple(out))
+    if scales is None:
+        return _out((None,) * rank)
+    for a, sc in zip(axes, scales):
+        out[a] = _scale_dim(x[a], sc)
+    return _out(tuple(out))
+
+
+def _scale_dim(i: Dim, scale) -> Dim:
+    """onnxruntime: static_cast<int64_t>(scale · i), in float32 for the product."""
+    if i is None or not isinstance(scale, (int, float)):
+        return None
+    f = Fraction(scale)
+    if isinstance(i, int):
+        import struct
+
+        prod = struct.unpack("f", struct.pack("f", float(scale) * i))[0] if scale else 0.0
+        return int(prod)
+    # symbolic: exact when the float32 product of a dyadic scale is exact (powers of two)
+    if f.denominator & (f.denominator - 1) == 0 and f.numerator.bit_length() <= 24:
+        return floordiv(mul(i, f.numerator), f.denominator)
+    return None
+
+
+def _pad(ctx):
+    x = ctx.shape(0)
+    if x is None:
+        return _out(None)
+    pads = ctx.attr("pads") if ctx.opset < 11 else ctx.value(1)
+    if pads is None:
+        return _out((None,) * len(x))
+    rank = len(x)
+    axes = tuple(range(rank))
+    if ctx.opset >= 18 and ctx.has(3):
+        av = ctx.value(3)
+        if av is None:
+            return _out((None,) * rank)
+        axes = tuple(_norm_axis(_need(_int_or_none(a)), rank) for a in av)
+    n = len(axes)
+    out = list(x)
+    for j, a in enumerate(axes):
+        out[a] = add(add(x[a], pads[j]), pads[j + n])
+    return _out(tuple(out))
+
+
+def _layer_norm(ctx):
+    s = ctx.shape(0)
+    outs = [(s, None)]
+    if s is not None and len(ctx.node.outputs) > 1:
+        axis = _norm_axis(ctx.attr("axis", -1), len(s))
+        stat = s[:axis] + (1,) * (len(s) - axis)
+        outs += [(stat, None), (stat, None)]
+    return outs
+
+
+def _batchnorm(ctx):
+    return [(ctx.shape(0), None)] + [(None, None)] * 4
+
+
+def _nonzero_like(ctx):
+    return _out(None)
+
+
+RULES: dict[str, Rule] = {
+    # convolution and pooling
+    "Conv": _conv,
+    "ConvTranspose": _convtranspose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "LpPool": _pool,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "GlobalLpPool": _global_pool,
+    "Resize": _resize,
+    "Upsample": _resize,
+    "DepthToSpace": _depth_to_space,
+    "SpaceToDepth": _depth_to_space,
+    "Pad": _pad,
+    # elementwise with broadcasting
+    **{op: elementwise for op in (
+        "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Equal", "Less",
+        "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Mod", "BitShift", "Clip",
+    )},
+    "Where": _where,
+    "Not": _same_as_input,
+    # shape-preserving
+    **{op: _same_as_input for op in (
+        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu",
+        "Gelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Exp", "Log", "Sqrt", "Abs", "Neg",
+        "Reciprocal", "Sin", "Cos", "Tan", "Erf", "Sign", "Round", "IsNaN", "IsInf", "Softmax",
+        "LogSoftmax", "Hardmax", "InstanceNormalization", "LRN", "LpNormalization",
+        "MeanVarianceNormalization", "GroupNormalization", "CastLike", "Shrink", "Trilu",
+    )},
+    "Floor": _same_as_input,
+    "Ceil": _same_as_input,
+    "BatchNormalization": _batchnorm,
+    "LayerNormalization": _layer_norm,
+    "Identity": _identity,
+    "Dropout": _identity,
+    "Cast": _same_as_input,
+    # shapes and their values
+    "Shape": _shape,
+    "Size": _size,
+    "ConstantOfShape": _constant_of_shape,
+    "Gather": _gather,
+    "GatherElements": _gather_elements,
+    "GatherND": _gather_nd,
+    "Einsum": _einsum,
+    "ScatterElements": _scatter_elements,
+    "ScatterND": _scatter_elements,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Concat": _concat,
+    "Slice": _slice,
+    "Range": _range,
+    "Expand": _expand,
+    "Tile": _tile,
+    "Reshape": reshape,
+    "Flatten": _flatten,
+    "Transpose": _transpose,
+    "Split": _split,
+    "MatMul": _matmul,
+    "Gemm": _gemm,
+    "OneHot": _onehot,
+    "NonZero": _nonzero_like,
+    **{op: _reduce for op in (
+        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin",
+    )},
+}
+
+
+# --------------------------------------------------------------------------- the dialect
+
+# attributes that are integers in every op that has them: anything else is a malformed node
+INT_ATTRS = frozenset({"axis", "axes", "strides", "pads", "dilations", "kernel_shape", "output_padding",
+                       "output_shape", "group", "perm", "blocksize", "keepdims", "allowzero", "split", "starts",
+                       "ends", "ceil_mode", "batch_dims", "transA", "transB", "num_outputs", "noop_with_empty_axes"})
+
+# inputs that are shape arguments: their values decide an output's shape
+SHAPE_ARGS = {"Reshape": (1,), "Expand": (1,), "Pad": (1, 3), "Slice": (1, 2, 3, 4), "Resize": (1, 2, 3),
+              "Upsample": (1,), "Tile": (1,), "ConstantOfShape": (0,), "Range": (0, 1, 2), "Split": (1,),
+              "Unsqueeze": (1,), "Squeeze": (1,), "OneHot": (1,), "TopK": (1,),
+              **{op: (1,) for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+                                     "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")}}
+
+ELEMENTWISE_MERGES = frozenset({
+    "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow", "And", "Or", "Xor", "Equal",
+    "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "PRelu", "Mod",
+})
+POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+
+# onnxruntime on empty tensors (a pool output of size 0), measured with 1.32: Conv, MaxPool and
+# AveragePool reject an empty input; ConvTranspose follows its size formula (it fails when the
+# output would be ≤ 0); these run and keep the empty axis. Anything else: shapelint abstains.
+EMPTY_OK = ELEMENTWISE_MERGES | frozenset({
+    "Concat", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Identity", "Clip", "BatchNormalization", "ConvTranspose"})
+EMPTY_FAILS = frozenset({"Conv"}) | POOL_OPS
+
+
+def _merge_inputs(node, names: tuple) -> tuple:
+    if node.op == "Where":
+        return names[1:], None  # the condition broadcasts too, but it is not a branch
+    return names, None
+
+
+def _spatial_axes(node, rank: int) -> tuple:
+    return tuple(range(2, rank))
+
+
+# ops analysis.SHAPE_CHECKS states a run-time check for (in ONNX terms: the same op)
+CHECKED_OPS = ("Reshape", "MatMul", "Gemm", "Expand", "Split", "Resize", "Squeeze", "Gather", "GatherND", "Conv",
+               "DepthToSpace", "SpaceToDepth", "Einsum", "Pad")
+
+DIALECT = Dialect(
+    name="onnx",
+    domains=("", "ai.onnx"),
+    runtime="onnxruntime",
+    shape_rules=RULES,
+    value_rules=VALUE_RULES,
+    int_attrs=INT_ATTRS,
+    opset=None,
+    shape_args=SHAPE_ARGS,
+    shape_sources=frozenset({"Shape", "Size", "Rank"}),
+    data_dependent=frozenset({"NonZero", "Unique", "NonMaxSuppression", "Compress", "TopK", "Where"}),
+    merge_ops={"Concat": "equal", **{op: "broadcast" for op in ELEMENTWISE_MERGES}},
+    merge_inputs=_merge_inputs,
+    sized_ops=frozenset({"Conv", "ConvTranspose"}),
+    pool_ops=POOL_OPS,
+    spatial_axes=_spatial_axes,
+    transposed_ops=frozenset({"ConvTranspose"}),
+    pass_through=frozenset({
+        "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Mish",
+        "Clip", "BatchNormalization", "InstanceNormalization", "Identity", "Dropout", "Cast", "Add", "Mul", "Sub",
+        "Div"}),
+    upsamplers=frozenset({"ConvTranspose", "Resize", "Upsample"}),
+    shape_checks={op: op for op in CHECKED_OPS},
+    checks_complete=True,
+    contract_below_windows=True,
+    empty_ok=EMPTY_OK,
+    empty_fails=EMPTY_FAILS,
+)
