@@ -492,29 +492,6 @@ SHAPE_CHECKS = {
     "Pad": _check_pad,
 }
 
-# what onnxruntime says when such a check fails, for messages (measured with onnxruntime 1.32; keyed
-# by op, or "op/check" where one op fails in several ways)
-RUNTIME_WORDS = {
-    "Concat": "Non concat axis dimensions must match",
-    "broadcast": "Attempting to broadcast an axis by a dimension other than 1",
-    "Reshape": "The input tensor cannot be reshaped to the requested shape",
-    "MatMul": "MatMul dimension mismatch",
-    "Gemm": "GEMM: Dimension mismatch",
-    "Expand": "invalid expand shape",
-    "Split": "Sum of sizes in 'split' (must equal size of selected axis)",
-    "Split/even split": "Input cannot be split evenly on selected axis",
-    "Resize": "Scale value should be greater than 0",
-    "Squeeze": "must be 1 instead of",
-    "Gather": "indices element out of data bounds",
-    "GatherND": "invalid index found",
-    "Conv": "Input channels C is not equal to kernel channels * group",
-    "DepthToSpace": "DepthToSpace requires input depth to be a multiple of (block_size * block_size)",
-    "SpaceToDepth": "SpaceToDepth requires input",
-    "Einsum": "Please check input shapes/equation provided",
-    "Pad": "Tensor shape.Size() must be >= 0",
-}
-
-
 def shape_checks(inf: Inferred) -> list:
     """Every run-time shape check of the graph's ONNX nodes other than the merges, as Merges
     whose ``what`` names it; checks already settled at the inferred dims are left out."""
@@ -668,7 +645,7 @@ def _sized_key(node) -> str:
     return op_key(node)
 
 
-def _spatial(node, shape) -> list:
+def spatial_dims(node, shape) -> list:
     return [shape[a] for a in dialect(node).spatial_axes(node, len(shape))]
 
 
@@ -702,7 +679,7 @@ def _domain_entries(inf: Inferred) -> list:
         shape = inf.shape(node.outputs[0])
         if shape is None:
             continue
-        for d in _spatial(node, shape):
+        for d in spatial_dims(node, shape):
             if isinstance(d, int) or d is None:
                 continue
             if d not in solved:
@@ -956,38 +933,14 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
 
 
 def _output_shape_limits(inf: Inferred):
-    """ONNX ConvTransposes with an explicit output_shape: onnxruntime accepts o only up to
-    (i−1)·s + K + s − 1 (sizes.onnx_convtranspose_max_output_shape). Yields (symbol, the sizes
-    that allow it, node, axis) for a symbolic input, and (None, None, node, axis) for a fixed
-    input that cannot (SL001 reports that one)."""
-    from .frameworks.onnx import convtranspose_params
-
+    """Transposed convolutions with an explicit output size the runtime bounds (ONNX's output_shape:
+    onnxruntime accepts o only up to (i−1)·s + K + s − 1). Yields (symbol, the sizes that allow it,
+    node, axis) for a symbolic input, and (None, None, node, axis) for a fixed input that cannot
+    (SL001 reports that one)."""
     for node in inf.graph.nodes:
-        if node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx") or node.attr("output_shape") is None:
-            continue
-        x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
-        if x is None or w is None or len(x) < 3:
-            continue
-        try:
-            p = convtranspose_params(node, x, w)
-            os_ = tuple(p["output_shape"])
-            if len(os_) != p["n_spatial"]:
-                continue
-            for a, o in enumerate(os_):
-                i = x[2 + a]
-                top = sizes.onnx_convtranspose_max_output_shape(i, p["kernel"][a], p["strides"][a],
-                                                                p["dilations"][a], p["output_padding"][a])
-                if isinstance(top, int):
-                    if isinstance(o, int) and o > top:
-                        yield None, None, node, 2 + a
-                    continue
-                syms = symbols(top)
-                if len(syms) != 1 or not isinstance(o, int):
-                    continue
-                (name,) = syms
-                yield name, solve([sub(top, o - 1)], PositivePred(), name), node, 2 + a
-        except (Undecidable, ValueError, TypeError, IndexError):
-            continue
+        limits = dialect(node).output_shape_limits
+        if limits is not None and node.op in dialect(node).transposed_ops:
+            yield from limits(inf, node)
 
 
 def fixed_size_failures(inf: Inferred, found: list) -> dict:
@@ -1004,7 +957,7 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
         if (key in SIZED_OPS or key in ABSTAIN_SIZED) and node.outputs:
             shape = inf.shape(node.outputs[0])
             limit = 0 if key in POOL_OPS else 1
-            if shape is not None and any(isinstance(d, int) and d < limit for d in _spatial(node, shape)):
+            if shape is not None and any(isinstance(d, int) and d < limit for d in spatial_dims(node, shape)):
                 own = (node.name, "size")
                 if key not in SIZED_OPS and up is None:
                     note = (f"'{node.name}' ({node.op}) gets an input smaller than its window at these sizes: the "

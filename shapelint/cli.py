@@ -12,8 +12,8 @@ from . import __version__
 from .errors import ModelError, UsageError, one_line
 from .findings import ABSTENTION_RULES
 from .lint import Result, collect, lint
-from .formats import github, sarif
-from .report import EXIT_ERROR, as_json, return_code, text, use_colour
+from .formats import FORMATS
+from .report import EXIT_ERROR, return_code, use_colour
 
 
 def _parse_shape(spec: str) -> tuple[str, tuple]:
@@ -90,9 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "input sizes. Rules: " + "; ".join(f"{k} {v[0]}" for k, v in _rules().items())
                                    + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
     c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
-    c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
-                   help="text (default), json (a list of findings), sarif (SARIF 2.1.0, for code scanning), "
-                        "github (workflow-command annotations)")
+    c.add_argument("--format", choices=tuple(FORMATS), default="text",
+                   help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()))
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
     c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
     c.add_argument("--config", metavar="FILE", help="a .shapelint.yaml or pyproject.toml to use instead of the "
@@ -378,17 +377,8 @@ def _main(argv=None) -> int:
     except (UsageError, OSError) as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    if args.format == "json":
-        print(as_json(results, show_info=True))
-    elif args.format == "sarif":
-        print(sarif(results, show_info=True))
-    elif args.format == "github":
-        out = github(results, show_info=args.show_info)
-        if out:
-            print(out)
-    else:
-        out = text(results, show_info=args.show_info, colour=use_colour(sys.stdout))
-        if out:
-            print(out)
+    out = FORMATS[args.format].render(results, show_info=args.show_info, colour=use_colour(sys.stdout))
+    if out:
+        print(out)
     code = return_code(results, fail_on or "warning")
     return 0 if args.exit_zero and code == 1 else code

@@ -6,93 +6,21 @@ Reads the inferred graph like a check does; the arithmetic is sizes.py's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from . import sizes
-from .checks._trace import fmt_dim
-from .analysis import TF_TRANSPOSED, tf_params
-from .frameworks.onnx import convtranspose_params, convtranspose_spatial
+from .trace import fmt_dim
+from .frameworks import TransposedAxis as Axis, dialect
 from .infer import Inferred
-from .frameworks.keras import transpose_params
 from .symbolic import add, mul, sub
 
 
-@dataclass(frozen=True)
-class Axis:
-    name: str
-    i: object
-    k: int
-    s: int
-    d: int
-    pb: int
-    pe: int
-    padding: str  # "pads" (explicit), "VALID", "SAME"
-    produced: object
-    why: str
-
-
-KERAS_TRANSPOSED = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
-TFLITE_TRANSPOSED = ("TRANSPOSE_CONV",)
-
-
 def transposed_convs(inf: Inferred) -> list:
-    return [n for n in inf.graph.nodes
-            if (n.op == "ConvTranspose" and n.domain in ("", "ai.onnx")) or (n.domain == "tf" and n.op in TF_TRANSPOSED)
-            or (n.domain == "keras" and n.op in KERAS_TRANSPOSED) or (n.domain == "tflite" and n.op in TFLITE_TRANSPOSED)]
+    return [n for n in inf.graph.nodes if n.op in dialect(n).transposed_ops]
 
 
 def _axes(inf: Inferred, node) -> list:
-    out = []
-    if node.domain == "keras":
-        x = inf.shape(node.input(0))
-        if x is None:
-            return out
-        _ch, axes = transpose_params(node, x)
-        names = "DHW"[-len(axes):] if len(axes) <= 3 else [str(ax["axis"]) for ax in axes]
-        for j, ax in enumerate(axes):
-            op = ax["output_padding"]
-            out.append(Axis(names[j], ax["i"], ax["k"], ax["s"], ax["d"], 0, 0, ax["padding"].upper(), ax["o"],
-                            f"Keras's rule for padding=\"{ax['padding']}\", output_padding={op}"))
-        return out
-    if node.domain == "tflite":
-        x, w, o = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
-        if x is None or w is None or len(x) != 4 or len(w) != 4:
-            return out
-        for a, name, key in ((1, "H", "stride_h"), (2, "W", "stride_w")):
-            out.append(Axis(name, x[a], w[a], node.attr(key, 1), 1, 0, 0, node.attr("padding", "VALID"),
-                            o[a] if o is not None else None, "the output_shape tensor says so"))
-        return out
-    if node.op == "ConvTranspose":
-        x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
-        if x is None or w is None:
-            return out
-        p = convtranspose_params(node, x, w)
-        n = p["n_spatial"]
-        try:
-            produced = convtranspose_spatial(x, p)
-        except (ValueError, IndexError):
-            produced = (None,) * n
-        for a in range(n):
-            name = "DHW"[-n:][a] if n <= 3 else str(a)
-            if p["output_shape"] is not None:
-                why = f"output_shape={list(p['output_shape'])} says so"
-            elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-                why = f"auto_pad={p['auto_pad']}: min(i·s, (i−1)·s + K + output_padding)"
-            else:
-                why = (f"s·(i−1) + K − pads + output_padding = {p['strides'][a]}·({fmt_dim(x[2 + a])}−1) + "
-                       f"{sizes.effective_kernel(p['kernel'][a], p['dilations'][a])} − {p['pads'][a] + p['pads'][a + n]}"
-                       f" + {p['output_padding'][a]}")
-            padding = "VALID" if p["auto_pad"] == "VALID" else ("SAME" if p["auto_pad"].startswith("SAME") else "pads")
-            pb, pe = (0, 0) if padding != "pads" else (p["pads"][a], p["pads"][a + n])
-            out.append(Axis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe, padding,
-                            produced[a], why))
-        return out
-    got = tf_params(inf, node)
-    for ax in (got[1] if got is not None else ()):
-        out.append(Axis(ax["name"], ax["i"], ax["k"], ax["s"], ax["d"], ax["pb"], ax["pe"],
-                        ax["padding"] if ax["padding"] != "EXPLICIT" else "pads", ax["o"],
-                        "input_sizes (output_shape) says so"))
-    return out
+    reader = dialect(node).transposed_axes
+    return reader(inf, node) if reader is not None else []
 
 
 def _admissible(ax: Axis):

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .analysis import convtranspose_fit, merge_spec
-from .checks._trace import UPSAMPLERS, _data_input, find_upsampler, lineage
+from .trace import data_input, find_upsampler, is_upsampler, lineage
 from .errors import ModelError
-from .frameworks.onnx import convtranspose_params
+from .frameworks import dialect
+from .frameworks.onnx import convtranspose_params, default_opset
 from .lint import analyse, lint
 from . import sizes
 
@@ -105,7 +106,7 @@ def _reference(inf, names: list) -> str:
             if t in common:
                 break
             node = inf.producer.get(t)
-            k += node is not None and node.op in UPSAMPLERS
+            k += node is not None and is_upsampler(node)
         return k
 
     counts = [ups(line) for line in lines]
@@ -118,7 +119,7 @@ def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
     are symbolic, no such attributes reach the skip's size, or the ConvTranspose's output also
     goes elsewhere (then the crop and pad)."""
     node = find_upsampler(inf, step.up)
-    if node is None or node.op != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
+    if node is None or node.op not in dialect(node).transposed_ops:  # (fix reads ONNX graphs only)
         return None
     y = inf.shape(node.outputs[0])
     if y is None or len(y) != len(s_up) or any(y[a] != s_up[a] for a in step.axes):
@@ -161,7 +162,7 @@ def _single_path(inf, start: str, end: str) -> bool:
         prod = inf.producer.get(t)
         if prod is None:
             return False
-        t = _data_input(inf, prod)
+        t = data_input(inf, prod)
         if t is None:
             return False
 
@@ -283,12 +284,9 @@ def _i64(values):
 
 
 def _opset_at_least(model, version: int) -> None:
-    for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx"):
-            if imp.version < version:
-                raise ModelError("", f"the fix needs opset {version} (Slice/Pad with tensor inputs); the model has "
-                                     f"{imp.version}")
-            return
+    have = default_opset(model)
+    if have is not None and have < version:
+        raise ModelError("", f"the fix needs opset {version} (Slice/Pad with tensor inputs); the model has {have}")
 
 
 def _relocate_external(model, src_dir: str, dst_dir: str) -> None:

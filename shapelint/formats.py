@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 from . import __version__
@@ -241,3 +243,38 @@ def github(results, show_info: bool = True, base: str | None = None) -> str:
             lines.append(_command(GITHUB_COMMAND[f.severity], _headline(f),
                                   file=display_path(f.file or r.path, base), title=f"{f.rule} {f.name}"))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Format:
+    """An output format of ``shapelint check``: ``render(results, show_info=…, colour=…)`` gives
+    the text to print ("" for nothing); ``help`` is what ``--help`` says of it."""
+
+    render: Callable[..., str]
+    help: str
+
+
+def _text(results, show_info: bool, colour: bool) -> str:
+    from .report import text
+
+    return text(results, show_info=show_info, colour=colour)
+
+
+def _json(results, show_info: bool, colour: bool) -> str:
+    from .report import as_json
+
+    return as_json(results, show_info=True)
+
+
+# one line per format; the CLI's --format choices and help come from here
+FORMATS = {
+    "text": Format(_text, "for people (the default)"),
+    "json": Format(_json, "a list of findings"),
+    "sarif": Format(lambda results, show_info, colour: sarif(results, show_info=True),
+                    "SARIF 2.1.0, for code scanning"),
+    "github": Format(lambda results, show_info, colour: github(results, show_info=show_info),
+                     "workflow-command annotations for GitHub Actions"),
+}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import SIZED_OPS, _sized_key, _spatial, axis_verdict, merges
-from .checks._trace import UPSAMPLERS, _data_input
+from .analysis import SIZED_OPS, axis_verdict, merges, spatial_dims
+from .frameworks import op_key, op_keys
+from .trace import data_input, is_upsampler
 from .infer import Inferred
-from .symbolic import PositivePred, Undecidable, _Mark, evaluate_many, solve, symbols
+from .symbolic import PositivePred, Undecidable, Mark, evaluate_many, solve, symbols
 
 MAX_SHOWN = 6  # restricting merges shown per symbol in text (JSON has them all)
 
@@ -61,7 +62,7 @@ def _values(d, name: str, xs, memo: dict | None = None) -> dict:
     has another symbol. ``memo`` is shared by calls with the same ``name`` and ``xs``."""
     out = {}
     for x, v in zip(xs, evaluate_many(d, name, xs, memo)):
-        if type(v) is _Mark:
+        if type(v) is Mark:
             if v.missing is not None:
                 return {}
             continue
@@ -70,7 +71,7 @@ def _values(d, name: str, xs, memo: dict | None = None) -> dict:
 
 
 def _lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
-    """``checks._trace.lineage``, remembered per tensor: the walk reuses the lineage of the first
+    """``trace.lineage``, remembered per tensor: the walk reuses the lineage of the first
     tensor on its way that has one (when none of it is already on the way, which is the same walk),
     and each node's data input is looked up once per analysis."""
     memo = inf.memo.setdefault("reasons.lineage", {})  # tensor -> its lineage
@@ -91,7 +92,7 @@ def _lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
         if node is None:
             break
         if node.name not in step:
-            step[node.name] = _data_input(inf, node)
+            step[node.name] = data_input(inf, node)
         nxt = step[node.name]
         if nxt is None or nxt in seen:
             break
@@ -126,7 +127,7 @@ def _stages(inf: Inferred, tensor: str, stop: set, axis: int, name: str) -> list
 def _stage(inf: Inferred, node, t: str, axis: int, name: str):
     """The step ``node`` makes on ``axis`` to produce ``t``, or None when it keeps the size."""
     shape = inf.shape(t)
-    data = _data_input(inf, node)
+    data = data_input(inf, node)
     src = inf.shape(data) if data else None
     if shape is None or src is None or not (-len(shape) <= axis < len(shape)) or len(src) != len(shape):
         return None
@@ -139,7 +140,7 @@ def _stage(inf: Inferred, node, t: str, axis: int, name: str):
     va, vb = [da[x] for x in both], [db[x] for x in both]
     kind, factor, rounding = "other", 0, ""
     if va and vb and va != vb and all(y > 0 for y in vb):  # equal where defined: a broadcast
-        if node.op in UPSAMPLERS or vb[0] > va[0]:
+        if is_upsampler(node) or vb[0] > va[0]:
             kind = "up"
             f = round(vb[-1] / va[-1]) if va[-1] else 0
             factor = f if f > 1 and all(abs(y - f * x) < f for x, y in zip(va, vb)) else 0
@@ -224,18 +225,21 @@ def headline(inf: Inferred, rs: list) -> str:
     return best
 
 
+_FAILING_SIZED = op_keys("sized_ops")  # below their window the runtime fails (not pools: they truncate)
+
+
 def _lower_bounds(inf: Inferred) -> dict:
     """Per symbol, the Conv/ConvTranspose whose output needs the largest input to be ≥ 1 (below,
     onnxruntime fails there; pools truncate instead, and the contract follows them)."""
     best: dict = {}
     lows: dict = {}  # id(d) -> (d, symbol, minimum or None): a deep graph repeats the same dims
     for node in inf.graph.nodes:
-        if _sized_key(node) not in ("Conv", "ConvTranspose") or not node.outputs:
+        if op_key(node) not in _FAILING_SIZED or not node.outputs:
             continue
         shape = inf.shape(node.outputs[0])
         if shape is None:
             continue
-        for d in _spatial(node, shape):
+        for d in spatial_dims(node, shape):
             hit = lows.get(id(d))
             if hit is None or hit[0] is not d:
                 hit = lows[id(d)] = (d,) + _low(d)

@@ -439,7 +439,7 @@ def evaluate(e, env: Mapping[str, int], _memo: dict | None = None) -> int:
     return v
 
 
-class _Mark:
+class Mark:
     """What :func:`evaluate` raises at one size, as a value of :func:`evaluate_many`."""
 
     __slots__ = ("missing",)
@@ -451,22 +451,22 @@ class _Mark:
         return Invalid("broadcast of two different sizes") if self.missing is None else KeyError(self.missing)
 
 
-INVALID = _Mark(None)
+INVALID = Mark(None)
 
 
 def _vec_op(x, y, f):
     """f elementwise over two vectors (or scalars): at each size the first mark wins, as the
     first exception raised does in :func:`evaluate`."""
     if not isinstance(x, list) and not isinstance(y, list):
-        if type(x) is _Mark:
+        if type(x) is Mark:
             return x
-        if type(y) is _Mark:
+        if type(y) is Mark:
             return y
         return f(x, y)
     n = len(x) if isinstance(x, list) else len(y)
     xs = x if isinstance(x, list) else [x] * n
     ys = y if isinstance(y, list) else [y] * n
-    return [a if type(a) is _Mark else b if type(b) is _Mark else f(a, b) for a, b in zip(xs, ys)]
+    return [a if type(a) is Mark else b if type(b) is Mark else f(a, b) for a, b in zip(xs, ys)]
 
 
 def _bcast_mark(a: int, b: int):
@@ -479,7 +479,7 @@ def _bcast_mark(a: int, b: int):
 
 def evaluate_many(e, name: str, xs, memo: dict | None = None):
     """:func:`evaluate` of ``e`` at ``{name: x}`` for every x of ``xs`` at once: a list with, per
-    x, the value or a :class:`_Mark` for the exception :func:`evaluate` raises there (Invalid, or
+    x, the value or a :class:`Mark` for the exception :func:`evaluate` raises there (Invalid, or
     KeyError for a symbol other than ``name``). ``memo`` (keyed by id, holding the expression)
     may be shared between calls with the same ``name`` and ``xs``."""
     xs = list(xs)
@@ -521,14 +521,14 @@ def _vec(e, name: str, xs: list, memo: dict):
             else:
                 v, clean = _vec_op(v, w, lambda p, q, c=c: p + c * q), False
     elif isinstance(e, Sym):
-        v, clean = (list(xs), True) if e.name == name else (_Mark(e.name), False)
+        v, clean = (list(xs), True) if e.name == name else (Mark(e.name), False)
     elif isinstance(e, Floor):
         w, clean = _vec(e.num, name, xs, memo)
         d = e.den
         if clean:
             v = [t // d for t in w] if isinstance(w, list) else w // d
         elif isinstance(w, list):
-            v = [t if type(t) is _Mark else t // d for t in w]
+            v = [t if type(t) is Mark else t // d for t in w]
         else:
             v = w
     elif isinstance(e, Prod):
@@ -1008,7 +1008,7 @@ def _verdicts(dims, name: str, xs, verdict, stop=None) -> list:
         ok = None
         for vec in vecs:
             t = vec[k]
-            if type(t) is _Mark:
+            if type(t) is Mark:
                 if t.missing is not None:
                     raise t.exception()
                 ok = False

@@ -1,12 +1,13 @@
 """Run-time shape checks beyond merges (SL006) and abstaining out loud (SL005), each confirmed
 with onnxruntime: where the contract says a size runs, it runs; where it says fails, it fails,
-with the words RUNTIME_WORDS quotes; where something is not inferred, the contract abstains."""
+with the words the ONNX dialect's RUNTIME_WORDS quotes; where something is not inferred, the contract abstains."""
 
 import numpy as np
 import pytest
 
 import onnx_models as om
-from shapelint.analysis import RUNTIME_WORDS, contract, merges
+from shapelint.analysis import contract, merges
+from shapelint.frameworks.onnx import RUNTIME_WORDS
 from shapelint.lint import analyse, lint
 
 pytestmark = pytest.mark.runtime

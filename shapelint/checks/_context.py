@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..frameworks import of_graph
 from ..analysis import contract, fixed_size_failures, merges
 from ..infer import Inferred
 from ..ir import Graph
@@ -37,12 +38,4 @@ class CheckContext:
     @property
     def runtime(self) -> str:
         """Who fails at run time, in messages."""
-        return RUNTIMES.get(self.graph.framework, "the runtime")
-
-
-RUNTIMES = {
-    "onnx": "onnxruntime",
-    "tensorflow": "TensorFlow",
-    "keras": "TensorFlow",
-    "tflite": "the TFLite interpreter (its default XNNPACK delegate may instead truncate silently)",
-}
+        return of_graph(self.graph).runtime

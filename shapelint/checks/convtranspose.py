@@ -17,7 +17,7 @@ from ..findings import Finding
 from ..frameworks.onnx import convtranspose_params, convtranspose_spatial
 from ..symbolic import sub
 from ._context import CheckContext
-from ._trace import fmt_dim, fmt_shape
+from ..trace import fmt_dim, fmt_shape
 
 AXES = "HW"
 MAX_LISTED = 64  # admissible sizes listed one by one up to this stride

@@ -16,7 +16,7 @@ from ..frameworks.keras import TRANSPOSED_LAYERS, transpose_params
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
-from ._trace import fmt_dim
+from ..trace import fmt_dim
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

@@ -8,32 +8,13 @@ otherwise it fails at run time -- on CPU with oneDNN's "could not create a primi
 
 from __future__ import annotations
 
-from .. import sizes
 from ..findings import Finding
 from ..analysis import TF_TRANSPOSED, tf_params, tf_transposed
 from ..symbolic import add, sub
 from ._context import CheckContext
-from ._trace import fmt_dim
+from ..frameworks.keras import keras_output_padding
+from ..trace import fmt_dim
 
-
-
-def _keras_output_padding(ax) -> str:
-    """The Keras Conv2DTranspose(output_padding=…) that gives o, if one does."""
-    K = sizes.effective_kernel(ax["k"], ax["d"])
-    if ax["padding"] == "VALID":
-        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K)
-        pad = "valid"
-    elif ax["padding"] == "SAME":
-        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K - 2 * (K // 2))
-        pad = "same"
-    else:
-        return ""
-    p = sub(ax["o"], base)
-    none = sizes.keras_conv_transpose_out(ax["i"], ax["k"], ax["s"], ax["d"], pad, None)
-    text = f"Keras Conv2DTranspose(padding=\"{pad}\", output_padding=None) gives {fmt_dim(none)}"
-    if isinstance(p, int) and 0 <= p < ax["s"]:
-        text += f", output_padding={p} gives {fmt_dim(ax['o'])}"
-    return text
 
 
 def check_invalid(ctx: CheckContext):
@@ -69,7 +50,7 @@ def check_invalid(ctx: CheckContext):
             f"{ax['padding']}) is outside the admissible {{{ok_sizes}}}: TensorFlow fails at run time "
             f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
             f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
-            + (f"; {_keras_output_padding(dict(ax, o=add(low, s - 1)))}" if _keras_output_padding(ax) else ""),
+            + (f"; {keras_output_padding(dict(ax, o=add(low, s - 1)))}" if keras_output_padding(ax) else ""),
             details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
                      "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
         )
@@ -96,7 +77,7 @@ def check_ambiguous(ctx: CheckContext):
                 "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
                 f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
                 f"(padding {ax['padding']}); input_sizes picks {fmt_dim(o)}",
-                _keras_output_padding(ax) or "set output_shape to the size you want",
+                keras_output_padding(ax) or "set output_shape to the size you want",
                 details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
             )
             break

@@ -21,8 +21,8 @@ from ..frameworks.tflite import mediapipe_transpose_conv_bias_out
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
-from ._trace import fmt_dim
-from .convtranspose_tf import _keras_output_padding
+from ..trace import fmt_dim
+from ..frameworks.keras import keras_output_padding
 
 DOMAIN = "tflite"
 TRANSPOSE_CONV = "TRANSPOSE_CONV"
@@ -137,7 +137,7 @@ def check_invalid(ctx: CheckContext):
             what = ("TFLite does not check it: the interpreter runs and returns the requested size, but its "
                     "kernel takes the input's extent from output_shape, so the values are wrong")
             cond = (f"; it fits only for {ok.describe(name)}" if not ok.is_empty() else f"; it fits for no {name}")
-        keras = _keras_output_padding(dict(ax, o=add(ax["low"], ax["s"] - 1)))
+        keras = keras_output_padding(dict(ax, o=add(ax["low"], ax["s"] - 1)))
         yield Finding(
             "SL001", "invalid-convtranspose", "warning", ctx.path, node.name, node.op,
             f"{node.op} '{node.name}': {where} is outside the admissible {{{ok_sizes}}}{cond}. {what}{tf_too}",
@@ -181,7 +181,7 @@ def check_ambiguous(ctx: CheckContext):
                 "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
                 f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
                 f"(padding {ax['padding']}); {chooser} {fmt_dim(o)}",
-                (_keras_output_padding(ax) or "set output_shape to the size you want") if node.op == TRANSPOSE_CONV
+                (keras_output_padding(ax) or "set output_shape to the size you want") if node.op == TRANSPOSE_CONV
                 else "crop or pad the result to the size the next layer needs",
                 details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
             )

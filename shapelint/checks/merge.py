@@ -7,11 +7,12 @@ the smallest that fails and one that works, decided per residue class (``symboli
 
 from __future__ import annotations
 
-from ..analysis import ABSTAIN_SIZED, RUNTIME_WORDS, failing_example, axis_verdict, convtranspose_fit, domain, upstream_merges
+from ..frameworks import dialect, of_graph
+from ..analysis import ABSTAIN_SIZED, failing_example, axis_verdict, convtranspose_fit, domain, upstream_merges
 from ..findings import Finding
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
 from ._context import CheckContext
-from ._trace import branches, find_upsampler, fmt_dim, fmt_shape
+from ..trace import branches, find_upsampler, fmt_dim, fmt_shape
 
 
 def check(ctx: CheckContext):
@@ -138,8 +139,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     if v.symbol is None:
         # fixed sizes
         av, bv = evaluate(a, {}), evaluate(b, {})
-        says = RUNTIME_WORDS.get("Concat" if ax.kind == "equal" else "broadcast") \
-            if ctx.graph.framework == "onnx" else None
+        says = dialect(node).runtime_words.get("Concat" if ax.kind == "equal" else "broadcast")
         where_fails = (f"{ctx.runtime} stops earlier, at '{stopped_at}', and fails here once that is fixed"
                        if stopped_at else f"{ctx.runtime} fails here" + (f" (\"{says}\")" if says else ""))
         message = (f"{node.op} '{node.name}': {what} {ax.axis} is {av} for '{a_name}' {fmt_shape(m.shapes[j1])} "
@@ -187,7 +187,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
     pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
-        if ctx.graph.framework == "onnx":  # the whole-model contract follows onnxruntime there
+        if of_graph(ctx.graph).contract_below_windows:  # the whole-model contract follows the runtime there
             message += (f" (from {name}={pools.minimum()} on, where every pool window fits its input; below, "
                         f"onnxruntime truncates the pools, and the whole-model line counts those sizes)")
         else:
@@ -283,27 +283,7 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
                          f"must reach depends on {name} modulo {s.modulus}")
         lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
-        if inf.graph.framework == "keras":  # tf.shape() on a KerasTensor raises in a Keras 3 Functional model
-            lines.append("or remove the restriction in the model code: crop the upsampled tensor to the skip "
-                         "tensor's run-time size before merging, in a small layer:\n"
-                         "    class CropTo(keras.layers.Layer):\n"
-                         "        def call(self, u, skip):\n"
-                         "            s = keras.ops.shape(skip)\n"
-                         "            return u[:, :s[1], :s[2], :]   # after Conv2DTranspose(padding=\"same\"), "
-                         "2·ceil(H/2) ≥ H\n"
-                         "    u = CropTo()(u, skip)")
-        elif inf.graph.framework in ("tensorflow", "tflite"):
-            lines.append("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
-                         "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
-                         "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("
-                         "padding=\"same\"), whose 2·ceil(H/2) ≥ H\n"
-                         "    (or tf.image.resize(u, tf.shape(skip)[1:3]) for a resize branch)")
-        elif up is not None and up.op in ("Resize", "Upsample"):
-            lines.append(f"or size {up.op} '{up.name}' from the skip tensor at run time: "
-                         f"F.interpolate(x, size=skip.shape[-2:]) (ONNX: Resize sizes = Shape(skip))")
-        else:
-            lines.append("or remove the restriction in the model code: pad or crop the upsampled tensor to the "
-                         "skip tensor's run-time shape before merging, e.g. in PyTorch\n"
-                         "    dy = skip.size(2) - x.size(2); dx = skip.size(3) - x.size(3)\n"
-                         "    x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])")
+        crop = of_graph(inf.graph).crop_fix
+        if crop is not None:
+            lines.append(crop(up))
     return "\n".join(lines)

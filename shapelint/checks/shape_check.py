@@ -9,11 +9,12 @@ smallest that fails and one that works, or the condition when it ties several di
 
 from __future__ import annotations
 
-from ..analysis import RUNTIME_WORDS, axis_verdict, domain, failing_example, shape_checks
+from ..frameworks import dialect
+from ..analysis import axis_verdict, domain, failing_example, shape_checks
 from ..findings import Finding
 from ..symbolic import Invalid, SizeSet, evaluate
 from ._context import CheckContext
-from ._trace import fmt_dim, fmt_shape
+from ..trace import fmt_dim, fmt_shape
 
 
 def _condition(ax) -> str:
@@ -59,7 +60,8 @@ def check(ctx: CheckContext):
         if any(i in stops for i in m.inputs if i):
             continue  # the runtime stops before this node (reported there)
         node = m.node
-        says = RUNTIME_WORDS.get(f"{node.op}/{m.what}", RUNTIME_WORDS.get(node.op))
+        words = dialect(node).runtime_words
+        says = words.get(f"{node.op}/{m.what}", words.get(node.op))
         words = f" (onnxruntime: \"{says}\")" if says else ""
         shapes = ", ".join(f"'{n}' {fmt_shape(s)}" for n, s in zip(m.inputs, m.shapes))
         for ax in m.axes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..analysis import too_small
 from ..findings import Finding
 from ._context import CheckContext
-from ._trace import fmt_shape
+from ..trace import fmt_shape
 
 
 def check(ctx: CheckContext):

@@ -76,6 +76,22 @@ def out(shape, value=None) -> list:
     return [(shape, value)]
 
 
+@dataclass(frozen=True)
+class TransposedAxis:
+    """One spatial axis of a transposed convolution, in every framework's terms alike."""
+
+    name: str  # "H", "W", "D" (or the axis number past three)
+    i: object  # input size (a dim)
+    k: int  # kernel
+    s: int  # stride
+    d: int  # dilation
+    pb: int  # explicit pads (begin, end); 0 unless padding == "pads"
+    pe: int
+    padding: str  # "pads" (explicit), "VALID", "SAME"
+    produced: object  # the output size the node produces (a dim, or None)
+    why: str  # the framework's rule that produced it, for explain
+
+
 def _no_spatial(node, rank: int) -> tuple:
     return ()
 
@@ -111,6 +127,11 @@ class Dialect:
     # for transposed convolutions whose output size is an input tensor (TF's input_sizes), which
     # the runtime checks against the admissible range: (inf, node) -> (x shape, per-axis dicts) or None
     output_size_input: Optional[Callable] = None
+    # (inf, node) -> (symbol, SizeSet, node, axis) per axis of an explicit output size the runtime
+    # bounds (ONNX output_shape); (None, None, node, axis) where a fixed size is out of bounds
+    output_shape_limits: Optional[Callable] = None
+    # (inf, node) -> [TransposedAxis] for a transposed convolution (``explain``)
+    transposed_axes: Optional[Callable] = None
     pass_through: frozenset = frozenset()  # ops that keep the spatial size (for traces)
     upsamplers: frozenset = frozenset()
     data_input: Mapping = field(default_factory=dict)  # op -> index of the data input when not 0
@@ -127,3 +148,9 @@ class Dialect:
     # any other op given an empty tensor: shapelint abstains
     empty_ok: frozenset = frozenset()
     empty_fails: frozenset = frozenset()
+    # what the runtime says when a check fails (by op, or "op/check"; "broadcast" for elementwise
+    # merges), quoted in findings
+    runtime_words: Mapping = field(default_factory=dict)
+    # (the upsampler node or None) -> the model-code change that removes a size restriction at a
+    # merge, in the framework's own code
+    crop_fix: Optional[Callable] = None

@@ -12,10 +12,10 @@ sizes.py.
 from __future__ import annotations
 
 from . import onnx as _onnx
-from .base import Dialect, alias as _alias, out as _out
+from .base import Dialect, TransposedAxis, alias as _alias, out as _out
 from .. import sizes
 from .. import values as _v
-from ..symbolic import add, mul
+from ..symbolic import add, mul, sub
 
 
 
@@ -305,11 +305,57 @@ KERAS_RULES = {
 }
 
 
+def keras_output_padding(ax) -> str:
+    """The Keras Conv2DTranspose(output_padding=…) that gives o, if one does."""
+    K = sizes.effective_kernel(ax["k"], ax["d"])
+    if ax["padding"] == "VALID":
+        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K)
+        pad = "valid"
+    elif ax["padding"] == "SAME":
+        base = add(sizes.mul(ax["s"], sub(ax["i"], 1)), K - 2 * (K // 2))
+        pad = "same"
+    else:
+        return ""
+    p = sub(ax["o"], base)
+    none = sizes.keras_conv_transpose_out(ax["i"], ax["k"], ax["s"], ax["d"], pad, None)
+    text = f"Keras Conv2DTranspose(padding=\"{pad}\", output_padding=None) gives {_dim(none)}"
+    if isinstance(p, int) and 0 <= p < ax["s"]:
+        text += f", output_padding={p} gives {_dim(ax['o'])}"
+    return text
+
+
+def _dim(d) -> str:
+    return "?" if d is None else str(d)
+
+
 # --------------------------------------------------------------------------- the dialect
+
+
+def transposed_axes(inf, node) -> list:
+    x = inf.shape(node.input(0))
+    if x is None:
+        return []
+    _ch, axes = transpose_params(node, x)
+    names = "DHW"[-len(axes):] if len(axes) <= 3 else [str(ax["axis"]) for ax in axes]
+    return [TransposedAxis(names[j], ax["i"], ax["k"], ax["s"], ax["d"], 0, 0, ax["padding"].upper(), ax["o"],
+                           f"Keras's rule for padding=\"{ax['padding']}\", output_padding={ax['output_padding']}")
+            for j, ax in enumerate(axes)]
 
 
 def spatial_axes(node, rank: int) -> tuple:
     return layout(node, rank)[1]
+
+
+def crop_fix(up) -> str:
+    # tf.shape() on a KerasTensor raises in a Keras 3 Functional model: a small layer instead
+    return ("or remove the restriction in the model code: crop the upsampled tensor to the skip "
+            "tensor's run-time size before merging, in a small layer:\n"
+            "    class CropTo(keras.layers.Layer):\n"
+            "        def call(self, u, skip):\n"
+            "            s = keras.ops.shape(skip)\n"
+            "            return u[:, :s[1], :s[2], :]   # after Conv2DTranspose(padding=\"same\"), "
+            "2·ceil(H/2) ≥ H\n"
+            "    u = CropTo()(u, skip)")
 
 
 DIALECT = Dialect(
@@ -323,6 +369,8 @@ DIALECT = Dialect(
     erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS),
     spatial_axes=spatial_axes,
     transposed_ops=frozenset(TRANSPOSED_LAYERS),
+    transposed_axes=transposed_axes,
+    crop_fix=crop_fix,
     pass_through=frozenset({"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization",
                             "LayerNormalization", "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract",
                             "Multiply", "Average", "Add", "Dropout", "BatchNormalization", "Identity"}),

@@ -11,11 +11,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import sizes
-from ..symbolic import Dim, Invalid, add, bcast, ceildiv, floordiv, mul, sub
+from ..symbolic import Dim, Invalid, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
 from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
 from ..values import slice_dim as _slice_dim
-from .base import Dialect, Rule, out as _out
+from .base import Dialect, Rule, TransposedAxis, out as _out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -762,6 +762,111 @@ EMPTY_OK = ELEMENTWISE_MERGES | frozenset({
 EMPTY_FAILS = frozenset({"Conv"}) | POOL_OPS
 
 
+def transposed_axes(inf, node) -> list:
+    x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
+    if x is None or w is None:
+        return []
+    p = convtranspose_params(node, x, w)
+    n = p["n_spatial"]
+    try:
+        produced = convtranspose_spatial(x, p)
+    except (ValueError, IndexError):
+        produced = (None,) * n
+    out = []
+    for a in range(n):
+        name = "DHW"[-n:][a] if n <= 3 else str(a)
+        if p["output_shape"] is not None:
+            why = f"output_shape={list(p['output_shape'])} says so"
+        elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            why = f"auto_pad={p['auto_pad']}: min(i·s, (i−1)·s + K + output_padding)"
+        else:
+            why = (f"s·(i−1) + K − pads + output_padding = {p['strides'][a]}·({_dim(x[2 + a])}−1) + "
+                   f"{sizes.effective_kernel(p['kernel'][a], p['dilations'][a])} − {p['pads'][a] + p['pads'][a + n]}"
+                   f" + {p['output_padding'][a]}")
+        padding = "VALID" if p["auto_pad"] == "VALID" else ("SAME" if p["auto_pad"].startswith("SAME") else "pads")
+        pb, pe = (0, 0) if padding != "pads" else (p["pads"][a], p["pads"][a + n])
+        out.append(TransposedAxis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe,
+                                  padding, produced[a], why))
+    return out
+
+
+def _dim(d) -> str:
+    return "?" if d is None else str(d)
+
+
+def default_opset(model) -> "int | None":
+    """The opset of the default ONNX domain a ModelProto imports, or None."""
+    for imp in model.opset_import:
+        if imp.domain in DIALECT.domains:
+            return imp.version
+    return None
+
+
+# what onnxruntime says when such a check fails, for messages (measured with onnxruntime 1.32; keyed
+# by op, or "op/check" where one op fails in several ways)
+RUNTIME_WORDS = {
+    "Concat": "Non concat axis dimensions must match",
+    "broadcast": "Attempting to broadcast an axis by a dimension other than 1",
+    "Reshape": "The input tensor cannot be reshaped to the requested shape",
+    "MatMul": "MatMul dimension mismatch",
+    "Gemm": "GEMM: Dimension mismatch",
+    "Expand": "invalid expand shape",
+    "Split": "Sum of sizes in 'split' (must equal size of selected axis)",
+    "Split/even split": "Input cannot be split evenly on selected axis",
+    "Resize": "Scale value should be greater than 0",
+    "Squeeze": "must be 1 instead of",
+    "Gather": "indices element out of data bounds",
+    "GatherND": "invalid index found",
+    "Conv": "Input channels C is not equal to kernel channels * group",
+    "DepthToSpace": "DepthToSpace requires input depth to be a multiple of (block_size * block_size)",
+    "SpaceToDepth": "SpaceToDepth requires input",
+    "Einsum": "Please check input shapes/equation provided",
+    "Pad": "Tensor shape.Size() must be >= 0",
+}
+
+
+def output_shape_limits(inf, node):
+    """An output_shape attribute: onnxruntime accepts o only up to (i−1)·s + K + s − 1
+    (sizes.onnx_convtranspose_max_output_shape). Yields (symbol, the sizes that allow it, node,
+    axis) for a symbolic input, and (None, None, node, axis) for a fixed input that cannot."""
+    if node.attr("output_shape") is None:
+        return
+    x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
+    if x is None or w is None or len(x) < 3:
+        return
+    try:
+        p = convtranspose_params(node, x, w)
+        os_ = tuple(p["output_shape"])
+        if len(os_) != p["n_spatial"]:
+            return
+        for a, o in enumerate(os_):
+            i = x[2 + a]
+            top = sizes.onnx_convtranspose_max_output_shape(i, p["kernel"][a], p["strides"][a],
+                                                            p["dilations"][a], p["output_padding"][a])
+            if isinstance(top, int):
+                if isinstance(o, int) and o > top:
+                    yield None, None, node, 2 + a
+                continue
+            syms = symbols(top)
+            if len(syms) != 1 or not isinstance(o, int):
+                continue
+            (name,) = syms
+            yield name, solve([sub(top, o - 1)], PositivePred(), name), node, 2 + a
+    except (Undecidable, ValueError, TypeError, IndexError):
+        return
+
+
+def crop_fix(up) -> str:
+    """The model-code change that removes a size restriction at a merge (PyTorch, which exports ONNX)."""
+    if up is not None and up.op in ("Resize", "Upsample"):
+        return (f"or size {up.op} '{up.name}' from the skip tensor at run time: "
+                f"F.interpolate(x, size=skip.shape[-2:]) (ONNX: Resize sizes = Shape(skip))")
+    return ("or remove the restriction in the model code: pad or crop the upsampled tensor to the "
+            "skip tensor's run-time shape before merging, e.g. in PyTorch\n"
+            "    dy = skip.size(2) - x.size(2); dx = skip.size(3) - x.size(3)\n"
+            "    x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])")
+
+
 def _merge_inputs(node, names: tuple) -> tuple:
     if node.op == "Where":
         return names[1:], None  # the condition broadcasts too, but it is not a branch
@@ -793,6 +898,7 @@ DIALECT = Dialect(
     pool_ops=POOL_OPS,
     spatial_axes=_spatial_axes,
     transposed_ops=frozenset({"ConvTranspose"}),
+    transposed_axes=transposed_axes,
     pass_through=frozenset({
         "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Gelu", "Mish",
         "Clip", "BatchNormalization", "InstanceNormalization", "Identity", "Dropout", "Cast", "Add", "Mul", "Sub",
@@ -803,4 +909,7 @@ DIALECT = Dialect(
     contract_below_windows=True,
     empty_ok=EMPTY_OK,
     empty_fails=EMPTY_FAILS,
+    runtime_words=RUNTIME_WORDS,
+    crop_fix=crop_fix,
+    output_shape_limits=output_shape_limits,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import onnx as _onnx
-from .base import Dialect, alias as _alias, out as _out
+from .base import Dialect, TransposedAxis, alias as _alias, out as _out
 from .. import sizes
 from .. import values as _v
 from ..symbolic import add, mul, sub
@@ -551,6 +551,22 @@ def spatial_axes(node, rank: int) -> tuple:
     return _layout(node, rank)[1]
 
 
+def transposed_axes(inf, node) -> list:
+    got = tf_params(inf, node)
+    return [TransposedAxis(ax["name"], ax["i"], ax["k"], ax["s"], ax["d"], ax["pb"], ax["pe"],
+                           ax["padding"] if ax["padding"] != "EXPLICIT" else "pads", ax["o"],
+                           "input_sizes (output_shape) says so")
+            for ax in (got[1] if got is not None else ())]
+
+
+def crop_fix(up) -> str:
+    return ("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
+            "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
+            "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("
+            "padding=\"same\"), whose 2·ceil(H/2) ≥ H\n"
+            "    (or tf.image.resize(u, tf.shape(skip)[1:3]) for a resize branch)")
+
+
 DIALECT = Dialect(
     name="tensorflow",
     domains=("tf",),
@@ -575,6 +591,8 @@ DIALECT = Dialect(
     spatial_axes=spatial_axes,
     transposed_ops=frozenset(TRANSPOSED),
     output_size_input=tf_params,
+    transposed_axes=transposed_axes,
+    crop_fix=crop_fix,
     pass_through=frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Identity", "Cast", "Add", "Mul",
                             "Sub", "BiasAdd", "Relu6", "AddV2"}),
     upsamplers=frozenset({"Conv2DBackpropInput", "Conv3DBackpropInputV2", "ResizeBilinear", "ResizeNearestNeighbor",

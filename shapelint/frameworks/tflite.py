@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import onnx as _onnx
-from .base import Alias, Dialect, RuleContext, alias as _alias, out as _out
+from . import tf as tf_dialect
+from .base import Alias, Dialect, RuleContext, TransposedAxis, alias as _alias, out as _out
 from .. import sizes
 from .. import values as _v
 from ..symbolic import add, maximum, mod, mul, sub
@@ -378,6 +379,16 @@ TFLITE_VALUE_RULES = {
 # --------------------------------------------------------------------------- the dialect
 
 
+def transposed_axes(inf, node) -> list:
+    """TRANSPOSE_CONV(output_shape, weights OHWI, input): the output_shape tensor sizes it."""
+    x, w, o = inf.shape(node.input(2)), inf.shape(node.input(1)), inf.value(node.input(0))
+    if x is None or w is None or len(x) != 4 or len(w) != 4:
+        return []
+    return [TransposedAxis(name, x[a], w[a], node.attr(key, 1), 1, 0, 0, node.attr("padding", "VALID"),
+                           o[a] if o is not None else None, "the output_shape tensor says so")
+            for a, name, key in ((1, "H", "stride_h"), (2, "W", "stride_w"))]
+
+
 def spatial_axes(node, rank: int) -> tuple:
     return tuple(range(1, rank - 1))  # NHWC / NDHWC
 
@@ -402,6 +413,8 @@ DIALECT = Dialect(
     erratic_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONV_3D"}),
     spatial_axes=spatial_axes,
     transposed_ops=frozenset({"TRANSPOSE_CONV"}),
+    transposed_axes=transposed_axes,
+    crop_fix=tf_dialect.crop_fix,  # a TFLite model is converted from TF/Keras code
     pass_through=frozenset({"RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH",
                             "ELU", "GELU", "ADD", "SUB", "MUL", "DIV", "QUANTIZE", "DEQUANTIZE"}),
     upsamplers=frozenset({"TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR",

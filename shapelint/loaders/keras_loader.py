@@ -31,7 +31,7 @@ from types import MappingProxyType
 from ..errors import ModelError
 from ..ir import Graph, Node, Tensor
 from . import unique_name
-from .savedmodel_loader import _name_dims
+from .savedmodel_loader import name_dims
 
 CONFIG = "config.json"
 MAX_CONFIG_BYTES = 64 << 20  # config.json above this is refused before reading
@@ -416,7 +416,7 @@ class _Converter:
     # ------------------------------------------------------------------ nodes
     def graph_input(self, name, cfg, single) -> str:
         shape = _batch_shape(cfg)
-        self.inputs.append(Tensor(name, _name_dims(name, shape, single), _dtype(cfg)))
+        self.inputs.append(Tensor(name, name_dims(name, shape, single), _dtype(cfg)))
         self.names.add(name)
         return name
 

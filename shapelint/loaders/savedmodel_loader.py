@@ -67,7 +67,7 @@ def load(path: str, signature: str | None = None) -> Graph:
     return _Flattener(path, mg, sigs[name], name).run()
 
 
-def _name_dims(key, dims, single):
+def name_dims(key, dims, single):
     """Unknown dims get symbol names: N, H, W (channels-last, TF's default) for a single input,
     else the input's key and axis."""
     if dims is None:
@@ -131,7 +131,7 @@ class _Flattener:
         single = len(self.sig.inputs) == 1
         for key, info in sorted(self.sig.inputs.items()):
             node_name = info.name.split(":")[0]
-            shape = _name_dims(key, _dims(info.tensor_shape), single)
+            shape = name_dims(key, _dims(info.tensor_shape), single)
             inputs.append(Tensor(key, shape, _DT.get(info.dtype, "float32")))
             env[f"{node_name}:0"] = key
             env[node_name] = key

@@ -32,7 +32,7 @@ from types import MappingProxyType
 from ..errors import ModelError
 from ..ir import MAX_VALUE_ELEMENTS, Constant, Graph, Node, Tensor
 from . import tf_protos
-from .savedmodel_loader import _name_dims
+from .savedmodel_loader import name_dims
 
 IDENTIFIER = b"TFL3"
 DOMAIN = "tflite"
@@ -393,7 +393,7 @@ class _Reader:
             if t["data"] is not None:
                 continue
             dims = t["sig"] or t["shape"]
-            shape = None if not t["rank_known"] else _name_dims(t["name"], tuple(None if d < 0 else d for d in dims),
+            shape = None if not t["rank_known"] else name_dims(t["name"], tuple(None if d < 0 else d for d in dims),
                                                                  single)
             inputs.append(Tensor(t["name"], shape, t["dtype"]))
         # constants: tensors with data, and the tensors nobody produces (variables, empty buffers)

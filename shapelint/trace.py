@@ -1,26 +1,12 @@
-"""Walking back from a tensor: the chain of ops that produced its shape, for messages."""
+"""Walking back from a tensor: the chain of ops that produced its shape, for messages (used by the
+checks, ``fix``, ``explain`` and the contract's reasons). Which ops pass a size through, upsample,
+or take their data from another input is each dialect's (``frameworks/``)."""
 
 from __future__ import annotations
 
-from ..infer import Inferred
-from ..symbolic import Dim
-
-# ops that pass a tensor's spatial size through unchanged (so the upsampler is further back)
-PASS_THROUGH = frozenset({
-    "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
-    "Gelu", "Mish", "Clip", "BatchNormalization", "InstanceNormalization", "Identity", "Dropout",
-    "Cast", "Add", "Mul", "Sub", "Div", "BiasAdd", "Relu6", "AddV2", "Identity",
-    "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH", "ELU", "GELU",
-    "ADD", "SUB", "MUL", "DIV", "QUANTIZE", "DEQUANTIZE",
-    "Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization", "LayerNormalization",
-    "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract", "Multiply", "Average",
-})
-UPSAMPLERS = frozenset({"ConvTranspose", "Resize", "Upsample", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
-                        "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic",
-                        "TRANSPOSE_CONV", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "Convolution2DTransposeBias",
-                        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "UpSampling1D", "UpSampling2D",
-                        "UpSampling3D"})
-
+from .frameworks import dialect
+from .infer import Inferred
+from .symbolic import Dim
 
 def fmt_dim(d: Dim) -> str:
     return "?" if d is None else str(d)
@@ -40,7 +26,7 @@ def lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
         node = inf.producer.get(out[-1])
         if node is None:
             break
-        nxt = _data_input(inf, node)
+        nxt = data_input(inf, node)
         if nxt is None or nxt in seen:
             break
         seen.add(nxt)
@@ -48,22 +34,21 @@ def lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:
     return out
 
 
-# ops whose data input is not the first: op -> its index
-DATA_INPUT = {"Conv2DBackpropInput": 2, "Conv3DBackpropInputV2": 2, "DepthwiseConv2dNativeBackpropInput": 2,
-              "TRANSPOSE_CONV": 2, "CONV_3D_TRANSPOSE": 2}
-WEIGHT_OPS = frozenset({"VarHandleOp", "ReadVariableOp", "VAR_HANDLE", "READ_VARIABLE"})
+def is_upsampler(node) -> bool:
+    return node.op in dialect(node).upsamplers
 
 
-def _data_input(inf: Inferred, node):
+def data_input(inf: Inferred, node):
     """The input that carries the data: the first one of the highest rank that is not a constant."""
-    if node.op in DATA_INPUT and len(node.inputs) > DATA_INPUT[node.op]:
-        return node.inputs[DATA_INPUT[node.op]]
+    k = dialect(node).data_input.get(node.op)
+    if k is not None and len(node.inputs) > k:
+        return node.inputs[k]
     best, best_rank = None, -1
     for name in node.inputs:
         if not name or name in inf.graph.constants:
             continue
         prod = inf.producer.get(name)
-        if prod is not None and prod.op in WEIGHT_OPS:
+        if prod is not None and prod.op in dialect(prod).weight_ops:
             continue
         s = inf.shape(name)
         r = len(s) if s is not None else 0
@@ -105,11 +90,12 @@ def find_upsampler(inf: Inferred, tensor: str, depth: int = 12):
         node = inf.producer.get(t)
         if node is None:
             return None
-        if node.op in UPSAMPLERS:
+        d = dialect(node)
+        if node.op in d.upsamplers:
             return node
-        if node.op not in PASS_THROUGH:
+        if node.op not in d.pass_through:
             return None
-        t = _data_input(inf, node)
+        t = data_input(inf, node)
         if t is None:
             return None
     return None
