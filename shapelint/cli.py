@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
     c = sub.add_parser("check", parents=[shapes, signature], help="lint models (files or folders)",
                        description="Lint ONNX models and TensorFlow SavedModels, exactly, for fixed and dynamic "
-                                   "input sizes. Rules: " + "; ".join(f"{k} {v[0]}" for k, v in _rules().items())
+                                   "input sizes. Rules: " + "; ".join(f"{k} {r.name}" for k, r in _rules().items())
                                    + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
     c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
     c.add_argument("--format", choices=tuple(FORMATS), default="text",

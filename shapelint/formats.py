@@ -153,9 +153,9 @@ def _rules() -> list:
         if rule_id in docs:
             out.append(_rule_descriptor(docs[rule_id]))
         else:
-            name, severity, _fn = CHECKS[rule_id]
-            out.append({"id": rule_id, "name": name, "shortDescription": {"text": name},
-                        "defaultConfiguration": {"level": SARIF_LEVEL[severity]}})
+            rule = CHECKS[rule_id]
+            out.append({"id": rule_id, "name": rule.name, "shortDescription": {"text": rule.name},
+                        "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}})
     return out
 
 
@@ -269,6 +269,21 @@ def _json(results, show_info: bool, colour: bool) -> str:
     return as_json(results, show_info=True)
 
 
+def printable(s: str) -> str:
+    """``s`` on one line with every control, format or separator character escaped (ESC, \\r,
+    \\n, U+2028, bidi controls): nothing a name holds reaches a terminal or a CI log as is."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+def _concise(results, show_info: bool, colour: bool) -> str:
+    from .findings import ABSTENTION_RULES
+
+    return "\n".join(
+        printable(f"{f.file}:{f.node}: {f.rule} [{f.severity}] {f.message}")
+        for r in results for f in r.findings
+        if show_info or f.severity != "info" or f.rule in ABSTENTION_RULES)
+
+
 # one line per format; the CLI's --format choices and help come from here
 FORMATS = {
     "text": Format(_text, "for people (the default)"),
@@ -277,4 +292,5 @@ FORMATS = {
                     "SARIF 2.1.0, for code scanning"),
     "github": Format(lambda results, show_info, colour: github(results, show_info=show_info),
                      "workflow-command annotations for GitHub Actions"),
+    "concise": Format(_concise, "one line per finding: FILE:NODE: RULE [severity] message"),
 }

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .checks import CHECKS
 from .checks._context import CheckContext
 from .errors import ModelError, UsageError
+from .findings import Finding
 from .infer import CAUGHT as _INFER_CAUGHT
 from .infer import Inferred, infer
 from .ir import Graph
@@ -100,6 +101,13 @@ def analyse(path: str, pins: dict | None = None, signature: str | None = None) -
     return graph, infer(graph, resolve_pins(graph, pins or {}, path))
 
 
+def findings(rule, ctx: CheckContext) -> list:
+    """A rule's Violations on one model, as Findings with the rule's id, name, severity and
+    identity keys (checks.Rule)."""
+    return [Finding(rule.id, rule.name, v.severity or rule.severity, ctx.path, v.node, v.op, v.message, v.fix,
+                    tuple(v.chain), v.details, rule.identity) for v in rule.check(ctx)]
+
+
 def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None,
          inputs: dict | None = None) -> Result:
     """``inputs``: declared contracts, {input name: {axis: SizeSet}}: sizes outside them are not
@@ -112,11 +120,11 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
             declared[sym_name] = ss
     ctx = CheckContext(path, graph, inferred, declared)
     res = Result(path)
-    for rule_id, (_name, _sev, fn) in CHECKS.items():
+    for rule_id, rule in CHECKS.items():
         if select is not None and rule_id not in select:
             continue
         try:
-            res.findings.extend(fn(ctx))
+            res.findings.extend(findings(rule, ctx))
         except _CAUGHT as e:
             # a malformed attribute the check did not expect: say so, never a traceback
             inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")

@@ -327,22 +327,23 @@ def truth(x) -> int:
     return 1 - compare("Equal", x, 0)
 
 
-def _max(a, b):
+def _extreme(a, b, keep_a: str, symbolic):
+    """max or min of two values: decided where the comparison ``keep_a`` is, else the symbolic
+    ``symbolic(a, b)`` (never for floats)."""
     try:
-        return a if compare("GreaterOrEqual", a, b) else b
+        return a if compare(keep_a, a, b) else b
     except Unknown:
         if is_float(a) or is_float(b):
             raise
-        return maximum(a, b)
+        return symbolic(a, b)
+
+
+def _max(a, b):
+    return _extreme(a, b, "GreaterOrEqual", maximum)
 
 
 def _min(a, b):
-    try:
-        return a if compare("LessOrEqual", a, b) else b
-    except Unknown:
-        if is_float(a) or is_float(b):
-            raise
-        return minimum(a, b)
+    return _extreme(a, b, "LessOrEqual", minimum)
 
 
 def trunc_div(a, b):

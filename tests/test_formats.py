@@ -96,7 +96,7 @@ def test_sarif_validates_and_describes_the_tool(repo):
 def test_sarif_rules_are_the_registry_documented_from_yaml(repo):
     rules = run(sarif_doc([lint(DYN)]))["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == list(CHECKS)
-    assert [r["name"] for r in rules] == [name for name, _sev, _fn in CHECKS.values()]
+    assert [r["name"] for r in rules] == [rule.name for rule in CHECKS.values()]
     docs = load_all()
     level = {"error": "error", "warning": "warning", "info": "note"}
     for r in rules:
@@ -322,3 +322,29 @@ def test_escape_functions_match_githubs_toolkit():
     assert formats.escape_data("a%b\rc\nd:e,f") == "a%25b%0Dc%0Ad:e,f"
     assert formats.escape_property("a%b\rc\nd:e,f") == "a%25b%0Dc%0Ad%3Ae%2Cf"
     assert formats.escape_property("%3A") == "%253A"  # % first, so an existing escape survives the round trip
+
+
+def test_concise_is_one_line_per_finding_with_names_escaped(tmp_path):
+    hostile = "concat\n::error file=pwned.py::x\x1b[31m\u2028\u202e"
+    f = Finding("SL003", "merge-mismatch", "error", str(tmp_path / "m.onnx"), hostile, "Concat",
+                f"Concat '{hostile}': axis 2 is 33 for 'a' but 34 for 'b'", "crop")
+    info = dataclasses.replace(f, rule="SL002", severity="info", message="a convention")
+    res = Result(str(tmp_path / "m.onnx"), findings=[f, info])
+    out = formats.FORMATS["concise"].render([res], show_info=False, colour=False)
+    assert out.count("\n") == 0  # one finding (the info one hidden), on one line
+    assert out.startswith(f"{tmp_path / 'm.onnx'}:concat\\n::error file=pwned.py::x\\x1b[31m\\u2028\\u202e: SL003 [error] ")
+    assert "axis 2 is 33 for 'a' but 34 for 'b'" in out
+    assert not any(not c.isprintable() for c in out)
+    both = formats.FORMATS["concise"].render([res], show_info=True, colour=False)
+    assert both.splitlines()[1].endswith("SL002 [info] a convention")
+
+
+def test_every_registered_format_is_a_cli_choice():
+    p = subprocess.run([sys.executable, "-m", "shapelint", "check", "--help"], capture_output=True, text=True)
+    for name in formats.FORMATS:
+        assert name in p.stdout
+    example = Path(__file__).resolve().parents[1] / "examples" / "unet_static_65.onnx"
+    p = subprocess.run([sys.executable, "-m", "shapelint", "check", str(example),
+                        "--format", "concise"], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert [line.split(": ")[1].split()[0] for line in p.stdout.splitlines()] == ["SL003", "SL003"]

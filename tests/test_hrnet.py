@@ -31,7 +31,7 @@ def _outcome(e, env):
 
 
 def _as_outcome(v):
-    if isinstance(v, S._Mark):
+    if isinstance(v, S.Mark):
         return "invalid" if v.missing is None else ("missing", v.missing)
     return v
 

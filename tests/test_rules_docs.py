@@ -9,7 +9,8 @@ from shapelint.checks import CHECKS
 def test_every_check_has_a_doc_and_every_doc_a_check():
     docs = rules.load_all()
     assert set(docs) == set(CHECKS)
-    for rule_id, (name, severity, _fn) in CHECKS.items():
+    for rule_id, rule in CHECKS.items():
+        name, severity = rule.name, rule.severity
         assert docs[rule_id].name == name
         assert docs[rule_id].severity == severity
 

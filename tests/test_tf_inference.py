@@ -32,6 +32,7 @@ def _fns():
     f["concat_channels"] = lambda x: tf.concat([x, tf.nn.relu(x)], axis=-1)
     f["reshape_flatten"] = lambda x: tf.reshape(x, [tf.shape(x)[0], -1])
     f["mean_keepdims"] = lambda x: tf.reduce_mean(x, [1, 2], keepdims=True)
+    f["erfc_after_conv"] = lambda x: tf.math.erfc(tf.nn.conv2d(x, W33, 2, "SAME"))  # ConvNeXt-style GELU
     return f
 
 

@@ -28,13 +28,13 @@ import numpy as np  # noqa: E402
 
 import tflite_models as M  # noqa: E402
 from shapelint.analysis import contract  # noqa: E402
-from shapelint.checks import convtranspose_tflite, merge  # noqa: E402
+from shapelint.checks import CHECKS  # noqa: E402
 from shapelint.checks._context import CheckContext  # noqa: E402
 from shapelint.errors import ModelError  # noqa: E402
 from shapelint.infer import infer  # noqa: E402
 from shapelint.frameworks import DIALECTS  # noqa: E402
 from shapelint.frameworks.tflite import TFLITE_RULES  # noqa: E402
-from shapelint.lint import resolve_pins  # noqa: E402
+from shapelint.lint import findings, resolve_pins  # noqa: E402
 from shapelint.loaders import tflite_loader  # noqa: E402
 from shapelint.symbolic import evaluate  # noqa: E402
 
@@ -74,9 +74,8 @@ def _lint(path, pins=None):
     graph = tflite_loader.load(path)
     inf = infer(graph, resolve_pins(graph, pins or {}, path))
     ctx = CheckContext(path, graph, inf)
-    findings = (list(convtranspose_tflite.check_invalid(ctx)) + list(convtranspose_tflite.check_ambiguous(ctx))
-                + list(merge.check(ctx)))
-    return graph, inf, findings
+    found = [f for rule in ("SL001", "SL002", "SL003") for f in findings(CHECKS[rule], ctx)]
+    return graph, inf, found
 
 
 def _rule(findings, rule, severity=None):

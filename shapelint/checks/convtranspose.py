@@ -13,7 +13,7 @@ whose size is picked by a convention (no explicit output_shape).
 from __future__ import annotations
 
 from .. import sizes
-from ..findings import Finding
+from ..findings import Violation
 from ..frameworks.onnx import convtranspose_params, convtranspose_spatial
 from ..symbolic import sub
 from ._context import CheckContext
@@ -61,9 +61,8 @@ def _integer_attrs(node) -> bool:
     return type(g) is int
 
 
-def _finding(ctx, rule, name, severity, node, message, suggestion, details, chain=()):
-    return Finding(rule, name, severity, ctx.path, node.name, node.op, message, suggestion,
-                   tuple(chain), details)
+def _violation(severity, node, message, suggestion, details, chain=()) -> Violation:
+    return Violation(node.name, node.op, message, suggestion, tuple(chain), details, severity)
 
 
 def _torch_arg(ops) -> str:
@@ -84,8 +83,8 @@ def check_invalid(ctx: CheckContext):
         if bad:
             fixed = [min(max(o, 0), s - 1) for o, s in zip(ops, strides)]
             a = bad[0]
-            yield _finding(
-                ctx, "SL001", "invalid-convtranspose", "error", node,
+            yield _violation(
+                "error", node,
                 f"output_padding {list(ops)} is outside 0…stride−1 = 0…{strides[a] - 1} on axis "
                 f"{_axis_name(a, n)} (stride {strides[a]}, dilation {dil[a]}): onnxruntime rejects it",
                 f"set output_padding to values below the stride, e.g. output_padding={fixed} "
@@ -95,8 +94,8 @@ def check_invalid(ctx: CheckContext):
             )
             continue
         if p["auto_pad"] != "NOTSET" and node.attr("pads") is not None:
-            yield _finding(
-                ctx, "SL001", "invalid-convtranspose", "error", node,
+            yield _violation(
+                "error", node,
                 f"auto_pad={p['auto_pad']} together with pads={list(p['pads'])}: onnxruntime refuses "
                 f"to create a session for a ConvTranspose with both",
                 "drop one: keep pads and set auto_pad=NOTSET, or remove the pads attribute",
@@ -107,8 +106,8 @@ def check_invalid(ctx: CheckContext):
         if os_ is not None:
             os_ = tuple(os_)
             if len(os_) != n:
-                yield _finding(
-                    ctx, "SL001", "invalid-convtranspose", "error", node,
+                yield _violation(
+                    "error", node,
                     f"output_shape {list(os_)} has {len(os_)} element{'s' if len(os_) != 1 else ''}, "
                     f"expected {n} (the spatial sizes): onnxruntime rejects it (\"incorrect size\")",
                     f"give only the spatial sizes: output_shape={list(os_[-n:])}" if len(os_) > n
@@ -117,8 +116,8 @@ def check_invalid(ctx: CheckContext):
                 )
                 continue
             if any(o < 1 for o in os_):
-                yield _finding(
-                    ctx, "SL001", "invalid-convtranspose", "error", node,
+                yield _violation(
+                    "error", node,
                     f"output_shape {list(os_)} has a size below 1: onnxruntime rejects it",
                     "give positive spatial sizes, or drop output_shape and use pads/output_padding",
                     base,
@@ -132,8 +131,8 @@ def check_invalid(ctx: CheckContext):
                 low = sizes.admissible(i, k, s, d, 0, 0).low
                 if o < 1 or (isinstance(top, int) and o > top):
                     rng = f"1…{fmt_dim(top)}"
-                    yield _finding(
-                        ctx, "SL001", "invalid-convtranspose", "error", node,
+                    yield _violation(
+                        "error", node,
                         f"output_shape {_axis_name(a, n)}={o} cannot come from input {_axis_name(a, n)}="
                         f"{fmt_dim(i)} (kernel {k}, stride {s}, dilation {d}): onnxruntime accepts "
                         f"{rng}, and only {fmt_dim(low)}…{fmt_dim(sizes.add(low, s - 1))} without "
@@ -152,8 +151,8 @@ def check_invalid(ctx: CheckContext):
         for a in range(n):
             o = out[a]
             if isinstance(o, int) and o <= 0:
-                yield _finding(
-                    ctx, "SL001", "invalid-convtranspose", "error", node,
+                yield _violation(
+                    "error", node,
                     f"output {_axis_name(a, n)} = {o} ≤ 0 for input {_axis_name(a, n)}={fmt_dim(x[2 + a])} "
                     f"(pads {list(p['pads'])} exceed the output): onnxruntime rejects it",
                     "reduce the pads so that s·(i−1) + K + output_padding − pads ≥ 1",
@@ -179,8 +178,8 @@ def check_ambiguous(ctx: CheckContext):
             onnx_si = [sizes.onnx_shape_inference_same_out(spatial[a], p["kernel"][a], strides[a], dil[a], ops[a])
                        for a in range(n)]
             if ort != onnx_si:
-                yield _finding(
-                    ctx, "SL002", "ambiguous-convtranspose", "warning", node,
+                yield _violation(
+                    "warning", node,
                     f"auto_pad={p['auto_pad']} with output_padding={list(ops)}: onnx shape inference says "
                     f"{', '.join(map(fmt_dim, onnx_si))}, onnxruntime produces {', '.join(map(fmt_dim, ort))} "
                     f"(onnx#4299, onnxruntime#11927)",
@@ -206,8 +205,8 @@ def check_ambiguous(ctx: CheckContext):
                     below.append((a, low))
             if below:
                 a, low = below[0]
-                yield _finding(
-                    ctx, "SL002", "ambiguous-convtranspose", "warning", node,
+                yield _violation(
+                    "warning", node,
                     f"output_shape {_axis_name(a, n)}={os_[a]} is below the admissible range "
                     f"{low}…{low + strides[a] - 1} for input {_axis_name(a, n)}={fmt_dim(spatial[a])}: "
                     f"onnxruntime crops it with derived pads, TensorFlow's conv2d_transpose rejects it",
@@ -217,8 +216,8 @@ def check_ambiguous(ctx: CheckContext):
                 )
                 continue
             if given_attrs and any(isinstance(v, int) and v != o for v, o in zip(implied, os_)):
-                yield _finding(
-                    ctx, "SL002", "ambiguous-convtranspose", "warning", node,
+                yield _violation(
+                    "warning", node,
                     f"output_shape {list(os_)} beside pads {list(pads)} / output_padding {list(ops)} that "
                     f"imply {', '.join(map(fmt_dim, implied))}: onnxruntime takes output_shape and ignores "
                     f"the pads, a reader of the attributes expects {', '.join(map(fmt_dim, implied))}",
@@ -258,8 +257,8 @@ def check_ambiguous(ctx: CheckContext):
             else:
                 suggestion = "to pick another, set output_padding: " + ", ".join(
                     f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
-            yield _finding(
-                ctx, "SL002", "ambiguous-convtranspose", "info", node,
+            yield _violation(
+                "info", node,
                 f"{_axis_name(a, n)}: input {fmt_dim(i)} admits {s} output sizes {{{', '.join(map(fmt_dim, adm.sizes()))}}}; "
                 f"{how} picks {fmt_dim(chosen)} (PyTorch picks the smallest, Keras padding='same' the largest)",
                 suggestion,

@@ -11,7 +11,7 @@ primitive descriptor"). ``output_padding=None`` and ``0`` are different sizes (t
 from __future__ import annotations
 
 from .. import sizes
-from ..findings import Finding
+from ..findings import Violation
 from ..frameworks.keras import TRANSPOSED_LAYERS, transpose_params
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
@@ -108,12 +108,14 @@ def check_invalid(ctx: CheckContext):
             dil = f", dilation {ax['d']}" if ax["d"] != 1 else ""
             what = f"kernel {ax['k']}, stride {s}{dil}, padding \"{ax['padding']}\", output_padding={p}"
             if p is not None and not 0 <= p < s:
-                yield Finding(
-                    "SL001", "invalid-convtranspose", "error", ctx.path, node.name, node.op,
+                yield Violation(
+                    node.name,
+                    node.op,
                     f"{node.op} '{node.name}': output_padding {p} on {ax['name']} is not in 0…{s - 1} (stride {s}): "
                     f"Keras refuses to build the layer (keras.saving.load_model raises ValueError)",
                     f"set output_padding to a value in 0…{s - 1}, or None: {_fmt_choices(ax)}",
-                    details={"axis": ax["axis"], "output_padding": p, "strides": s},
+                    (),
+                    {"axis": ax["axis"], "output_padding": p, "strides": s},
                 )
                 break
             inside = within_admissible(o, low, s)
@@ -135,15 +137,17 @@ def check_invalid(ctx: CheckContext):
                 nonempty = _nonempty(o)
                 if nonempty is not None:
                     outcome += f" for every {nonempty} (below, Keras's size is 0 and TF returns an empty tensor)"
-            yield Finding(
-                "SL001", "invalid-convtranspose", severity, ctx.path, node.name,
+            yield Violation(
+                node.name,
                 node.op,
                 f"{node.op} '{node.name}': Keras sizes {ax['name']} to {fmt_dim(o)} from input {ax['name']}="
                 f"{fmt_dim(ax['i'])} ({what}), outside the admissible {{{ok_sizes}}}: {outcome}{cond}",
                 (f"{node.op}(..., {fix}); per axis: " if fix else "") + _fmt_choices(ax),
-                details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
+                (),
+                {"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
                          "output_padding": p, "admissible": [fmt_dim(add(low, j)) for j in range(s)],
                          "fix": fix},
+                severity=severity,
             )
             break
 
@@ -177,14 +181,17 @@ def check_ambiguous(ctx: CheckContext):
             if not _admissible(ax):
                 break  # SL001
             options = [fmt_dim(add(ax["low"], j)) for j in range(ax["s"])]
-            yield Finding(
-                "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
+            yield Violation(
+                node.name,
+                node.op,
                 f"{ax['name']}: input {fmt_dim(ax['i'])} admits {ax['s']} output sizes {{{', '.join(options)}}} "
                 f"(kernel {ax['k']}, padding \"{ax['padding']}\"); Keras picks {fmt_dim(ax['o'])} "
                 f"(output_padding={ax['output_padding']})",
                 _fmt_choices(ax),
-                details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options,
+                (),
+                {"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options,
                          "chosen": fmt_dim(ax["o"]), "output_padding": ax["output_padding"],
                          "choices": [[fmt_dim(size), picks] for size, picks in choices(ax)]},
+                severity="info",
             )
             break

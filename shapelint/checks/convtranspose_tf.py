@@ -8,7 +8,7 @@ otherwise it fails at run time -- on CPU with oneDNN's "could not create a primi
 
 from __future__ import annotations
 
-from ..findings import Finding
+from ..findings import Violation
 from ..analysis import TF_TRANSPOSED, tf_params, tf_transposed
 from ..symbolic import add, sub
 from ._context import CheckContext
@@ -41,9 +41,7 @@ def check_invalid(ctx: CheckContext):
             lo_o = sub(other["o"], other["low"])
             if isinstance(lo_o, int):
                 shape_fix[other["axis"]] = fmt_dim(add(other["low"], min(max(lo_o, 0), other["s"] - 1)))
-        yield Finding(
-            "SL001", "invalid-convtranspose",
-            "error" if tv.symbol is None or tv.works.intersect(tv.analysed).is_empty() else "warning", ctx.path,
+        yield Violation(
             node.name,
             node.op,
             f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
@@ -51,8 +49,10 @@ def check_invalid(ctx: CheckContext):
             f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
             f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
             + (f"; {keras_output_padding(dict(ax, o=add(low, s - 1)))}" if keras_output_padding(ax) else ""),
-            details={"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
+            (),
+            {"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
                      "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
+            severity="error" if tv.symbol is None or tv.works.intersect(tv.analysed).is_empty() else "warning",
         )
 
 
@@ -72,12 +72,17 @@ def check_ambiguous(ctx: CheckContext):
             d = sub(o, low)
             if not (isinstance(d, int) and 0 <= d < s):
                 break  # SL001
-            options = [fmt_dim(add(low, j)) for j in range(s)]
-            yield Finding(
-                "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
-                f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
-                f"(padding {ax['padding']}); input_sizes picks {fmt_dim(o)}",
-                keras_output_padding(ax) or "set output_shape to the size you want",
-                details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
-            )
+            yield admits(node, ax, "input_sizes picks", keras_output_padding(ax) or "set output_shape to the size you want")
             break
+
+
+def admits(node, ax: dict, chooser: str, fix: str) -> Violation:
+    """SL002 info for a transposed conv sized by a tensor (TF, TFLite): the admissible sizes of
+    axis ``ax`` and the one ``chooser`` gives."""
+    o, low, s = ax["o"], ax["low"], ax["s"]
+    options = [fmt_dim(add(low, j)) for j in range(s)]
+    return Violation(node.name, node.op,
+                     f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
+                     f"(padding {ax['padding']}); {chooser} {fmt_dim(o)}", fix, (),
+                     {"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
+                     severity="info")

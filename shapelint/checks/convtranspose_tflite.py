@@ -16,13 +16,14 @@ inadmissible size is a warning that says what happens, a negative one an error.
 from __future__ import annotations
 
 from .. import sizes
-from ..findings import Finding
+from ..findings import Violation
 from ..frameworks.tflite import mediapipe_transpose_conv_bias_out
 from ..analysis import within_admissible
 from ..symbolic import PositivePred, Undecidable, add, solve, sub, symbols
 from ._context import CheckContext
 from ..trace import fmt_dim
 from ..frameworks.keras import keras_output_padding
+from .convtranspose_tf import admits
 
 DOMAIN = "tflite"
 TRANSPOSE_CONV = "TRANSPOSE_CONV"
@@ -101,13 +102,15 @@ def check_invalid(ctx: CheckContext):
         negative = [a for a, v in enumerate(out) if isinstance(v, int) and v < 0]
         if negative:
             a = negative[0]
-            yield Finding(
-                "SL001", "invalid-convtranspose", "error", ctx.path, node.name, node.op,
+            yield Violation(
+                node.name,
+                node.op,
                 f"{node.op} '{node.name}': output_shape {[fmt_dim(v) for v in out]} has the negative dim "
                 f"{out[a]} at axis {a}: the TFLite interpreter fails to prepare it (\"BytesRequired number of "
                 f"elements overflowed\")",
                 f"give output_shape=[{', '.join(_shape_fix(out, axes))}]",
-                details={"axis": a, "output": fmt_dim(out[a])},
+                (),
+                {"axis": a, "output": fmt_dim(out[a])},
             )
             continue
         bad = []
@@ -138,15 +141,18 @@ def check_invalid(ctx: CheckContext):
                     "kernel takes the input's extent from output_shape, so the values are wrong")
             cond = (f"; it fits only for {ok.describe(name)}" if not ok.is_empty() else f"; it fits for no {name}")
         keras = keras_output_padding(dict(ax, o=add(ax["low"], ax["s"] - 1)))
-        yield Finding(
-            "SL001", "invalid-convtranspose", "warning", ctx.path, node.name, node.op,
+        yield Violation(
+            node.name,
+            node.op,
             f"{node.op} '{node.name}': {where} is outside the admissible {{{ok_sizes}}}{cond}. {what}{tf_too}",
             f"ask for one of {{{ok_sizes}}}: "
             f"tf.nn.conv2d_transpose(..., output_shape=[{', '.join(_shape_fix(out, axes))}])"
             + (f"; {keras}" if keras else ""),
-            details={"axis": ax["axis"], "output": fmt_dim(ax["o"]), "input": fmt_dim(ax["i"]),
+            (),
+            {"axis": ax["axis"], "output": fmt_dim(ax["o"]), "input": fmt_dim(ax["i"]),
                      "admissible": [fmt_dim(add(ax["low"], j)) for j in range(ax["s"])],
                      "runs": True, "works": None if sym is None else sym[1].describe(sym[0])},
+            severity="warning",
         )
 
 
@@ -176,15 +182,9 @@ def check_ambiguous(ctx: CheckContext):
             d = sub(o, low)
             if not (isinstance(d, int) and 0 <= d < s) and not _always_inside(o, low, s):
                 break  # SL001
-            options = [fmt_dim(add(low, j)) for j in range(s)]
-            yield Finding(
-                "SL002", "ambiguous-convtranspose", "info", ctx.path, node.name, node.op,
-                f"{ax['name']}: input {fmt_dim(ax['i'])} admits {s} output sizes {{{', '.join(options)}}} "
-                f"(padding {ax['padding']}); {chooser} {fmt_dim(o)}",
-                (keras_output_padding(ax) or "set output_shape to the size you want") if node.op == TRANSPOSE_CONV
-                else "crop or pad the result to the size the next layer needs",
-                details={"axis": ax["axis"], "input": fmt_dim(ax["i"]), "admissible": options, "chosen": fmt_dim(o)},
-            )
+            yield admits(node, ax, chooser,
+                         (keras_output_padding(ax) or "set output_shape to the size you want")
+                         if node.op == TRANSPOSE_CONV else "crop or pad the result to the size the next layer needs")
             break
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..frameworks import dialect, of_graph
 from ..analysis import ABSTAIN_SIZED, failing_example, axis_verdict, convtranspose_fit, domain, upstream_merges
-from ..findings import Finding
+from ..findings import Violation
 from ..symbolic import Invalid, SizeSet, evaluate, sub, symbols
 from ._context import CheckContext
 from ..trace import branches, find_upsampler, fmt_dim, fmt_shape
@@ -80,15 +80,16 @@ def check(ctx: CheckContext):
                     break
 
 
-def _undecided(ctx, m, ax, v, bad: dict) -> Finding:
+def _undecided(ctx, m, ax, v, bad: dict) -> Violation:
     """Sizes computed differently on the two branches, in a way shapelint cannot solve exactly
     (several input dims at once, or too many residue classes): the condition, not a set."""
     present = [(j, d) for j, d in enumerate(ax.dims) if d is not None and not (ax.kind == "broadcast" and d == 1)]
     (j1, a), (j2, b) = present[0], next(((j, d) for j, d in present[1:] if d != present[0][1]), present[1])
     cond = f"{fmt_dim(a)} = {fmt_dim(b)}" + (" (or one of them is 1)" if ax.kind == "broadcast" else "")
     node = m.node
-    return Finding(
-        "SL003", "merge-mismatch", "warning", ctx.path, node.name, node.op,
+    return Violation(
+        node.name,
+        node.op,
         f"{node.op} '{node.name}': axis {ax.axis} is {fmt_dim(a)} for '{m.inputs[j1]}' but {fmt_dim(b)} for "
         f"'{m.inputs[j2]}'; they agree only where {cond}, which shapelint does not solve here ({v.reason}); "
         f"e.g. {', '.join(f'{k}={x}' for k, x in bad.items())} fails",
@@ -97,6 +98,7 @@ def _undecided(ctx, m, ax, v, bad: dict) -> Finding:
         branches(ctx.inferred, m.inputs[j1], m.inputs[j2], ax.axis - (max(len(s) for s in m.shapes) - len(m.shapes[j1]))),
         {"axis": ax.axis, "sizes": [fmt_dim(a), fmt_dim(b)], "condition": cond, "reason": v.reason,
          "failing_example": bad},
+        severity="warning",
     )
 
 
@@ -147,8 +149,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
         targets = _static_targets(m, up_side)
         suggestion = _static_fix(inf, up, up_side, targets, node)
         message += _also(others, details)
-        return Finding("SL003", "merge-mismatch", "error", ctx.path, node.name, node.op, message,
-                       suggestion, chain, details)
+        return Violation(node.name, node.op, message, suggestion, chain, details)
     name = v.symbol
     s = v.sizes.intersect(reach)  # the sizes that get through this merge
     origin = inf.symbols.get(name)
@@ -184,7 +185,10 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
         "smallest_failing": bad,
         "example_working": good,
     })
-    suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where)
+    # the other axes' contracts go on the contract line
+    extra = [ov.sizes.intersect(oreach).describe(ov.symbol) for _ax, ov, oreach, _bad in others
+             if ov.symbol is not None and ov.symbol != name]
+    suggestion = _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where, extra)
     pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
         if of_graph(ctx.graph).contract_below_windows:  # the whole-model contract follows the runtime there
@@ -194,16 +198,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
             message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
                         f"or behaves erratically; shapelint does not analyse those sizes)")
     message += _also(others, details)
-    extra = [ov.sizes.intersect(oreach).describe(ov.symbol) for _ax, ov, oreach, _bad in others
-             if ov.symbol is not None and ov.symbol != name]
-    if extra:  # the other axes' contracts go on the contract line
-        lines = suggestion.split("\n")
-        k = next((j for j, line in enumerate(lines) if line.startswith("document or validate")), None)
-        if k is not None:
-            lines[k] += "; " + "; ".join(extra)
-            suggestion = "\n".join(lines)
-    return Finding("SL003", "merge-mismatch", sev, ctx.path, node.name, node.op, message, suggestion,
-                   chain, details)
+    return Violation(node.name, node.op, message, suggestion, chain, details, severity=sev)
 
 
 def _also(others, details) -> str:
@@ -270,7 +265,9 @@ def _convtranspose_fix(inf, up, targets: dict):
     return f"ConvTranspose '{up.name}': set {onnx_attrs} (ONNX attributes); {torch} in PyTorch"
 
 
-def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
+def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where, extra=()) -> str:
+    """What to change for a merge that holds only for some sizes; ``extra``: the other axes'
+    contracts, for the contract line."""
     lines = []
     # a constant difference can be fixed statically for every size
     diff = sub(skip_dim, up_dim)
@@ -281,7 +278,8 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where) -> str:
         if up is not None and up.op == "ConvTranspose":
             lines.append(f"no fixed output_padding of ConvTranspose '{up.name}' works for every {name}: the size it "
                          f"must reach depends on {name} modulo {s.modulus}")
-        lines.append(f"document or validate the input-size contract: {where}: {s.describe(name)}"
+        lines.append(f"document or validate the input-size contract: {where}: "
+                     + "; ".join([s.describe(name), *extra])
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
         crop = of_graph(inf.graph).crop_fix
         if crop is not None:

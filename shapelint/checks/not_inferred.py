@@ -9,7 +9,7 @@ to fail, and ``check`` says so here instead of passing silently.
 from __future__ import annotations
 
 from ..analysis import unknowns
-from ..findings import Finding
+from ..findings import Violation
 from ._context import CheckContext
 
 
@@ -25,8 +25,11 @@ def _fix(u) -> str:
 
 def check(ctx: CheckContext):
     for u in unknowns(ctx.inferred):
-        yield Finding(
-            "SL005", "not-inferred", "info", ctx.path, u.node, u.op,
+        yield Violation(
+            u.node,
+            u.op,
             f"{u.op} '{u.node}': {u.reason}; no input size is said to run past it",
-            _fix(u), (), {"reason": u.reason},
+            _fix(u),
+            (),
+            {"reason": u.reason},
         )

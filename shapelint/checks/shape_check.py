@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..frameworks import dialect
 from ..analysis import axis_verdict, domain, failing_example, shape_checks
-from ..findings import Finding
+from ..findings import Violation
 from ..symbolic import Invalid, SizeSet, evaluate
 from ._context import CheckContext
 from ..trace import fmt_dim, fmt_shape
@@ -73,21 +73,32 @@ def check(ctx: CheckContext):
                     continue
                 holds = (f"{_count(m.shapes[0])} elements become {_count(m.shapes[1])}"
                          if m.what == "element count" else f"{_condition(ax)} must hold, but it is {_at(ax, {})}")
-                yield Finding("SL006", "shape-check", "error", ctx.path, node.name, node.op,
-                              f"{node.op} '{node.name}': {m.what}: {holds} for {shapes}; {ctx.runtime} fails "
+                yield Violation(
+                    node.name,
+                    node.op,
+                    f"{node.op} '{node.name}': {m.what}: {holds} for {shapes}; {ctx.runtime} fails "
                               f"here{words}",
-                              _fix(m), (), details)
+                    _fix(m),
+                    (),
+                    details,
+                )
                 break
             if v.sizes is None:
                 bad = failing_example(ax)
                 if bad is None:
                     continue  # holds at every combination tried: no failure to claim
                 at = ", ".join(f"{k}={x}" for k, x in bad.items())
-                yield Finding("SL006", "shape-check", "warning", ctx.path, node.name, node.op,
-                              f"{node.op} '{node.name}': {m.what} holds only where {_condition(ax)}, which ties "
+                yield Violation(
+                    node.name,
+                    node.op,
+                    f"{node.op} '{node.name}': {m.what} holds only where {_condition(ax)}, which ties "
                               f"several dims together ({v.reason}); {ctx.runtime} fails where it does not (e.g. "
                               f"{at}: {_at(ax, bad)}){words}",
-                              _fix(m), (), {**details, "reason": v.reason, "failing_example": bad})
+                    _fix(m),
+                    (),
+                    {**details, "reason": v.reason, "failing_example": bad},
+                    severity="warning",
+                )
                 break
             reach = valid.get(v.symbol, SizeSet.everything())
             bad = reach.first_outside(v.sizes)
@@ -105,7 +116,15 @@ def check(ctx: CheckContext):
                             "input_axis": origin[1] if origin else None, "works": s.describe(v.symbol),
                             "modulus": s.modulus, "residues": sorted(s.residues), "smallest_failing": bad,
                             "example_working": good})
-            yield Finding("SL006", "shape-check", sev, ctx.path, node.name, node.op, msg, _fix(m), (), details)
+            yield Violation(
+                node.name,
+                node.op,
+                msg,
+                _fix(m),
+                (),
+                details,
+                severity=sev,
+            )
 
 
 FIXES = {

@@ -11,7 +11,7 @@ show to fail, and the finding says so.
 
 from __future__ import annotations
 
-from ..findings import Finding
+from ..findings import Violation
 from ._context import CheckContext
 
 
@@ -46,7 +46,14 @@ def check(ctx: CheckContext):
         fix = (f"document or validate the input-size contract ({ss.describe(name)}); `shapelint contract "
                f"{ctx.path}` prints why, with the ops that restrict it"
                if not ss.is_empty() else "no size works: change the model")
-        yield Finding("SL007", "size-contract", sev, ctx.path, origin[0], "input", msg, fix, (),
-                      {"symbol": name, "input": origin[0], "input_axis": origin[1], "works": ss.describe(name),
+        yield Violation(
+            origin[0],
+            "input",
+            msg,
+            fix,
+            (),
+            {"symbol": name, "input": origin[0], "input_axis": origin[1], "works": ss.describe(name),
                        "modulus": ss.modulus, "residues": sorted(ss.residues), "min": low,
-                       "smallest_failing": first_bad, "proven": c.proven()})
+                       "smallest_failing": first_bad, "proven": c.proven()},
+            severity=sev,
+        )

@@ -8,7 +8,7 @@ reported: the runtime never reaches them.
 from __future__ import annotations
 
 from ..analysis import too_small
-from ..findings import Finding
+from ..findings import Violation
 from ._context import CheckContext
 from ..trace import fmt_shape
 
@@ -26,12 +26,14 @@ def check(ctx: CheckContext):
             w = ctx.shape(node.input(1))
             kernel = tuple(w[2:]) if w is not None else None
         what = "output" if node.op == "Conv" else "pooled output"
-        yield Finding(
-            "SL004", "input-too-small", "error", ctx.path, node.name, node.op,
+        yield Violation(
+            node.name,
+            node.op,
             f"{node.op} '{node.name}': {what} axis {a + 2} is {shape[a + 2]} for input {fmt_shape(x)} "
             f"(kernel {list(kernel) if kernel else '?'}, strides {list(node.attr('strides') or [])}, pads "
             f"{list(node.attr('pads') or [])}): {ctx.runtime} fails here",
             f"use a larger input (axis {a + 2} of '{node.input(0)}' must be at least the kernel's extent "
             f"minus the pads), or pad the input of '{node.name}'",
-            details={"axis": a + 2, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},
+            (),
+            {"axis": a + 2, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},
         )

@@ -359,9 +359,7 @@ def crop_fix(up) -> str:
 
 
 DIALECT = Dialect(
-    name="keras",
-    domains=("keras",),
-    runtime="TensorFlow",
+    "keras", ("keras",), "TensorFlow",
     shape_rules=KERAS_RULES,
     merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
     # below a window's size TensorFlow is erratic (an error, a crash, an empty or a 1-pixel output,

@@ -882,9 +882,7 @@ CHECKED_OPS = ("Reshape", "MatMul", "Gemm", "Expand", "Split", "Resize", "Squeez
                "DepthToSpace", "SpaceToDepth", "Einsum", "Pad")
 
 DIALECT = Dialect(
-    name="onnx",
-    domains=("", "ai.onnx"),
-    runtime="onnxruntime",
+    "onnx", ("", "ai.onnx"), "onnxruntime",
     shape_rules=RULES,
     value_rules=VALUE_RULES,
     int_attrs=INT_ATTRS,

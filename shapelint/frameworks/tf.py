@@ -475,7 +475,7 @@ TF_RULES = {
     **{op: _same for op in (
         "BiasAdd", "Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
         "LogSoftmax", "Softplus", "Softsign", "Exp", "Log", "Rsqrt",
-        "Erf", "Gelu", "Swish", "HardSwish", "ClipByValue", "Round",
+        "Erf", "Erfc", "Gelu", "Swish", "HardSwish", "ClipByValue", "Round",
     )},
 }
 
@@ -567,17 +567,18 @@ def crop_fix(up) -> str:
             "    (or tf.image.resize(u, tf.shape(skip)[1:3]) for a resize branch)")
 
 
+# inputs that are shape arguments: their values decide an output's shape
+SHAPE_ARGS = {"Reshape": (1,), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,), "StridedSlice": (1, 2, 3),
+              "Slice": (1, 2), "Fill": (0,), "Conv2DBackpropInput": (0,), "Conv3DBackpropInputV2": (0,),
+              "DepthwiseConv2dNativeBackpropInput": (0,), "ResizeBilinear": (1,), "ResizeNearestNeighbor": (1,),
+              "ResizeBicubic": (1,), "ExpandDims": (1,), "Transpose": (1,), "Tile": (1,), "BroadcastTo": (1,),
+              "Range": (0, 1, 2), "Mean": (1,), "Sum": (1,), "Max": (1,), "Min": (1,), "Prod": (1,)}
+
 DIALECT = Dialect(
-    name="tensorflow",
-    domains=("tf",),
-    runtime="TensorFlow",
+    "tensorflow", ("tf",), "TensorFlow",
     shape_rules=TF_RULES,
     value_rules=TF_VALUE_RULES,
-    shape_args={"Reshape": (1,), "Pad": (1,), "PadV2": (1,), "MirrorPad": (1,), "StridedSlice": (1, 2, 3),
-                "Slice": (1, 2), "Fill": (0,), "Conv2DBackpropInput": (0,), "Conv3DBackpropInputV2": (0,),
-                "DepthwiseConv2dNativeBackpropInput": (0,), "ResizeBilinear": (1,), "ResizeNearestNeighbor": (1,),
-                "ResizeBicubic": (1,), "ExpandDims": (1,), "Transpose": (1,), "Tile": (1,), "BroadcastTo": (1,),
-                "Range": (0, 1, 2), "Mean": (1,), "Sum": (1,), "Max": (1,), "Min": (1,), "Prod": (1,)},
+    shape_args=SHAPE_ARGS,
     shape_sources=frozenset({"Shape", "Size", "Rank", "ShapeN"}),
     data_dependent=frozenset({"Unique", "Where"}),
     merge_ops={"ConcatV2": "equal", "Concat": "equal",

@@ -393,18 +393,19 @@ def spatial_axes(node, rank: int) -> tuple:
     return tuple(range(1, rank - 1))  # NHWC / NDHWC
 
 
+# inputs that are shape arguments: their values decide an output's shape
+SHAPE_ARGS = {"RESHAPE": (1,), "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "STRIDED_SLICE": (1, 2, 3),
+              "SLICE": (1, 2), "FILL": (0,), "TRANSPOSE_CONV": (0,), "CONV_3D_TRANSPOSE": (0,),
+              "RESIZE_BILINEAR": (1,), "RESIZE_NEAREST_NEIGHBOR": (1,), "BROADCAST_TO": (1,), "TILE": (1,),
+              "RANGE": (0, 1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "EXPAND_DIMS": (1,), "TRANSPOSE": (1,),
+              "SPACE_TO_BATCH_ND": (1, 2), "BATCH_TO_SPACE_ND": (1, 2), "MEAN": (1,), "SUM": (1,),
+              "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,)}
+
 DIALECT = Dialect(
-    name="tflite",
-    domains=("tflite",),
-    runtime="the TFLite interpreter (its default XNNPACK delegate may instead truncate silently)",
+    "tflite", ("tflite",), "the TFLite interpreter (its default XNNPACK delegate may instead truncate silently)",
     shape_rules=TFLITE_RULES,
     value_rules=TFLITE_VALUE_RULES,
-    shape_args={"RESHAPE": (1,), "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "STRIDED_SLICE": (1, 2, 3),
-                "SLICE": (1, 2), "FILL": (0,), "TRANSPOSE_CONV": (0,), "CONV_3D_TRANSPOSE": (0,),
-                "RESIZE_BILINEAR": (1,), "RESIZE_NEAREST_NEIGHBOR": (1,), "BROADCAST_TO": (1,), "TILE": (1,),
-                "RANGE": (0, 1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "EXPAND_DIMS": (1,), "TRANSPOSE": (1,),
-                "SPACE_TO_BATCH_ND": (1, 2), "BATCH_TO_SPACE_ND": (1, 2), "MEAN": (1,), "SUM": (1,),
-                "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,)},
+    shape_args=SHAPE_ARGS,
     shape_sources=frozenset({"SHAPE", "RANK", "SIZE"}),
     data_dependent=frozenset({"UNIQUE", "WHERE"}),
     merge_ops={"CONCATENATION": "equal",
