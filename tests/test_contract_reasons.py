@@ -10,7 +10,7 @@ import sys
 import onnx
 import pytest
 
-from onnx_models import run, unet
+from tests.onnx_models import run, unet
 
 CASES = [(dict(depth=1), 2, 1, "rounded up"), (dict(depth=3), 2, 3, "rounded up"),
          (dict(depth=4, stride=3, k_up=3), 3, 4, "rounded up"),

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from zoo_util import with_random_weights
+from tests.zoo_util import with_random_weights
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.environ.get("SHAPELINT_CORPUS", os.path.join(HERE, "..", "..", "shared", "corpus"))

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import run
+from tests.onnx_models import run
 from shapelint.lint import lint
 
 

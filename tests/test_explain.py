@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx_models import run, single_convt
+from tests.onnx_models import run, single_convt
 
 
 def _explain(path, *args):
@@ -45,7 +45,7 @@ def test_keras_and_tflite_seed(tmp_path):
 
 
 def test_explain_needs_node_when_several(tmp_path):
-    from onnx_models import unet
+    from tests.onnx_models import unet
 
     path = tmp_path / "u.onnx"
     onnx.save(unet(depth=2), str(path))

@@ -12,7 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from onnx_models import RNG, unet
+from tests.onnx_models import RNG, unet
 from shapelint.analysis import contract
 from shapelint.fix import fix
 from shapelint.lint import analyse, lint

@@ -13,7 +13,7 @@ import jsonschema  # the "test" extra: a missing validator must fail, not skip t
 import onnx
 import pytest
 
-from onnx_models import unet
+from tests.onnx_models import unet
 from shapelint import __version__, formats
 from shapelint.checks import CHECKS
 from shapelint.findings import Finding

@@ -95,7 +95,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import RNG, Builder
+from tests.onnx_models import RNG, Builder
 from shapelint.analysis import POOL_OPS, contract, domain, unknowns
 from shapelint.infer import infer
 from shapelint.lint import analyse, lint

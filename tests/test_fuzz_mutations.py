@@ -9,14 +9,13 @@ The long run (≥ 100,000 mutants, two processes, the CLI on every 50th)::
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-import fuzz_mutations as fm  # noqa: E402
+from tests.support import load_script
+
+fm = load_script("fuzz_mutations")
 
 N = 600
 

@@ -16,8 +16,8 @@ import sys
 import onnx
 import pytest
 
-from onnx_models import run
-from test_fuzz_differential import _ort_outputs, build, disagreements
+from tests.onnx_models import run
+from tests.test_fuzz_differential import _ort_outputs, build, disagreements
 from shapelint.analysis import contract, unknowns
 from shapelint.lint import analyse, lint
 
@@ -340,7 +340,7 @@ def test_large_stride_lints_in_bounded_time(tmp_path):
     import time
 
     from onnx import helper
-    from onnx_models import unet
+    from tests.onnx_models import unet
 
     m = unet(depth=3, down="maxpool", k_down=2, up="resize", merge="add")
     conv = m.graph.node[0]

@@ -27,7 +27,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnx_models import unet
+from tests.onnx_models import unet
 from shapelint.lint import analyse, lint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

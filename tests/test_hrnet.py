@@ -4,21 +4,19 @@ onnxruntime on a small one), and the shortcuts that make it fast on 2,000 nodes 
 of the plain computation: vectorised evaluation is evaluate() at each size, a remembered solve is
 the solve, and W's sets are H's where the structure is the same."""
 
-import os
-import sys
-
 import onnx
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-
-from make_hrnet import make, make_nodes  # noqa: E402
-from onnx_models import run  # noqa: E402
-from shapelint import symbolic as S  # noqa: E402
-from shapelint.analysis import contract, merges  # noqa: E402
-from shapelint.lint import analyse  # noqa: E402
-from shapelint.symbolic import (  # noqa: E402
+from shapelint import symbolic as S
+from shapelint.analysis import contract, merges
+from shapelint.lint import analyse
+from shapelint.symbolic import (
     BroadcastPred, EqualPred, Invalid, PositivePred, bcast, ceildiv, evaluate, evaluate_many, floordiv, maximum,
     mul, sym)
+from tests.onnx_models import run
+from tests.support import load_script
+
+make_hrnet = load_script("make_hrnet")
+make, make_nodes = make_hrnet.make, make_hrnet.make_nodes
 
 
 def _outcome(e, env):

@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import RNG, run
+from tests.onnx_models import RNG, run
 from shapelint.lint import analyse
 from shapelint.symbolic import evaluate
 

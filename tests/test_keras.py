@@ -21,7 +21,8 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("keras")
 
-import keras_models as km  # noqa: E402
+from tests import keras_models as km  # noqa: E402
+from tests.support import child_env  # noqa: E402
 from shapelint.analysis import contract  # noqa: E402
 from shapelint.cli import main as cli_main  # noqa: E402
 from shapelint.errors import ModelError  # noqa: E402
@@ -59,7 +60,7 @@ def test_loader_reads_config_json_without_keras_tensorflow_or_numpy(folder):
             "assert [n.op for n in g.nodes][:2] == ['Conv2D', 'MaxPooling2D'], g.nodes[:2]; "
             "bad = [m for m in ('keras', 'tensorflow', 'numpy', 'h5py') if m in sys.modules]; "
             "assert not bad, bad")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = child_env()
     proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 

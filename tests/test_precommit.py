@@ -23,7 +23,7 @@ import onnx
 import pytest
 import yaml
 
-from onnx_models import unet
+from tests.onnx_models import unet
 from shapelint.lfs import NOTE, is_lfs_pointer, pointer_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from onnx_models import run, single_convt, unet
+from tests.onnx_models import run, single_convt, unet
 from shapelint.analysis import contract
 from shapelint.lint import analyse, lint
 

@@ -10,7 +10,7 @@ tf = pytest.importorskip("tensorflow")
 
 from shapelint.analysis import contract  # noqa: E402
 from shapelint.lint import analyse, lint  # noqa: E402
-from tf_models import keras_unet, run_signature, seed_savedmodel  # noqa: E402
+from tests.tf_models import keras_unet, run_signature, seed_savedmodel  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_explain_answers_the_seed_question(seeds):
 
 
 def test_tf1_graph_without_functions(tmp_path):
-    from tf_models import tf1_unet_savedmodel
+    from tests.tf_models import tf1_unet_savedmodel
 
     path = tf1_unet_savedmodel(tmp_path / "tf1")
     graph, inf = analyse(path)

@@ -3,16 +3,14 @@ scripts/benchmark_scale.py, not asserted here): the first U-Net level of 500 is 
 finding — every later level fails only where the first already does — and its set is
 onnxruntime's rule for one stride-2 stage (checked on a small copy of the same blocks)."""
 
-import os
-import sys
-
 import onnx
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+from shapelint.lint import lint
+from tests.onnx_models import run
+from tests.support import load_script
 
-from make_large import make, unet_levels  # noqa: E402
-from onnx_models import run  # noqa: E402
-from shapelint.lint import lint  # noqa: E402
+make_large = load_script("make_large")
+make, unet_levels = make_large.make, make_large.unet_levels
 
 
 def test_hundred_thousand_nodes_one_exact_finding(tmp_path):

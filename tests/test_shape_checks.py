@@ -5,7 +5,7 @@ with the words RUNTIME_WORDS quotes; where something is not inferred, the contra
 import numpy as np
 import pytest
 
-import onnx_models as om
+from tests import onnx_models as om
 from shapelint.analysis import RUNTIME_WORDS, contract, merges
 from shapelint.lint import analyse, lint
 

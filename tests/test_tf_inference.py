@@ -8,7 +8,7 @@ tf = pytest.importorskip("tensorflow")
 
 from shapelint.lint import analyse  # noqa: E402
 from shapelint.symbolic import evaluate  # noqa: E402
-from tf_models import run_signature  # noqa: E402
+from tests.tf_models import run_signature  # noqa: E402
 
 W33 = np.ones((3, 3, 2, 4), np.float32)
 

@@ -26,7 +26,8 @@ tf = pytest.importorskip("tensorflow")
 
 import numpy as np  # noqa: E402
 
-import tflite_models as M  # noqa: E402
+from tests import tflite_models as M  # noqa: E402
+from tests.support import child_env  # noqa: E402
 from shapelint import analysis  # noqa: E402
 from shapelint import infer as infer_mod  # noqa: E402
 from shapelint.analysis import contract  # noqa: E402
@@ -39,7 +40,6 @@ from shapelint.lint import resolve_pins  # noqa: E402
 from shapelint.loaders import tflite_loader  # noqa: E402
 from shapelint.symbolic import evaluate  # noqa: E402
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
 TFLITE_MERGES = {"CONCATENATION": "equal", **{op: "broadcast" for op in (
     "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "POW",
     "SELECT_V2")}}
@@ -312,10 +312,10 @@ def test_transpose_conv_output_shape_grid(tmp):
                             cases.append(dict(path=path, i=i, k=k, s=s, padding=padding, cin=3, cout=2, hw=list(hw)))
                             expect.append(all(v in adm for v in hw))
     # in a child process: the optimized kernel reads past its buffer for some of these
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import tflite_models as M; "
+    code = ("import json, sys; from tests import tflite_models as M; "
             "print(json.dumps(M.transpose_conv_verdicts(json.load(sys.stdin))))")
-    proc = subprocess.run([sys.executable, "-c", code, TESTS], input=json.dumps(cases), capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=900, env=child_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     verdicts = json.loads(proc.stdout.strip().splitlines()[-1])
     bad = []
@@ -498,7 +498,7 @@ def test_cli_reports_a_bad_file_in_one_line(tmp):
     if ".tflite" not in lint_mod.MODEL_SUFFIXES:
         pytest.skip("lint.py does not dispatch .tflite yet (see the wiring lines)")
     path = M.save(b"\x00" * 5 + b"garbage", tmp, "bad_cli")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(TESTS))
+    env = child_env()
     proc = subprocess.run([sys.executable, "-m", "shapelint", "check", path], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and path in proc.stderr
@@ -518,7 +518,7 @@ def test_loading_is_fast_and_tensorflow_free(models):
     code = ("import sys, time; t = time.time(); from shapelint.loaders import tflite_loader; "
             f"g = tflite_loader.load({models['unet_dyn']!r}); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(time.time() - t)")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(TESTS))
+    env = child_env()
     t = time.time()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-1500:]

@@ -56,7 +56,7 @@ def test_tf_floordiv_floormod_notequal_squared_difference(tmp_path):
 
 @pytest.mark.slow
 def test_tflite_floordiv_floormod_notequal_squared_difference(tmp_path):
-    from tflite_models import NO_DELEGATES, convert
+    from tests.tflite_models import NO_DELEGATES, convert
 
     data = convert(_sizes_fn, (1, None, 3, 1))
     path = tmp_path / "m.tflite"

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from zoo_util import VERDICTS, ZOO, run_sizes, verdict, with_random_weights
+from tests.zoo_util import VERDICTS, ZOO, run_sizes, verdict, with_random_weights
 
 onnx = pytest.importorskip("onnx")
 
