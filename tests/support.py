@@ -1,7 +1,7 @@
 """What test modules share besides the model builders: the repository's root, the environment for
-child processes that import ``tests.*``, scripts/ modules loaded by path, and the test extra's
-dependencies, imported when first used -- a missing one fails the test that needs it, naming the
-extra, and never skips it."""
+child processes that import ``tests.*``, scripts/ modules loaded by path, the test extra's
+dependencies imported when first used (a missing one fails the test that needs it, naming the
+extra, and never skips it), and parameter lists split between the fast tier and the slow one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import importlib
 import importlib.util
 import os
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,7 +61,20 @@ class LazyModule:
         self.__dict__["_name"] = name
 
     def __getattr__(self, attr):
+        if attr.startswith("_"):  # pytest's collection probes every module global (__test__, _pytestfixturefunction ...)
+            raise AttributeError(attr)
         return getattr(require(self.__dict__["_name"]), attr)
 
     def __repr__(self):
         return f"<LazyModule {self.__dict__['_name']!r}>"
+
+
+def fast_subset(values, fast, ids=None) -> list:
+    """``values`` for ``pytest.mark.parametrize``, the ones at the indices in ``fast`` in the fast
+    tier and every other one marked slow (``pytest`` with no ``-m`` runs them all). A value is
+    one argument, or a tuple of them when the parametrize names several."""
+    out = []
+    for k, v in enumerate(values):
+        marks = () if k in fast else (pytest.mark.slow,)
+        out.append(pytest.param(*(v if isinstance(v, tuple) else (v,)), marks=marks, id=None if ids is None else ids[k]))
+    return out
