@@ -25,11 +25,13 @@ def summary():
     return fm.run(N, seed=20240601, timeout=5.0, out_dir=None, cli_every=150)
 
 
+@pytest.mark.slow
 def test_mutants_never_crash_shapelint(summary):
     assert not summary["problems"], "\n".join(f"{k}: {v}" for k, v in summary["problems"].items())
     assert summary["slowest_s"] < 5.0, summary
 
 
+@pytest.mark.slow
 def test_mutants_reach_past_the_parser(summary):
     """Not degenerate: most mutants parse and are analysed, some are rejected cleanly, and the
     CLI ran on a sample."""

@@ -5,6 +5,7 @@ of the plain computation: vectorised evaluation is evaluate() at each size, a re
 the solve, and W's sets are H's where the structure is the same."""
 
 import onnx
+import pytest
 
 from shapelint import symbolic as S
 from shapelint.analysis import contract, merges
@@ -61,6 +62,7 @@ def test_remembered_solve_is_the_solve_and_w_is_h():
             assert S.solve(make_dims(W), pred, "W") == S._solve(make_dims(W), pred, "W", 1) == plain
 
 
+@pytest.mark.runtime
 def test_small_hrnet_contract_is_onnxruntime(tmp_path):
     m = make((1, 1, 1, 0), blocks=1)
     path = tmp_path / "hrnet_small.onnx"
@@ -73,6 +75,7 @@ def test_small_hrnet_contract_is_onnxruntime(tmp_path):
             assert said == run(m, (1, 3, h, 32))[0], h
 
 
+@pytest.mark.slow
 def test_hrnet_2000_nodes_solves_each_structure_once(tmp_path, monkeypatch):
     m = make_nodes(2000)
     assert len(m.graph.node) >= 2000

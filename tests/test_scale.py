@@ -4,6 +4,7 @@ finding — every later level fails only where the first already does — and it
 onnxruntime's rule for one stride-2 stage (checked on a small copy of the same blocks)."""
 
 import onnx
+import pytest
 
 from shapelint.lint import lint
 from tests.onnx_models import run
@@ -13,6 +14,7 @@ make_large = load_script("make_large")
 make, unet_levels = make_large.make, make_large.unet_levels
 
 
+@pytest.mark.slow
 def test_hundred_thousand_nodes_one_exact_finding(tmp_path):
     m = make(100_000)
     assert len(m.graph.node) >= 100_000 and unet_levels(m) == 500
@@ -26,6 +28,7 @@ def test_hundred_thousand_nodes_one_exact_finding(tmp_path):
     assert not [f for f in res.findings if f.severity == "error"]
 
 
+@pytest.mark.runtime
 def test_the_same_blocks_small_run_as_claimed(tmp_path):
     """The claim above, on the same blocks with a U-Net level every 10 (400 nodes, 10 levels), with
     onnxruntime: even sizes run, odd fail, as shapelint says for this graph too."""
@@ -36,6 +39,8 @@ def test_the_same_blocks_small_run_as_claimed(tmp_path):
     assert lint(str(tmp_path / "small.onnx")).works == {"H": "H mod 2 = 0, H ≥ 2", "W": "W mod 2 = 0, W ≥ 2"}
 
 
+@pytest.mark.slow
+@pytest.mark.runtime
 def test_deep_pools_in_a_large_graph_abstain_below_the_windows_and_say_so(tmp_path):
     """20,000 nodes behind 3 MaxPools (k2 s2): evaluating each size below the pool windows would
     cost 7 sizes × the graph, over the budget, so the whole-model line abstains there and says so;
