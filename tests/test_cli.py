@@ -147,6 +147,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(dyn_unet, monkeypatch
     assert "\033[" not in out
 
 
+@pytest.mark.runtime
 def test_contract_command_states_the_exact_sets(dyn_unet):
     from tests.onnx_models import run
 

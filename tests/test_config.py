@@ -88,6 +88,7 @@ def test_bad_config_is_an_error_naming_it(proj, content, words):
     assert rc == 2 and words in err and ".shapelint.yaml" in err and "Traceback" not in err
 
 
+@pytest.mark.runtime
 def test_declared_input_contract(proj):
     """A U-Net used only at multiples of 4 is not flagged; declared multiples of 2 still are, and
     a size the declaration allows really fails in onnxruntime."""

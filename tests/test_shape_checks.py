@@ -5,11 +5,9 @@ with the words RUNTIME_WORDS quotes; where something is not inferred, the contra
 import numpy as np
 import pytest
 
-from tests import onnx_models as om
 from shapelint.analysis import RUNTIME_WORDS, contract, merges
 from shapelint.lint import analyse, lint
-
-pytestmark = pytest.mark.runtime
+from tests import onnx_models as om
 
 
 def _save(model, tmp_path, name="m.onnx"):
@@ -104,6 +102,7 @@ MODELS = {"resize_to_quarter": resize_to_quarter, "window_reshape": window_resha
           "matmul_tokens": matmul_tokens}
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", list(MODELS))
 def test_contract_equals_onnxruntime_at_every_size(name, tmp_path):
     model = MODELS[name]()
@@ -124,6 +123,7 @@ def test_contract_equals_onnxruntime_at_every_size(name, tmp_path):
     assert ran  # each model runs somewhere, so the check above compared both ways
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name, h, w", [("resize_to_quarter", 3, 8), ("fixed_reshape", 8, 9), ("pos_embedding", 16, 16),
                                         ("matmul_tokens", 4, 4), ("window_reshape", 6, 8)])
 def test_pinned_failure_is_an_error_with_onnxruntimes_words(name, h, w, tmp_path):
