@@ -61,7 +61,7 @@ class LazyModule:
         self.__dict__["_name"] = name
 
     def __getattr__(self, attr):
-        if attr.startswith("_"):  # pytest's collection probes every module global (__test__, _pytestfixturefunction ...)
+        if attr.startswith("_"):  # pytest's collection probes module globals (__test__, _pytestfixturefunction, ...)
             raise AttributeError(attr)
         return getattr(require(self.__dict__["_name"]), attr)
 
@@ -76,5 +76,6 @@ def fast_subset(values, fast, ids=None) -> list:
     out = []
     for k, v in enumerate(values):
         marks = () if k in fast else (pytest.mark.slow,)
-        out.append(pytest.param(*(v if isinstance(v, tuple) else (v,)), marks=marks, id=None if ids is None else ids[k]))
+        args = v if isinstance(v, tuple) else (v,)
+        out.append(pytest.param(*args, marks=marks, id=None if ids is None else ids[k]))
     return out

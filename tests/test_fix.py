@@ -147,6 +147,7 @@ def test_fixed_size_resize_falls_back_to_crop_and_pad(tmp_path):
     assert _session(onnx.load(str(dst))).run(None, {"x": x})[0].shape == (1, 2, 37, 37)
 
 
+@pytest.mark.slow
 @pytest.mark.runtime
 def test_external_weights_stay_byte_for_byte_and_diff_writes_nothing(tmp_path):
     m = unet(depth=2, channels=16)
