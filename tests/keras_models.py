@@ -1,9 +1,10 @@
 """Small Keras models saved as ``.keras`` files, and TensorFlow's own verdict on them.
 
-Builders import Keras lazily (the tests skip without TensorFlow). ``run_in_tf`` loads a saved
-model with ``keras.saving.load_model`` and calls it at each input size in a child process: TF
-can kill the process at some sizes (oneDNN's SIGFPE on empty tensors), and a crash is a failure
-at that size, recorded with the signal, after which the remaining sizes run in a new child.
+Builders import Keras lazily (Keras is in the test extra: a test that builds a model fails without
+it). ``run_in_tf`` loads a saved model with ``keras.saving.load_model`` and calls it at each input
+size in a child process: TF can kill the process at some sizes (oneDNN's SIGFPE on empty tensors),
+and a crash is a failure at that size, recorded with the signal, after which the remaining sizes
+run in a new child.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import os
 import subprocess
 import sys
 
+from tests.support import require
+
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
 def _keras():
     os.environ.update(_ENV)
-    import keras
-
-    return keras
+    return require("keras")
 
 
 def unet(depth=2, stride=2, down="maxpool", k_down=2, pad_down="valid", up="convt", k_up=2, pad_up="same",

@@ -6,7 +6,7 @@ import sys
 
 import onnx
 
-from onnx_models import unet
+from tests.onnx_models import unet
 
 
 def run(*args, cwd):

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SCRIPT = os.path.join(REPO, "scripts", "benchmark.py")
@@ -13,6 +15,7 @@ MODEL = os.path.join("examples", "bad_output_padding.onnx")  # relative: the scr
 TIME_MB = r"(\d+\.\d\d) s / (\d+) MB"
 
 
+@pytest.mark.slow
 def test_benchmark_table_on_one_example_model():
     p = subprocess.run([sys.executable, SCRIPT, MODEL, "--repeat", "1", "--tools", "shapelint,infer_shapes",
                         "--markdown"], capture_output=True, text=True, timeout=120,

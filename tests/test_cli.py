@@ -8,7 +8,7 @@ import sys
 import onnx
 import pytest
 
-from onnx_models import single_convt, unet
+from tests.onnx_models import single_convt, unet
 
 
 def shapelint(*args, cwd=None):
@@ -147,8 +147,9 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(dyn_unet, monkeypatch
     assert "\033[" not in out
 
 
+@pytest.mark.runtime
 def test_contract_command_states_the_exact_sets(dyn_unet):
-    from onnx_models import run
+    from tests.onnx_models import run
 
     rc, out, _ = shapelint("contract", dyn_unet, "--format", "json")
     assert rc == 0

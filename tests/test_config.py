@@ -7,7 +7,7 @@ import sys
 import onnx
 import pytest
 
-from onnx_models import unet
+from tests.onnx_models import unet
 
 
 def check(*args, cwd):
@@ -88,10 +88,11 @@ def test_bad_config_is_an_error_naming_it(proj, content, words):
     assert rc == 2 and words in err and ".shapelint.yaml" in err and "Traceback" not in err
 
 
+@pytest.mark.runtime
 def test_declared_input_contract(proj):
     """A U-Net used only at multiples of 4 is not flagged; declared multiples of 2 still are, and
     a size the declaration allows really fails in onnxruntime."""
-    from onnx_models import run
+    from tests.onnx_models import run
 
     (proj / ".shapelint.yaml").write_text("inputs:\n  x: {2: {multiple-of: 4}, 3: {multiple-of: 4, min: 4}}\n")
     rc, items, _ = check("models", cwd=proj)

@@ -1,6 +1,13 @@
 """Third-party models (not in this repository): the sizes shapelint says work equal onnxruntime's
 verdicts, size for size, unpinned and pinned. The folder comes from $SHAPELINT_CORPUS (default
-../shared/corpus next to the checkout); the tests are skipped where it is absent."""
+../shared/corpus next to the checkout).
+
+Unlike TensorFlow or onnxruntime (test dependencies: a test that needs one fails without it), the
+corpus is third-party data that is not in the repository and that a checkout may legitimately not
+have, so it is the one thing the tests skip without -- and only when SHAPELINT_CORPUS is unset and
+the default folder is absent, with a reason that says so. When SHAPELINT_CORPUS is set, it names
+the corpus this run must test: a missing folder or verdict table is an error, and so is a model
+missing from it."""
 
 import json
 import os
@@ -9,15 +16,20 @@ import sys
 
 import pytest
 
-from zoo_util import with_random_weights
+from tests.zoo_util import with_random_weights
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORPUS = os.environ.get("SHAPELINT_CORPUS", os.path.join(HERE, "..", "..", "shared", "corpus"))
+CORPUS = os.environ.get("SHAPELINT_CORPUS") or os.path.join(HERE, "..", "..", "shared", "corpus")
 VERDICTS = os.path.join(CORPUS, "onnxruntime_verdicts.json")
-pytestmark = pytest.mark.skipif(not os.path.exists(VERDICTS), reason=f"no corpus at {CORPUS}")
+if os.environ.get("SHAPELINT_CORPUS") and not os.path.isfile(VERDICTS):
+    pytest.fail(f"SHAPELINT_CORPUS={CORPUS!r}, but {VERDICTS!r} does not exist: point it at the corpus folder, or "
+                "unset it to skip the corpus tests", pytrace=False)
+pytestmark = pytest.mark.skipif(not os.path.isfile(VERDICTS), reason=f"no corpus at {CORPUS} (SHAPELINT_CORPUS is "
+                                "unset): set SHAPELINT_CORPUS to the corpus folder to run these tests")
 SCRIPT = os.path.join(HERE, "..", "scripts", "compare_verdicts.py")
 
 
+@pytest.mark.slow
 def test_contract_equals_onnxruntime_verdicts_size_for_size():
     p = subprocess.run([sys.executable, SCRIPT, CORPUS, VERDICTS, "--pinned"], capture_output=True, text=True,
                        timeout=600)
@@ -35,8 +47,7 @@ def test_no_error_finding_on_sam_decoder():
     from shapelint.lint import lint
 
     path = os.path.join(CORPUS, "sam_vit_b_mask_decoder_ts.onnx")
-    if not os.path.exists(path):
-        pytest.skip("SAM decoder not in the corpus")
+    assert os.path.exists(path), f"the corpus at {CORPUS} has no SAM decoder (sam_vit_b_mask_decoder_ts.onnx)"
     res = lint(path)
     assert not [f for f in res.findings if f.severity in ("error", "warning")], res.findings
     # it has two stride-2 ConvTranspose: both named at info severity with their admissible sizes
@@ -55,6 +66,8 @@ def test_strict_onnx_shape_inference_passes_what_shapelint_flags():
         assert any(f.rule == "SL003" for f in lint(path).findings), (name, lint(path).findings)
 
 
+@pytest.mark.slow
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", ["monai_unet_dyn_ts.onnx", "smp_linknet_resnet18_dyn_ts.onnx",
                                   "ch_PP-OCRv4_det_infer.onnx"])
 def test_fixed_corpus_model_runs_at_every_size_and_matches_where_it_ran(name, tmp_path):

@@ -10,8 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import run
 from shapelint.lint import lint
+from tests.onnx_models import run
 
 
 def _model(nodes, inputs, inits=(), opset=17):
@@ -28,6 +28,7 @@ def _save(m, tmp_path, name="m.onnx"):
     return str(p)
 
 
+@pytest.mark.runtime
 def test_fixed_axis_failure_is_an_error_beside_a_dynamic_axis(tmp_path):
     """H dynamic, W fixed at 7: W fails at every H (7 vs 6), so the finding is an error on axis 3."""
     w = numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")
@@ -43,6 +44,7 @@ def test_fixed_axis_failure_is_an_error_beside_a_dynamic_axis(tmp_path):
         assert not run(m, (1, 1, h, 7))[0]
 
 
+@pytest.mark.runtime
 def test_two_independent_dims_give_a_warning_with_the_condition(tmp_path):
     nodes = [helper.make_node("Concat", ["a", "b"], ["y"], axis=1, name="cat")]
     m = _model(nodes, [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, 1, "H", 4]),
@@ -57,6 +59,7 @@ def test_two_independent_dims_give_a_warning_with_the_condition(tmp_path):
         sess.run(None, {"a": np.ones((1, 1, 4, 4), np.float32), "b": np.ones((1, 1, 5, 4), np.float32)})
 
 
+@pytest.mark.runtime
 def test_skip_of_size_one_gets_a_real_fix(tmp_path):
     """Concat needs equal sizes: a skip of size 1 is a target like any other (no broadcasting)."""
     w = numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")

@@ -7,7 +7,8 @@ import numpy as np
 import onnx
 import pytest
 
-from onnx_models import run, single_convt
+from tests.onnx_models import run, single_convt
+from tests.support import require
 
 
 def _explain(path, *args):
@@ -16,6 +17,7 @@ def _explain(path, *args):
     return p.stdout
 
 
+@pytest.mark.runtime
 def test_onnx_seed(tmp_path):
     m = single_convt(in_shape=(1, 2, 2, 2), k=3, s=2, output_padding=[1, 1])
     path = tmp_path / "seed.onnx"
@@ -25,8 +27,11 @@ def test_onnx_seed(tmp_path):
     assert run(m, (1, 2, 2, 2)) == (True, (1, 2, 6, 6))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_keras_and_tflite_seed(tmp_path):
-    tf = pytest.importorskip("tensorflow")
+    tf = require("tensorflow")
     inp = tf.keras.Input((None, None, 1), name="image")
     m = tf.keras.Model(inp, tf.keras.layers.Conv2DTranspose(1, 3, 2, padding="valid", name="up")(inp))
     m.save(str(tmp_path / "seed.keras"))
@@ -45,7 +50,7 @@ def test_keras_and_tflite_seed(tmp_path):
 
 
 def test_explain_needs_node_when_several(tmp_path):
-    from onnx_models import unet
+    from tests.onnx_models import unet
 
     path = tmp_path / "u.onnx"
     onnx.save(unet(depth=2), str(path))

@@ -12,10 +12,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from onnx_models import RNG, unet
 from shapelint.analysis import contract
 from shapelint.fix import fix
 from shapelint.lint import analyse, lint
+from tests.onnx_models import RNG, unet
+from tests.support import fast_subset
 
 VARIANTS = [dict(depth=2), dict(depth=3, down="maxpool", k_down=2), dict(depth=2, merge="add"),
             dict(depth=2, up="resize"), dict(depth=3, k_up=3, up_pads=(1, 1, 1, 1)), dict(depth=2, stride=3, k_up=3)]
@@ -39,7 +40,8 @@ def _ort(sess, x):
         return str(e).splitlines()[0]
 
 
-@pytest.mark.parametrize("kw", VARIANTS, ids=[str(v) for v in VARIANTS])
+@pytest.mark.runtime
+@pytest.mark.parametrize("kw", fast_subset(VARIANTS, {0}, ids=[str(v) for v in VARIANTS]))
 def test_fixed_model_runs_everywhere_and_matches_where_the_original_ran(kw, tmp_path):
     """Dynamic sizes, every H in 1…130 (W = H + 2): the fixed model runs wherever the original
     ran, with the same outputs; it runs at every size where the original failed at a merge SL003
@@ -78,7 +80,8 @@ FIXED = [dict(depth=2), dict(depth=3, merge="add"), dict(depth=2, stride=3, k_up
          dict(depth=2, k_up=3, up_pads=(1, 1, 1, 1), output_padding=(1, 1)), dict(depth=3, down="maxpool", k_down=2)]
 
 
-@pytest.mark.parametrize("kw", FIXED, ids=[str(v) for v in FIXED])
+@pytest.mark.runtime
+@pytest.mark.parametrize("kw", fast_subset(FIXED, {0}, ids=[str(v) for v in FIXED]))
 def test_fixed_sizes_get_output_padding_or_pads_and_run(kw, tmp_path):
     """Fixed input sizes (H 9…30, W = H + 3): where onnxruntime fails, the fix changes only the
     ConvTransposes' output_padding / pads (no node added), the result runs with the input's
@@ -132,6 +135,7 @@ def test_fixed_sizes_get_output_padding_or_pads_and_run(kw, tmp_path):
     assert fixed_count >= 5, fixed_count
 
 
+@pytest.mark.runtime
 def test_fixed_size_resize_falls_back_to_crop_and_pad(tmp_path):
     """A Resize has no size attribute to change: at fixed sizes too the fix crops and pads."""
     m = unet(shape=(1, 1, 37, 37), depth=2, up="resize")
@@ -143,6 +147,8 @@ def test_fixed_size_resize_falls_back_to_crop_and_pad(tmp_path):
     assert _session(onnx.load(str(dst))).run(None, {"x": x})[0].shape == (1, 2, 37, 37)
 
 
+@pytest.mark.slow
+@pytest.mark.runtime
 def test_external_weights_stay_byte_for_byte_and_diff_writes_nothing(tmp_path):
     m = unet(depth=2, channels=16)
     src = tmp_path / "m.onnx"
@@ -181,6 +187,7 @@ def _merge_model(op, inputs, consts=(), **attrs):
     return m
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("case", ["sum-with-broadcast-gate", "concat-on-height"])
 def test_fix_keeps_broadcast_inputs_and_the_concat_axis(case, tmp_path):
     """Sum(gate [1,1,1,1], x, u): the gate broadcasts, so it is neither the reference nor fitted
@@ -212,6 +219,7 @@ def test_fix_keeps_broadcast_inputs_and_the_concat_axis(case, tmp_path):
                 assert y1.shape == y2.shape and np.allclose(y1, y2, atol=1e-5), (h, w)
 
 
+@pytest.mark.runtime
 def test_fix_names_never_collide_with_the_model_s(tmp_path):
     """A model that already has names like the fix's own (e.g. fixed before, then edited): the
     inserted nodes and initializers get a prefix no name in the model has, every name stays unique,

@@ -13,12 +13,12 @@ import jsonschema  # the "test" extra: a missing validator must fail, not skip t
 import onnx
 import pytest
 
-from onnx_models import unet
 from shapelint import __version__, formats
 from shapelint.checks import CHECKS
 from shapelint.findings import Finding
 from shapelint.lint import Result, lint
 from shapelint.rules import load_all
+from tests.onnx_models import unet
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 DYN = "models/unet_dyn.onnx"

@@ -95,11 +95,11 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import RNG, Builder
 from shapelint.analysis import POOL_OPS, contract, domain, unknowns
 from shapelint.infer import infer
 from shapelint.lint import analyse, lint
 from shapelint.symbolic import Invalid, evaluate
+from tests.onnx_models import RNG, Builder
 
 EXAMPLES = int(os.environ.get("SHAPELINT_FUZZ_EXAMPLES", "0"))
 LONG = EXAMPLES > 0

@@ -9,14 +9,13 @@ The long run (≥ 100,000 mutants, two processes, the CLI on every 50th)::
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-import fuzz_mutations as fm  # noqa: E402
+from tests.support import load_script
+
+fm = load_script("fuzz_mutations")
 
 N = 600
 
@@ -26,11 +25,13 @@ def summary():
     return fm.run(N, seed=20240601, timeout=5.0, out_dir=None, cli_every=150)
 
 
+@pytest.mark.slow
 def test_mutants_never_crash_shapelint(summary):
     assert not summary["problems"], "\n".join(f"{k}: {v}" for k, v in summary["problems"].items())
     assert summary["slowest_s"] < 5.0, summary
 
 
+@pytest.mark.slow
 def test_mutants_reach_past_the_parser(summary):
     """Not degenerate: most mutants parse and are analysed, some are rejected cleanly, and the
     CLI ran on a sample."""

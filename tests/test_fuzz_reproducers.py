@@ -16,10 +16,10 @@ import sys
 import onnx
 import pytest
 
-from onnx_models import run
-from test_fuzz_differential import _ort_outputs, build, disagreements
 from shapelint.analysis import contract, unknowns
 from shapelint.lint import analyse, lint
+from tests.onnx_models import run
+from tests.test_fuzz_differential import _ort_outputs, build, disagreements
 
 
 def _spec(ops, H="H", W="W", C=1, opset=13, sizes=((1, 1), (2, 3), (7, 5))):
@@ -55,6 +55,7 @@ FIXED = {
 }
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_fixed_fuzzer_finding(name, tmp_path):
     bad = disagreements(FIXED[name], str(tmp_path))
@@ -74,6 +75,7 @@ def _verdicts(spec, tmp_path, hs):
     return {hw: (c.runs({"H": hw[0], "W": hw[1]}), res[hw][0]) for hw in hs}
 
 
+@pytest.mark.runtime
 def test_fixed_contract_ignores_convtranspose_output_shape(tmp_path):
     """ConvTranspose(k=1, s=1, output_shape=[1, 2]) on [1, 1, H, W]: onnxruntime accepts an
     output W only up to (W−1)·s + K + s − 1 = W, so it fails at W = 1 ("Explicit output_shape is
@@ -87,6 +89,7 @@ def test_fixed_contract_ignores_convtranspose_output_shape(tmp_path):
     assert v[(1, 1)][0] is False, v
 
 
+@pytest.mark.runtime
 def test_fixed_contract_ignores_fixed_size_conv_too_small(tmp_path):
     """Resize(sizes=[1, 1]) then Conv(k=[1, 2]) on [1, 1, H, W]: the Conv's output W is 0 at
     every size, onnxruntime fails ("Invalid input shape: {1,1}"); lint (unpinned) reports SL004.
@@ -101,6 +104,7 @@ def test_fixed_contract_ignores_fixed_size_conv_too_small(tmp_path):
     assert all(pred is False for pred, _ in v.values()), v
 
 
+@pytest.mark.runtime
 def test_fixed_contract_runs_ignores_undecided_merges(tmp_path):
     """Concat(x[:, :, 1:2147483646], x) on [1, 1, H, W]: H − 1 vs H never agree (onnxruntime fails
     at every H); solve() leaves the merge undecided ("the sizes settle only above H = 2147483648")
@@ -114,6 +118,7 @@ def test_fixed_contract_runs_ignores_undecided_merges(tmp_path):
     assert all(pred is False for pred, _ in v.values()), v
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("div", ["div", "floordiv"])
 def test_fixed_fpad_of_a_signed_difference(div, tmp_path):
     """F.pad(x1, [dW // 2, dW − dW // 2, 0, 0]) with dW = W − 37 (x1 = Resize to [36, 37], the
@@ -140,6 +145,7 @@ def test_fixed_fpad_of_a_signed_difference(div, tmp_path):
     assert [str(d) for d in inf.shape(pad)] == ["1", "1", "36", "W"]
 
 
+@pytest.mark.runtime
 def test_fixed_bcast_equal_point(tmp_path):
     """Fuzzer: 'known:contract-bcast-equal-point'. Concat(x + P, x, axis=1), x [1, 1, H, W], P a
     constant [1, 1, 1, 4] (a position embedding): x + P is [1, 1, H, bcast(4, W)] and runs at
@@ -168,6 +174,7 @@ SIGN_OF_A_MULTIPLE = {
 }
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", sorted(SIGN_OF_A_MULTIPLE))
 def test_fixed_sign_of_a_multiple_of_a_floor(name, tmp_path):
     """Fixed on main (a95c35a). Found by the fuzzer's unknowns list (an abstention, not a wrong verdict). values._linearize
@@ -196,6 +203,7 @@ def _ort(spec, hw):
     return _ort_outputs(build(spec).SerializeToString(), [hw])[hw]
 
 
+@pytest.mark.runtime
 def test_quirk_ort_rejects_dilated_same_conv():
     """Generator: no dilation on a Conv with auto_pad=SAME_*. The spec allows it; onnxruntime
     fails at run time, and shapelint (spec: ceil(i/s)) says it runs."""
@@ -204,6 +212,7 @@ def test_quirk_ort_rejects_dilated_same_conv():
     assert not ok and "Dilation not supported" in msg, msg
 
 
+@pytest.mark.runtime
 def test_quirk_ort_dilated_same_maxpool_ignores_dilation():
     """Generator: no dilation on a pool with auto_pad=SAME_*. onnxruntime computes the SAME pads
     without the dilation: MaxPool(k=2, d=2, SAME_UPPER) of 1 gives 0 rows, not ceil(1/1) = 1."""
@@ -212,6 +221,7 @@ def test_quirk_ort_dilated_same_maxpool_ignores_dilation():
     assert ok and list(shapes.values())[0] == (1, 1, 0, 1), shapes
 
 
+@pytest.mark.runtime
 def test_quirk_ort_same_pool_stride_above_kernel_fails():
     """Generator: a SAME_* pool has no stride above its kernel. onnxruntime's pad
     (ceil(i/s) − 1)·s + k − i is negative there and it fails; the spec (and shapelint) say
@@ -221,12 +231,14 @@ def test_quirk_ort_same_pool_stride_above_kernel_fails():
     assert not ok and "padding values must be non-negative" in msg, msg
 
 
+@pytest.mark.runtime
 def test_quirk_ort_concat_skips_empty_inputs():
     """Fuzzer: 'known:ort-concat-skips-empty'. Concat([1,1,0,1], [1,1,1,1], axis=1) runs."""
     ok, shapes = _ort(_spec([_slice([2], [0], [0], [1]), ("Concat", [1, 0], dict(axis=1))]), (1, 1))
     assert ok and shapes["concat6"] == (1, 2, 1, 1), shapes
 
 
+@pytest.mark.runtime
 def test_quirk_onnx_inference_truncates_convtranspose_rank():
     """Fuzzer: 'known:onnx-infer-convtranspose-rank'. With output_shape below a static input size,
     onnx's shape inference gives the ConvTranspose a rank-2 shape and a later Conv makes session
@@ -239,6 +251,7 @@ def test_quirk_onnx_inference_truncates_convtranspose_rank():
     assert not ok and "(onnx-infer-convtranspose-rank)" in msg and "at least 3 dimensions" in msg, msg
 
 
+@pytest.mark.runtime
 def test_quirk_ort_slice_end_sentinel_differs_at_session_creation():
     """Fuzzer: 'known:ort-slice-end-sentinel'. Backwards to INT32_MAX: the kernel gives 1 row of
     a dynamic 2 (shapelint follows it); on a static 2, session-time inference says 0, so an Add
@@ -266,6 +279,7 @@ def test_quirk_ort_aborts_on_backward_slice_of_negative_dim(tmp_path):
     assert lint(str(path)).error is None
 
 
+@pytest.mark.runtime
 def test_quirk_ort_reshape_fusion_runs_a_reshape_that_fails():
     """Fuzzer: 'known:ort-reshape-fusion'. F.pad(x, [0, 0, 0, 0]).reshape(1, 1, x.size(2), 1) at
     H=1, W=2 (2 elements into a target of 1): onnxruntime's ReshapeFusion (a basic graph
@@ -281,6 +295,7 @@ def test_quirk_ort_reshape_fusion_runs_a_reshape_that_fails():
     assert not ok and "ReshapeHelper" in msg, msg
 
 
+@pytest.mark.runtime
 def test_quirk_ort_folds_shape_from_onnx_inference():
     """Fuzzer: 'known:ort-shape-folding'. x [1, 1, 2, 1] (static) → AveragePool(k=1, s=[2, 1],
     ceil_mode=1) → ViT tokens and back to Shape(pool)[2:4]: the kernel gives 1 row (the last
@@ -296,6 +311,7 @@ def test_quirk_ort_folds_shape_from_onnx_inference():
     assert ok and shapes["averagepool1"] == (1, 1, 1, 1), shapes
 
 
+@pytest.mark.runtime
 def test_run_helper_agrees_with_worker():
     """The fuzzer's onnxruntime runner gives what tests/onnx_models.run gives."""
     m = build(_spec([("MaxPool", [0], dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, pads=[0, 0, 0, 0]))]))
@@ -340,7 +356,7 @@ def test_large_stride_lints_in_bounded_time(tmp_path):
     import time
 
     from onnx import helper
-    from onnx_models import unet
+    from tests.onnx_models import unet
 
     m = unet(depth=3, down="maxpool", k_down=2, up="resize", merge="add")
     conv = m.graph.node[0]

@@ -27,8 +27,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnx_models import unet
 from shapelint.lint import analyse, lint
+from tests.onnx_models import unet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 30  # seconds; every run below takes well under 5
@@ -306,6 +306,7 @@ def _zip_one(path, name: bytes, body: bytes, crc: int, declared: int):
     return path
 
 
+@pytest.mark.slow
 def test_keras_zip_bombs_are_refused_without_inflating(tmp_path, good):
     """config.json = a valid Keras config followed by 4 GiB - 1 of spaces (valid JSON, ~4 MB
     compressed). Declared honestly it is refused from its header; with a header that claims 1 KB,

@@ -4,21 +4,20 @@ onnxruntime on a small one), and the shortcuts that make it fast on 2,000 nodes 
 of the plain computation: vectorised evaluation is evaluate() at each size, a remembered solve is
 the solve, and W's sets are H's where the structure is the same."""
 
-import os
-import sys
-
 import onnx
+import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-
-from make_hrnet import make, make_nodes  # noqa: E402
-from onnx_models import run  # noqa: E402
-from shapelint import symbolic as S  # noqa: E402
-from shapelint.analysis import contract, merges  # noqa: E402
-from shapelint.lint import analyse  # noqa: E402
-from shapelint.symbolic import (  # noqa: E402
+from shapelint import symbolic as S
+from shapelint.analysis import contract, merges
+from shapelint.lint import analyse
+from shapelint.symbolic import (
     BroadcastPred, EqualPred, Invalid, PositivePred, bcast, ceildiv, evaluate, evaluate_many, floordiv, maximum,
     mul, sym)
+from tests.onnx_models import run
+from tests.support import load_script
+
+make_hrnet = load_script("make_hrnet")
+make, make_nodes = make_hrnet.make, make_hrnet.make_nodes
 
 
 def _outcome(e, env):
@@ -63,6 +62,7 @@ def test_remembered_solve_is_the_solve_and_w_is_h():
             assert S.solve(make_dims(W), pred, "W") == S._solve(make_dims(W), pred, "W", 1) == plain
 
 
+@pytest.mark.runtime
 def test_small_hrnet_contract_is_onnxruntime(tmp_path):
     m = make((1, 1, 1, 0), blocks=1)
     path = tmp_path / "hrnet_small.onnx"
@@ -75,6 +75,7 @@ def test_small_hrnet_contract_is_onnxruntime(tmp_path):
             assert said == run(m, (1, 3, h, 32))[0], h
 
 
+@pytest.mark.slow
 def test_hrnet_2000_nodes_solves_each_structure_once(tmp_path, monkeypatch):
     m = make_nodes(2000)
     assert len(m.graph.node) >= 2000

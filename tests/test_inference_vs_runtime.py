@@ -6,9 +6,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_models import RNG, run
 from shapelint.lint import analyse
 from shapelint.symbolic import evaluate
+from tests.onnx_models import RNG, run
 
 
 def _model(nodes, inits, opset, in_shape=("N", 2, "H", "W")):
@@ -74,6 +74,7 @@ CASES["concat_split_transpose"] = _model([
 SIZES = [(1, 2, 5, 7), (2, 2, 8, 8), (1, 2, 9, 4), (1, 2, 16, 13)]
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_inferred_shape_equals_onnxruntime(name, tmp_path):
     path = tmp_path / f"{name}.onnx"

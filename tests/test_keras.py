@@ -5,12 +5,14 @@ Models are built with Keras and saved into a temporary folder; TensorFlow's verd
 ``keras.saving.load_model(path)`` called on real inputs (keras_models.run_in_tf, in child
 processes, since TF kills the process at some sizes). When shapelint and TF disagree the test
 fails and lists the sizes, TF's message and shapelint's prediction.
+
+Building a model needs Keras (the tests that do are marked slow and tensorflow); the loader's own
+tests on hand-written config.json archives need neither and run in the fast tier.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,16 +20,14 @@ import zipfile
 
 import pytest
 
-pytest.importorskip("tensorflow")
-pytest.importorskip("keras")
-
-import keras_models as km  # noqa: E402
-from shapelint.analysis import contract  # noqa: E402
-from shapelint.cli import main as cli_main  # noqa: E402
-from shapelint.errors import ModelError  # noqa: E402
-from shapelint.lint import analyse, lint  # noqa: E402
-from shapelint.loaders import keras_loader  # noqa: E402
-from shapelint.symbolic import evaluate  # noqa: E402
+from shapelint.analysis import contract
+from shapelint.cli import main as cli_main
+from shapelint.errors import ModelError
+from shapelint.lint import analyse, lint
+from shapelint.loaders import keras_loader
+from shapelint.symbolic import evaluate
+from tests import keras_models as km
+from tests.support import child_env
 
 HS = range(1, 49)  # square sizes swept for the dynamic U-Nets
 
@@ -53,17 +53,21 @@ def _eval_shape(shape, env):
 # =========================================================================== loader
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_loader_reads_config_json_without_keras_tensorflow_or_numpy(folder):
     path = km.save(km.unet(depth=2), folder / "plain_unet.keras")
     code = ("import sys; from shapelint.loaders import keras_loader; g = keras_loader.load(sys.argv[1]); "
             "assert [n.op for n in g.nodes][:2] == ['Conv2D', 'MaxPooling2D'], g.nodes[:2]; "
             "bad = [m for m in ('keras', 'tensorflow', 'numpy', 'h5py') if m in sys.modules]; "
             "assert not bad, bad")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = child_env()
     proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_ir_nodes_are_the_layers(folder):
     path = km.save(km.unet(depth=1, output_padding=None), folder / "ir_unet.keras")
     graph = keras_loader.load(path)
@@ -136,6 +140,8 @@ def test_bad_archives_raise_model_error(folder, monkeypatch):
         keras_loader.load(str(liar))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_cli_reads_keras_files_and_folders(folder, capsys):
     (folder / "cli").mkdir()
     km.save(km.unet(depth=1), folder / "cli" / "a.keras")
@@ -174,6 +180,9 @@ def zoo_results(folder):
     return {name: (*built[name], [(s, next(res)) for s in shapes]) for name, (_b, shapes, _s) in ZOOS.items()}
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("zoo", list(ZOOS))
 def test_every_layer_shape_equals_tf(zoo, zoo_results):
     """Each model output is one layer's output: the shape shapelint infers from config.json,
@@ -196,6 +205,8 @@ def test_every_layer_shape_equals_tf(zoo, zoo_results):
     assert not bad, _listing(bad)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_nested_and_shared_layer_names(zoo_results):
     graph, inf, _ = zoo_results["nested"]
     assert [n.name for n in graph.nodes] == ["inner/inner_conv", "inner#2/inner_conv", "seq/seq_pool",
@@ -257,6 +268,9 @@ def _window_exceeds(kw, h):
     return False
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
 def test_unet_contract_equals_tf_for_every_size(kw, unets):
     """contract(inf).runs({H, W}) is Keras/TF's verdict at (1, H, H, 1) for every H in 1…48
@@ -281,11 +295,17 @@ def test_unet_contract_equals_tf_for_every_size(kw, unets):
                      + _listing(bad))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_unet_grid_is_not_degenerate(unets):
     mixed = sum({ok for ok, _ in v.values()} == {True, False} for _p, _i, _c, v in unets.values())
     assert mixed >= len(GRID) - 2, mixed
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
 def test_unet_sl003_numbers_confirmed_by_tf(kw, unets):
     """Each SL003 finding's smallest failing size fails in TF at a merge, its working example
@@ -323,6 +343,9 @@ def test_unet_sl003_numbers_confirmed_by_tf(kw, unets):
 # =========================================================================== SL001 / SL002
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_sl001_even_kernel_same_output_padding_0_fails_in_tf(folder):
     """Conv2DTranspose(kernel 2, strides 2, padding="same", output_padding=0): Keras asks TF for
     (i−1)·2, below the admissible {2i−1, 2i}; TF fails at run time for every input size ≥ 2 (at
@@ -365,6 +388,9 @@ CT_GRID = [  # (k, s, padding, output_padding, dilation)
 ] + [(3, 1, "same", 0, 2), (2, 1, "same", 0, 2), (2, 1, "valid", None, 3), (3, 1, "same", None, 2)]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_convtranspose_grid_sl001_iff_tf_fails_and_shapes_equal(folder):
     """Every Conv2DTranspose (k 1…4, strides 1…3, same/valid, output_padding None/0…s−1, some
     dilations), with the input size pinned: an SL001 error exactly where TF fails, and where it
@@ -393,6 +419,9 @@ def test_convtranspose_grid_sl001_iff_tf_fails_and_shapes_equal(folder):
     assert sum(c[2] for c in cases) >= 8  # the grid has SL001 cases
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_sl002_lists_admissible_sizes_and_each_output_padding_is_real(folder):
     """For a stride-3 Conv2DTranspose, SL002 lists the 3 admissible sizes and the output_padding
     that selects each; building each of those layers gives that size in TF."""
@@ -432,6 +461,8 @@ def _parse(text: str):
 # =========================================================================== Lambda
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_lambda_layer_is_never_deserialized_or_run(folder):
     marker = folder / "lambda_ran.txt"
     path = km.save(km.lambda_model(str(marker)), folder / "lambda.keras")

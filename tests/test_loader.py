@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnx_models import unet
 from shapelint.errors import ModelError
 from shapelint.lint import analyse, lint
 from shapelint.loaders import onnx_loader
+from tests.onnx_models import unet
 
 
 def _findings(path):

@@ -1,5 +1,9 @@
 """Every ConvTranspose case in onnx's own node tests: shapelint infers exactly the expected shape."""
 
+import importlib
+import json
+import subprocess
+import sys
 import warnings
 
 import onnx
@@ -7,13 +11,20 @@ import pytest
 
 from shapelint.lint import analyse
 
+NODE = "onnx.backend.test.case.node"
+
 
 def _cases():
+    """onnx's ConvTranspose node cases, from its convtranspose module alone: what
+    collect_testcases("ConvTranspose") does, without importing the other ~200 modules, which
+    compute every op's reference outputs (7-10 s; test_no_other_module_has_convtranspose_cases
+    checks, in the slow tier, that they add no ConvTranspose case)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from onnx.backend.test.case.node import collect_testcases
-
-        cases = collect_testcases("ConvTranspose")
+        node = importlib.import_module(NODE)
+        node._TargetOpType = "ConvTranspose"  # as collect_testcases sets it: expect() keeps only these
+        importlib.import_module(f"{NODE}.convtranspose")
+        cases = list(node._NodeTestCases)
     return [c for c in cases if "convtranspose" in c.name]
 
 
@@ -29,6 +40,19 @@ def test_all_onnx_convtranspose_cases_are_collected():
                      "test_convtranspose_kernel_shape", "test_convtranspose_group_2"):
         assert expected in names
     assert len(CASES) >= 10
+
+
+@pytest.mark.slow
+def test_no_other_module_has_convtranspose_cases():
+    """collect_testcases("ConvTranspose") over every node module (in a fresh interpreter) finds the
+    cases above, and no other."""
+    code = ("import json, warnings; warnings.simplefilter('ignore'); "
+            f"from {NODE} import collect_testcases; "
+            "names = [c.name for c in collect_testcases('ConvTranspose') if 'convtranspose' in c.name]; "
+            "print(json.dumps(sorted(names)))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == sorted(c.name for c in CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -23,8 +23,8 @@ import onnx
 import pytest
 import yaml
 
-from onnx_models import unet
 from shapelint.lfs import NOTE, is_lfs_pointer, pointer_file
+from tests.onnx_models import unet
 
 ROOT = Path(__file__).resolve().parents[1]
 OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
@@ -148,7 +148,8 @@ def test_manifest_hooks():
 
 
 # ---------------------------------------------------------------------------------------------
-# pre-commit for real
+# pre-commit for real: every test that uses a hook environment is marked slow (pre-commit builds
+# it with pip, 15-20 s)
 
 
 def git_env(tmp: Path) -> dict:
@@ -259,6 +260,7 @@ def commit(d: Path, env, *names) -> tuple[int, str]:
     return rc, out
 
 
+@pytest.mark.slow
 def test_try_repo_blocks_mismatch_and_passes_good_model(env, hook_repo, tmp_path):
     """`pre-commit try-repo <hook repo> shapelint --files …`, as a user tries the hook out (it
     builds a fresh environment each time: once, on both files)."""
@@ -276,6 +278,7 @@ def test_try_repo_blocks_mismatch_and_passes_good_model(env, hook_repo, tmp_path
     assert "good.onnx: SL" not in out, out  # the good model has no finding of its own
 
 
+@pytest.mark.slow
 def test_mismatch_blocks_the_commit(env, scratch):
     before = head(scratch, env)
     rc, out = commit(scratch, env, "bad.onnx")
@@ -286,6 +289,7 @@ def test_mismatch_blocks_the_commit(env, scratch):
     assert head(scratch, env) == before  # nothing committed
 
 
+@pytest.mark.slow
 def test_good_model_commits(env, scratch):
     before = head(scratch, env)
     rc, out = commit(scratch, env, "good.onnx")
@@ -294,6 +298,7 @@ def test_good_model_commits(env, scratch):
     assert head(scratch, env) != before
 
 
+@pytest.mark.slow
 def test_non_model_files_skip_the_hook(env, scratch):
     (scratch / "notes.txt").write_text("not a model\n")
     rc, out = commit(scratch, env, "notes.txt")
@@ -301,6 +306,7 @@ def test_non_model_files_skip_the_hook(env, scratch):
     assert re.search(r"shapelint \(ONNX\)\.+\(no files to check\)Skipped", out), out
 
 
+@pytest.mark.slow
 def test_onnx_hook_environment_has_no_tensorflow(env, scratch):
     """The environment pre-commit built for the ONNX hook has shapelint and onnx, not TensorFlow."""
     pythons = sorted(Path(env["PRE_COMMIT_HOME"]).glob("repo*/py_env-*/bin/python"))
@@ -312,16 +318,13 @@ def test_onnx_hook_environment_has_no_tensorflow(env, scratch):
 
 
 # ---------------------------------------------------------------------------------------------
-# LFS pointers in the command line and in the hook: these run once `--lfs-pointers` is wired in
+# LFS pointers in the command line and in the hook
 
 
-def has_lfs_option() -> bool:
+def test_check_has_the_lfs_pointers_option():
     p = subprocess.run([sys.executable, "-m", "shapelint", "check", "--help"], capture_output=True, text=True,
                        timeout=120)
-    return "--lfs-pointers" in p.stdout
-
-
-needs_lfs_option = pytest.mark.skipif(not has_lfs_option(), reason="shapelint check has no --lfs-pointers yet")
+    assert "--lfs-pointers" in p.stdout, p.stdout
 
 
 def shapelint(*args, cwd):
@@ -330,7 +333,6 @@ def shapelint(*args, cwd):
     return p.returncode, p.stdout, p.stderr
 
 
-@needs_lfs_option
 def test_cli_skips_pointer_with_a_note(tmp_path):
     write_pointer(tmp_path / "x.onnx")
     rc, out, err = shapelint("check", "x.onnx", cwd=tmp_path)
@@ -341,7 +343,6 @@ def test_cli_skips_pointer_with_a_note(tmp_path):
     assert NOTE in err
 
 
-@needs_lfs_option
 def test_cli_fails_on_pointer_when_asked(tmp_path):
     write_pointer(tmp_path / "x.onnx")
     rc, out, err = shapelint("check", "--lfs-pointers=fail", "x.onnx", cwd=tmp_path)
@@ -350,7 +351,6 @@ def test_cli_fails_on_pointer_when_asked(tmp_path):
     assert len(lines) == 1 and "x.onnx" in lines[0] and "Git LFS pointer" in lines[0], err
 
 
-@needs_lfs_option
 def test_cli_pointer_beside_models(tmp_path):
     """A pointer does not hide the other models' findings; fail mode adds exit 2 on top."""
     model_files(tmp_path)
@@ -362,7 +362,7 @@ def test_cli_pointer_beside_models(tmp_path):
     assert [line for line in err.splitlines() if "x.onnx" in line and "Git LFS pointer" in line], err
 
 
-@needs_lfs_option
+@pytest.mark.slow
 def test_cli_savedmodel_pointer(tmp_path):
     """A SavedModel whose saved_model.pb is a pointer: skipped, before any TensorFlow schema is needed."""
     write_pointer(tmp_path / "export" / "saved_model.pb")
@@ -373,7 +373,7 @@ def test_cli_savedmodel_pointer(tmp_path):
         assert rc == 2 and len(err.splitlines()) == 1 and "saved_model.pb" in err, (arg, out, err)
 
 
-@needs_lfs_option
+@pytest.mark.slow
 def test_hook_skips_lfs_pointer_and_fails_when_asked(env, scratch):
     write_pointer(scratch / "x.onnx")
     before = head(scratch, env)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import inspect
 import os
 import re
 import shutil
@@ -24,9 +23,12 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from onnx_models import run, single_convt, unet
 from shapelint.analysis import contract
 from shapelint.lint import analyse, lint
+from tests.onnx_models import run, single_convt, unet
+from tests.support import fast_subset
+
+pytestmark = pytest.mark.runtime
 
 HS = range(1, 131)  # square input sizes swept for dynamic models
 _TMP = tempfile.mkdtemp(prefix="shapelint_rt_")
@@ -498,9 +500,12 @@ GRID = [
     dict(depth=3, stride=3, down="maxpool", k_down=2, ceil_mode=0, up="resize", merge="add"),
     dict(depth=2, stride=3, down="maxpool", k_down=2, ceil_mode=0, up="resize", merge="add"),
 ]
-if "fit" in inspect.signature(unet).parameters:  # run-time crop/pad of the upsampled branch
-    GRID += [dict(depth=4, stride=2, down="conv", k_down=3, up="convtranspose", k_up=2, merge="concat", fit="crop"),
-             dict(depth=3, stride=3, down="maxpool", k_down=2, up="convtranspose", k_up=3, merge="add", fit="pad")]
+GRID += [  # run-time crop/pad of the upsampled branch
+    dict(depth=4, stride=2, down="conv", k_down=3, up="convtranspose", k_up=2, merge="concat", fit="crop"),
+    dict(depth=3, stride=3, down="maxpool", k_down=2, up="convtranspose", k_up=3, merge="add", fit="pad")]
+
+# the fast tier: three models of the grid (strided conv and ConvTranspose, resize, ceil-mode pool)
+GRID_PARAMS = fast_subset(GRID, {0, 4, 10}, ids=[_kw_id(kw) for kw in GRID])
 
 _CACHE: dict = {}
 
@@ -552,7 +557,7 @@ def _contract_disagreements(kw, c, ort_res, label=""):
     return bad
 
 
-@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
+@pytest.mark.parametrize("kw", GRID_PARAMS)
 def test_sl003_contract_equals_ort_for_every_size(kw):
     """contract.runs({H, W}) is onnxruntime's verdict at (1, 1, H, H) for every H in 1…130,
     including the sizes where a pool window exceeds its input (no abstaining)."""
@@ -569,6 +574,7 @@ WIDE_UP = [dict(up="convtranspose", k_up=2), dict(up="convtranspose", k_up=3, up
            dict(up="convtranspose", k_up=4, up_pads=(1, 1, 1, 1)), dict(up="resize")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth,stride", [(d, s) for d in (1, 2, 3, 4) for s in (2, 3)])
 def test_sl003_contract_equals_ort_wide_sweep(depth, stride):
     """The same comparison over every combination of down/up/merge variants at one depth and
@@ -583,6 +589,7 @@ def test_sl003_contract_equals_ort_wide_sweep(depth, stride):
     assert not bad, _listing(bad)
 
 
+@pytest.mark.slow
 def test_sl003_grid_is_not_degenerate():
     """The grid has models that run at some sizes and fail at others, and the contract decides
     (True/False) at most sizes: a contract that abstains everywhere would pass the test above."""
@@ -607,7 +614,7 @@ def _last_merge(model):
     return [n.name for n in model.graph.node if n.op_type in ("Concat", "Add")][-1]
 
 
-@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
+@pytest.mark.parametrize("kw", GRID_PARAMS)
 def test_sl003_finding_numbers_confirmed_by_ort(kw):
     """Per finding: at 'smallest_failing' onnxruntime fails at this very merge node, and no smaller
     size (outside the pool-truncation sizes, where shapelint abstains) fails there; at
@@ -641,7 +648,7 @@ def test_sl003_finding_numbers_confirmed_by_ort(kw):
     assert not bad, f"unet({_kw_id(kw)}):\n" + _listing(bad)
 
 
-@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
+@pytest.mark.parametrize("kw", GRID_PARAMS)
 def test_sl003_pinned_input_shape_error_iff_ort_fails(kw):
     """lint(path, {'x': (1, 1, h, h)}) reports an error (SL003 at a merge, SL004 at a Conv whose
     output would be empty) exactly where onnxruntime fails at h."""
@@ -657,7 +664,7 @@ def test_sl003_pinned_input_shape_error_iff_ort_fails(kw):
     assert not bad, f"unet({_kw_id(kw)}) pinned to (1,1,H,H):\n" + _listing(bad)
 
 
-@pytest.mark.parametrize("kw", GRID, ids=[_kw_id(kw) for kw in GRID])
+@pytest.mark.parametrize("kw", GRID_PARAMS)
 def test_sl003_pinned_error_names_ort_node_and_sizes(kw):
     """Where onnxruntime fails, the first error (graph order; SL003 or SL004) is at the node
     onnxruntime stops at ("onnxruntime fails here"), and an SL003 error has the two sizes

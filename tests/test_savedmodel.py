@@ -1,4 +1,5 @@
-"""TensorFlow SavedModels: findings confirmed by TensorFlow itself (the serving signature)."""
+"""TensorFlow SavedModels: findings confirmed by TensorFlow itself (the serving signature). Every
+test but one builds a SavedModel with TensorFlow (marked slow and tensorflow)."""
 
 import os
 import subprocess
@@ -6,11 +7,12 @@ import sys
 
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from shapelint.analysis import contract
+from shapelint.lint import analyse, lint
+from tests.support import LazyModule
+from tests.tf_models import keras_unet, run_signature, seed_savedmodel
 
-from shapelint.analysis import contract  # noqa: E402
-from shapelint.lint import analyse, lint  # noqa: E402
-from tf_models import keras_unet, run_signature, seed_savedmodel  # noqa: E402
+tf = LazyModule("tensorflow")  # imported by the first test that uses it: never in the fast tier
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +21,9 @@ def seeds(tmp_path_factory):
     return {o: seed_savedmodel(root / f"seed{o}", o) for o in (4, 5, 6, 7)}
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("o, bad", [(4, True), (5, False), (6, False), (7, True)])
 def test_seed_output_shape_error_iff_tensorflow_fails(seeds, o, bad):
     res = lint(seeds[o])
@@ -39,6 +44,8 @@ def test_seed_output_shape_error_iff_tensorflow_fails(seeds, o, bad):
         assert 'Keras Conv2DTranspose(padding="valid", output_padding=None) gives 5' in info.suggestion
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_saved_model_pb_path_is_the_folder(seeds):
     a = [(f.rule, f.node, f.message) for f in lint(seeds[7]).findings]
     b = [(f.rule, f.node, f.message) for f in lint(os.path.join(seeds[7], "saved_model.pb")).findings]
@@ -52,6 +59,9 @@ def unet_sm(tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_keras_unet_working_sizes_equal_tensorflow(unet_sm):
     graph, inf = analyse(unet_sm)
     c = contract(inf)
@@ -66,6 +76,9 @@ def test_keras_unet_working_sizes_equal_tensorflow(unet_sm):
     assert len(sizes) >= 30 and not wrong
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_keras_unet_finding_states_sizes_and_keras_fix(unet_sm):
     res = lint(unet_sm)
     sl3 = [f for f in res.findings if f.rule == "SL003"]
@@ -80,6 +93,9 @@ def test_keras_unet_finding_states_sizes_and_keras_fix(unet_sm):
     assert run_signature(unet_sm, (1, good, good, 1))[0]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_pinned_signature_input_gives_error(unet_sm):
     res = lint(unet_sm, {"image": (1, 10, 12, 1)})
     errors = [f for f in res.findings if f.severity == "error"]
@@ -88,6 +104,8 @@ def test_pinned_signature_input_gives_error(unet_sm):
     assert not [f for f in lint(unet_sm, {"image": (1, 12, 16, 1)}).findings if f.severity == "error"]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_lint_does_not_import_tensorflow_and_a_real_import_still_works(seeds):
     code = (
         "import sys; from shapelint.lint import lint; r = lint(sys.argv[1]);"
@@ -99,6 +117,8 @@ def test_lint_does_not_import_tensorflow_and_a_real_import_still_works(seeds):
     assert p.returncode == 0 and p.stdout.startswith("ok"), p.stderr[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_missing_tensorflow_says_which_extra(tmp_path, seeds):
     code = ("import sys; sys.modules['tensorflow'] = None;"
             "from shapelint.cli import main; sys.exit(main(['check', sys.argv[1]]))")
@@ -116,6 +136,9 @@ def test_bad_saved_model_exit_2(tmp_path):
     assert p.returncode == 2 and str(d) in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_explain_answers_the_seed_question(seeds):
     """Why does Keras give 5×5 from a 2×2 input while output_shape=[1,6,6,1] also works?"""
     p = subprocess.run([sys.executable, "-m", "shapelint", "explain", seeds[6]], capture_output=True, text=True)
@@ -135,8 +158,11 @@ def test_explain_answers_the_seed_question(seeds):
     assert tuple(keras_out.shape) == (1, 5, 5, 1)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_tf1_graph_without_functions(tmp_path):
-    from tf_models import tf1_unet_savedmodel
+    from tests.tf_models import tf1_unet_savedmodel
 
     path = tf1_unet_savedmodel(tmp_path / "tf1")
     graph, inf = analyse(path)
@@ -148,6 +174,9 @@ def test_tf1_graph_without_functions(tmp_path):
         assert ok == c.runs({"N": 1, "H": h, "W": w}), (h, w, got)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_tf_transposed_conv_sizes_follow_tensorflows_own_check(tmp_path):
     """input_sizes 2·floor(H/2) for a k3 s2 VALID transposed conv of floor(H/2): outside the
     admissible range for every H ≥ 4 -- but TF's check truncates, so input 1 → output 2 runs."""

@@ -3,18 +3,18 @@ scripts/benchmark_scale.py, not asserted here): the first U-Net level of 500 is 
 finding — every later level fails only where the first already does — and its set is
 onnxruntime's rule for one stride-2 stage (checked on a small copy of the same blocks)."""
 
-import os
-import sys
-
 import onnx
+import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+from shapelint.lint import lint
+from tests.onnx_models import run
+from tests.support import load_script
 
-from make_large import make, unet_levels  # noqa: E402
-from onnx_models import run  # noqa: E402
-from shapelint.lint import lint  # noqa: E402
+make_large = load_script("make_large")
+make, unet_levels = make_large.make, make_large.unet_levels
 
 
+@pytest.mark.slow
 def test_hundred_thousand_nodes_one_exact_finding(tmp_path):
     m = make(100_000)
     assert len(m.graph.node) >= 100_000 and unet_levels(m) == 500
@@ -28,6 +28,7 @@ def test_hundred_thousand_nodes_one_exact_finding(tmp_path):
     assert not [f for f in res.findings if f.severity == "error"]
 
 
+@pytest.mark.runtime
 def test_the_same_blocks_small_run_as_claimed(tmp_path):
     """The claim above, on the same blocks with a U-Net level every 10 (400 nodes, 10 levels), with
     onnxruntime: even sizes run, odd fail, as shapelint says for this graph too."""
@@ -38,6 +39,8 @@ def test_the_same_blocks_small_run_as_claimed(tmp_path):
     assert lint(str(tmp_path / "small.onnx")).works == {"H": "H mod 2 = 0, H ≥ 2", "W": "W mod 2 = 0, W ≥ 2"}
 
 
+@pytest.mark.slow
+@pytest.mark.runtime
 def test_deep_pools_in_a_large_graph_abstain_below_the_windows_and_say_so(tmp_path):
     """20,000 nodes behind 3 MaxPools (k2 s2): evaluating each size below the pool windows would
     cost 7 sizes × the graph, over the budget, so the whole-model line abstains there and says so;

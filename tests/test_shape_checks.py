@@ -5,12 +5,10 @@ with the words the ONNX dialect's RUNTIME_WORDS quotes; where something is not i
 import numpy as np
 import pytest
 
-import onnx_models as om
 from shapelint.analysis import contract, merges
 from shapelint.frameworks.onnx import RUNTIME_WORDS
 from shapelint.lint import analyse, lint
-
-pytestmark = pytest.mark.runtime
+from tests import onnx_models as om
 
 
 def _save(model, tmp_path, name="m.onnx"):
@@ -105,6 +103,7 @@ MODELS = {"resize_to_quarter": resize_to_quarter, "window_reshape": window_resha
           "matmul_tokens": matmul_tokens}
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", list(MODELS))
 def test_contract_equals_onnxruntime_at_every_size(name, tmp_path):
     model = MODELS[name]()
@@ -125,6 +124,7 @@ def test_contract_equals_onnxruntime_at_every_size(name, tmp_path):
     assert ran  # each model runs somewhere, so the check above compared both ways
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("name, h, w", [("resize_to_quarter", 3, 8), ("fixed_reshape", 8, 9), ("pos_embedding", 16, 16),
                                         ("matmul_tokens", 4, 4), ("window_reshape", 6, 8)])
 def test_pinned_failure_is_an_error_with_onnxruntimes_words(name, h, w, tmp_path):

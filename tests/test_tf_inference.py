@@ -4,11 +4,13 @@ sizes, for dynamic H and W (NHWC and NCHW, VALID/SAME/EXPLICIT, 3-D, depthwise, 
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from shapelint.lint import analyse
+from shapelint.symbolic import evaluate
+from tests.support import LazyModule
+from tests.tf_models import run_signature
 
-from shapelint.lint import analyse  # noqa: E402
-from shapelint.symbolic import evaluate  # noqa: E402
-from tf_models import run_signature  # noqa: E402
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.runtime]
+tf = LazyModule("tensorflow")  # imported by the first test: collecting this module does not import it
 
 W33 = np.ones((3, 3, 2, 4), np.float32)
 

@@ -6,13 +6,16 @@ Models are Keras models converted with tf.lite.TFLiteConverter, or written direc
 flatbuffer schema where no converter would write them (tflite_models.py). Numbers are compared
 with the interpreter's: the sizes that run, the shape of every tensor, the failing node and its
 two sizes. An expectation is never bent to match shapelint.
+
+The tests that convert or run models need TensorFlow (marked slow and tensorflow); the ones on
+models written with the schema (loader, bad files, MediaPipe's op, lint's dispatch) never import
+it: they are the fast tier's TFLite tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import re
 import subprocess
@@ -20,25 +23,24 @@ import sys
 import time
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from shapelint.analysis import contract
+from shapelint.checks import CHECKS
+from shapelint.checks._context import CheckContext
+from shapelint.errors import ModelError
+from shapelint.frameworks import DIALECTS
+from shapelint.frameworks.tflite import TFLITE_RULES
+from shapelint.infer import infer
+from shapelint.lint import findings, resolve_pins
+from shapelint.loaders import tflite_loader
+from shapelint.symbolic import evaluate
+from tests import tflite_models as M
+from tests.support import LazyModule, child_env
 
-import numpy as np  # noqa: E402
+tf = LazyModule("tensorflow")  # imported by the first test that uses it: never in the fast tier
 
-import tflite_models as M  # noqa: E402
-from shapelint.analysis import contract  # noqa: E402
-from shapelint.checks import CHECKS  # noqa: E402
-from shapelint.checks._context import CheckContext  # noqa: E402
-from shapelint.errors import ModelError  # noqa: E402
-from shapelint.infer import infer  # noqa: E402
-from shapelint.frameworks import DIALECTS  # noqa: E402
-from shapelint.frameworks.tflite import TFLITE_RULES  # noqa: E402
-from shapelint.lint import findings, resolve_pins  # noqa: E402
-from shapelint.loaders import tflite_loader  # noqa: E402
-from shapelint.symbolic import evaluate  # noqa: E402
-
-TESTS = os.path.dirname(os.path.abspath(__file__))
 TFLITE_MERGES = {"CONCATENATION": "equal", **{op: "broadcast" for op in (
     "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD", "POW",
     "SELECT_V2")}}
@@ -69,6 +71,27 @@ def models(tmp):
     return out
 
 
+TF = [pytest.mark.slow, pytest.mark.tensorflow]
+
+
+@pytest.fixture(params=["raw", pytest.param("converted", marks=TF)])
+def fixed_model(request, tmp):
+    """A fixed-size model: written with the schema (the fast variant, no TensorFlow), or the
+    converted 64×64 U-Net."""
+    if request.param == "raw":
+        return M.save(M.fixed_skip_model(64), tmp, "raw_fixed64")
+    return request.getfixturevalue("models")["unet_fixed"]
+
+
+@pytest.fixture(params=["raw", pytest.param("converted", marks=TF)])
+def sl003_model(request, tmp):
+    """A model with an SL003 finding: the fixed skip connection that does not fit (65), written
+    with the schema, or the converted dynamic U-Net."""
+    if request.param == "raw":
+        return M.save(M.fixed_skip_model(65), tmp, "raw_fixed65")
+    return request.getfixturevalue("models")["unet_dyn"]
+
+
 def _lint(path, pins=None):
     """load → infer → the TFLite transposed-conv checks and the merge check: (graph, inferred, findings)."""
     graph = tflite_loader.load(path)
@@ -93,6 +116,8 @@ def _ints(text):
 # --------------------------------------------------------------------------- loader
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_loader_reads_a_converted_unet(models):
     g = tflite_loader.load(models["unet_dyn"])
     assert g.framework == "tflite"
@@ -113,6 +138,8 @@ def test_loader_reads_a_converted_unet(models):
     assert next(n for n in g.nodes if n.op == "CONCATENATION").attr("axis") == -1
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_weights_are_never_decoded(models):
     """Only small constants (the shape arguments) are decoded; every 4-D weight keeps its bytes."""
     g = tflite_loader.load(models["unet_fixed"])
@@ -160,6 +187,8 @@ def test_dynamic_dims_get_symbols(tmp):
     assert [t.shape for t in g.inputs] == [(1, "a[1]", 2), (1, "b[1]", 2)]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_resource_variables_use_their_declared_shape(models, tmp):
     """Given the Keras model as trackable object the converter keeps resource variables
     (VAR_HANDLE → READ_VARIABLE → TRANSPOSE): their declared shape feeds the convs, and every
@@ -187,6 +216,9 @@ def test_resource_variables_use_their_declared_shape(models, tmp):
 # --------------------------------------------------------------------------- shapes vs the interpreter
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("name,sizes", [("unet_fixed", [(64, 64)]), ("unet_dyn", [(16, 16), (24, 40), (64, 32)]),
                                         ("unet_resize", [(16, 16), (28, 36)]), ("misc_fixed", [(37, 45)]),
                                         ("misc_dyn", [(37, 45), (30, 31), (64, 64)])])
@@ -217,6 +249,9 @@ def test_every_tensor_shape_matches_the_interpreter(models, name, sizes):
 # --------------------------------------------------------------------------- merges (SL003)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("name", ["unet_dyn", "unet_resize"])
 def test_dynamic_unet_sizes_that_run_match_the_interpreter(models, name):
     path = models[name]
@@ -240,6 +275,9 @@ def test_dynamic_unet_sizes_that_run_match_the_interpreter(models, name):
     assert not M.run(path, _x(bad))[0] and M.run(path, _x(good))[0]
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_pinned_odd_size_is_an_error_with_the_interpreters_numbers(models):
     """The dynamic U-Net at 65×65 (what a fixed-size conversion would be; the converter itself
     refuses a fixed 65: TF's shape inference rejects the Concatenate of 34 and 33)."""
@@ -259,6 +297,9 @@ def test_pinned_odd_size_is_an_error_with_the_interpreters_numbers(models):
         M.convert(M.unet(2), (1, 65, 65, 3))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 @pytest.mark.parametrize("size,fails", [(65, True), (64, False), (63, True), (32, False)])
 def test_fixed_size_skip_connection(tmp, size, fails):
     path = M.save(M.fixed_skip_model(size), tmp, f"skip{size}")
@@ -272,6 +313,9 @@ def test_fixed_size_skip_connection(tmp, size, fails):
         assert {int(m.group(1)), int(m.group(2))} == {int(v) for v in errors[0].details["sizes"]}
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_xnnpack_truncates_where_the_builtin_kernels_fail(tmp):
     """Why the tests use no delegate (SEMANTICS.md): the default XNNPACK delegate runs the
     mismatched concatenation at 65 and returns a 66×66 result without an error."""
@@ -289,6 +333,9 @@ def _admissible(i, k, s, padding):
     return set(range(low, low + s))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_transpose_conv_output_shape_grid(tmp):
     """Every output_shape near the admissible range, per (input, kernel, stride, padding): shapelint's
     SL001/SL002 against what the interpreter, the reference kernels and TensorFlow do."""
@@ -306,10 +353,10 @@ def test_transpose_conv_output_shape_grid(tmp):
                             cases.append(dict(path=path, i=i, k=k, s=s, padding=padding, cin=3, cout=2, hw=list(hw)))
                             expect.append(all(v in adm for v in hw))
     # in a child process: the optimized kernel reads past its buffer for some of these
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import tflite_models as M; "
+    code = ("import json, sys; from tests import tflite_models as M; "
             "print(json.dumps(M.transpose_conv_verdicts(json.load(sys.stdin))))")
-    proc = subprocess.run([sys.executable, "-c", code, TESTS], input=json.dumps(cases), capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=900, env=child_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
     verdicts = json.loads(proc.stdout.strip().splitlines()[-1])
     bad = []
@@ -339,6 +386,9 @@ def test_transpose_conv_output_shape_grid(tmp):
     assert not bad, f"{len(bad)} disagreement(s) in {len(cases)} cases:\n" + "\n".join(bad[:15])
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_keras_output_padding_zero(tmp):
     """Keras Conv2DTranspose(k=4, s=2, "same", output_padding=0) asks for 2·i − 2 (tensorflow#50168):
     Keras itself fails at run time, the converter accepts it and TFLite runs it silently."""
@@ -349,7 +399,7 @@ def test_keras_output_padding_zero(tmp):
     assert "7×7" in f.message  # the input extent the kernel assumes: forward conv of 14 (SAME, s 2)
     ok, y, _ = M.run(path, _x(8))
     assert ok and y.shape == (1, 14, 14, 2)
-    keras = pytest.importorskip("keras")
+    import keras
     from keras import layers
 
     inp = keras.Input((8, 8, 3))
@@ -358,6 +408,9 @@ def test_keras_output_padding_zero(tmp):
         m(_x(8))
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_keras_output_padding_zero_dynamic(tmp):
     path = M.save(M.keras_conv_transpose(None, 4, 2, "same", 0, dynamic=True), tmp, "keras_op0_dyn")
     _, _, findings = _lint(path)
@@ -368,6 +421,9 @@ def test_keras_output_padding_zero_dynamic(tmp):
         assert ok and y.shape == (1, 2 * h - 2, 2 * h - 2, 2)
 
 
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
 def test_negative_output_shape_is_an_error(tmp):
     base = M.conv_transpose(2, 3, 2, "VALID", 5)
     path = M.save(M.set_output_shape(base, (-1, 5)), tmp, "tc_negative")
@@ -432,17 +488,17 @@ def test_random_bytes(tmp):
                 _expect_model_error(M.save(framed, tmp, f"random_tfl3_{n}_{k}"))
 
 
-def test_wrong_identifier(models, tmp):
-    data = bytearray(open(models["unet_fixed"], "rb").read())
+def test_wrong_identifier(fixed_model, tmp):
+    data = bytearray(open(fixed_model, "rb").read())
     data[4:8] = b"TFL2"
     _expect_model_error(M.save(bytes(data), tmp, "tfl2"), "file identifier")
 
 
 @pytest.mark.parametrize("mapped", [False, True])
-def test_truncated_at_every_eighth(models, tmp, monkeypatch, mapped):
+def test_truncated_at_every_eighth(fixed_model, tmp, monkeypatch, mapped):
     if mapped:  # large files are memory-mapped rather than read: the same checks apply
         monkeypatch.setattr(tflite_loader, "MAP_ABOVE", 0)
-    data = open(models["unet_fixed"], "rb").read()
+    data = open(fixed_model, "rb").read()
     for k in range(8):
         cut = len(data) * k // 8
         _expect_model_error(M.save(data[:cut], tmp, f"truncated_{k}"), "TFLite")
@@ -467,9 +523,9 @@ def test_out_of_range_indices(tmp):
         _expect_model_error(M.save(M.raw_model(tensors, ops, ins, outs), tmp, name.replace(" ", "_")), word)
 
 
-def test_single_byte_corruptions_never_escape(models, tmp):
+def test_single_byte_corruptions_never_escape(fixed_model, tmp):
     """Flip one byte at 300 places: the file loads and lints, or it is a ModelError -- nothing else."""
-    data = open(models["unet_fixed"], "rb").read()
+    data = open(fixed_model, "rb").read()
     rng = random.Random(1)
     other = []
     for k in range(300):
@@ -489,30 +545,28 @@ def test_single_byte_corruptions_never_escape(models, tmp):
 def test_cli_reports_a_bad_file_in_one_line(tmp):
     from shapelint import lint as lint_mod
 
-    if ".tflite" not in lint_mod.MODEL_SUFFIXES:
-        pytest.skip("lint.py does not dispatch .tflite yet (see the wiring lines)")
+    assert ".tflite" in lint_mod.MODEL_SUFFIXES, "lint.py does not dispatch .tflite"
     path = M.save(b"\x00" * 5 + b"garbage", tmp, "bad_cli")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(TESTS))
+    env = child_env()
     proc = subprocess.run([sys.executable, "-m", "shapelint", "check", path], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and path in proc.stderr
 
 
-def test_lint_dispatches_tflite(models):
+def test_lint_dispatches_tflite(sl003_model):
     from shapelint import lint as lint_mod
 
-    if ".tflite" not in lint_mod.MODEL_SUFFIXES:
-        pytest.skip("lint.py does not dispatch .tflite yet (see the wiring lines)")
-    res = lint_mod.lint(models["unet_dyn"])
+    assert ".tflite" in lint_mod.MODEL_SUFFIXES, "lint.py does not dispatch .tflite"
+    res = lint_mod.lint(sl003_model)
     assert any(f.rule == "SL003" for f in res.findings)
 
 
-def test_loading_is_fast_and_tensorflow_free(models):
+def test_loading_is_fast_and_tensorflow_free(sl003_model):
     """The lint path never imports tensorflow's package (only its schema file, by path)."""
     code = ("import sys, time; t = time.time(); from shapelint.loaders import tflite_loader; "
-            f"g = tflite_loader.load({models['unet_dyn']!r}); "
+            f"g = tflite_loader.load({sl003_model!r}); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(time.time() - t)")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(TESTS))
+    env = child_env()
     t = time.time()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-1500:]

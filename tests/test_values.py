@@ -85,6 +85,7 @@ def shape_ab(prefix="s"):
 # --------------------------------------------------------------------------- the issue's chains
 
 
+@pytest.mark.runtime
 def test_fpad_chain_as_torchscript_exports_it(tmp_path):
     """F.pad(x, [l, r, t, b]): pads = Concat(Constant, ConstantOfShape) → Reshape([-1, 2]) →
     Slice(-1, INT64_MIN+1, axis 0, step -1) → Transpose → Reshape(-1) → Cast → Pad, with
@@ -118,6 +119,7 @@ def test_fpad_chain_as_torchscript_exports_it(tmp_path):
     assert [evaluate(d, {"A": 5, "B": 13}) for d in y] == [1, 1, 8, 16]
 
 
+@pytest.mark.runtime
 def test_expand_where_equal_minus_one(tmp_path):
     """cls_token.expand(B, -1, -1): Expand(t, Where(Equal(shape, -1), ones, shape))."""
     nodes = shape_ab() + [
@@ -132,6 +134,7 @@ def test_expand_where_equal_minus_one(tmp_path):
     check(tmp_path, nodes, inits, "ys")
 
 
+@pytest.mark.runtime
 def test_ceil_half_times_two_through_float(tmp_path):
     """ceil(h / 2) * 2 as exported: Cast(float) → Div 2.0 → Ceil → Cast(int64) → Mul 2."""
     nodes = shape_ab() + [
@@ -149,6 +152,7 @@ def test_ceil_half_times_two_through_float(tmp_path):
     assert [str(v) for v in inf.value("y")] == ["2·ceil(A/2)", "2·ceil(B/2)"]
 
 
+@pytest.mark.runtime
 def test_sqrt_of_a_square_is_exact_and_of_a_size_is_not(tmp_path):
     """int(math.sqrt(seq_len)): exact for A·A; unknown for A·B (with the reason)."""
     nodes = shape_ab() + [
@@ -166,6 +170,7 @@ def test_sqrt_of_a_square_is_exact_and_of_a_size_is_not(tmp_path):
     assert "not exact" in inf.why_no_value["r2"]
 
 
+@pytest.mark.runtime
 def test_reshape_with_zero_and_minus_one(tmp_path):
     nodes = [N("Reshape", ["x", "t"], ["y"]), N("Shape", ["y"], ["ys"]),
              N("Reshape", ["v", "t2"], ["vr"])]
@@ -175,6 +180,7 @@ def test_reshape_with_zero_and_minus_one(tmp_path):
     check(tmp_path, nodes, inits, "vr")
 
 
+@pytest.mark.runtime
 def test_comparisons_of_sizes_decided_by_bounds(tmp_path):
     """A dim is ≥ 1: Less(A, 0) is 0, Greater(A, 0) is 1, Equal(A − 2·floor(A/2), 2) is 0;
     Equal(A, 3) depends on A: an indicator expression of A."""
@@ -194,6 +200,7 @@ def test_comparisons_of_sizes_decided_by_bounds(tmp_path):
     assert check(tmp_path, nodes, inits, "eq3", "bool", required=True)
 
 
+@pytest.mark.runtime
 def test_torch_floor_divide_fixup_chain(tmp_path):
     """torch's `//` on ints exports Div plus a fix-up for negative quotients; with the sign
     known (a remainder is ≥ 0) the fix-up folds away."""
@@ -396,6 +403,7 @@ CASES = [_case_slice, _case_transpose, _case_gather, _case_gather_elements, _cas
          _case_reduce, _case_scatter, _case_cast_float, _case_split]
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[6:] for c in CASES])
 def test_value_rule_equals_onnxruntime(case, tmp_path):
     rng = np.random.default_rng(abs(hash(case.__name__)) % (1 << 32))
@@ -411,6 +419,7 @@ def test_value_rule_equals_onnxruntime(case, tmp_path):
     assert known >= 8
 
 
+@pytest.mark.runtime
 def test_range_constant_of_shape_size_and_shape_slices(tmp_path):
     nodes = shape_ab() + [
         N("Gather", ["s", "zero"], ["a"]), N("Range", ["two", "a", "three"], ["r"]),
@@ -440,6 +449,7 @@ EINSUM = ["ij,jk->ik", "bij,bjk->bik", "...ij,...jk->...ik", "ii->i", "ij->", "i
           "i,j->ij", "...i->...", "b...c,c->b...", "ijk->kji"]
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize("eq", EINSUM)
 def test_einsum_shape_equals_onnxruntime(eq, tmp_path):
     lhs = eq.split("->")[0].split(",")

@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from shapelint.lint import analyse
+from shapelint.symbolic import evaluate
+from tests.support import LazyModule
 
-from shapelint.lint import analyse  # noqa: E402
-from shapelint.symbolic import evaluate  # noqa: E402
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow, pytest.mark.runtime]
+tf = LazyModule("tensorflow")  # imported by the first test: collecting this module does not import it
 
 SIZES = [1, 2, 3, 4, 5, 7, 9, 10, 11, 14, 17]
 
@@ -39,7 +41,6 @@ def _check(inf, out_name, want_fn):
         assert tuple(evaluate(d, _env(inf, shape)) for d in y) == want, (h, [str(d) for d in y], want)
 
 
-@pytest.mark.slow
 def test_tf_floordiv_floormod_notequal_squared_difference(tmp_path):
     class M(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, None, 3, 1], tf.float32)])
@@ -54,9 +55,8 @@ def test_tf_floordiv_floormod_notequal_squared_difference(tmp_path):
     _check(inf, out, lambda shape: tuple(m(tf.zeros(shape)).shape))
 
 
-@pytest.mark.slow
 def test_tflite_floordiv_floormod_notequal_squared_difference(tmp_path):
-    from tflite_models import NO_DELEGATES, convert
+    from tests.tflite_models import convert, no_delegates
 
     data = convert(_sizes_fn, (1, None, 3, 1))
     path = tmp_path / "m.tflite"
@@ -65,7 +65,7 @@ def test_tflite_floordiv_floormod_notequal_squared_difference(tmp_path):
     out = inf.graph.outputs[0]
 
     def run(shape):
-        it = tf.lite.Interpreter(model_content=data, experimental_op_resolver_type=NO_DELEGATES)
+        it = tf.lite.Interpreter(model_content=data, experimental_op_resolver_type=no_delegates())
         inp = it.get_input_details()[0]
         it.resize_tensor_input(inp["index"], list(shape))
         it.allocate_tensors()

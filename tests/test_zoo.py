@@ -7,11 +7,10 @@ import json
 import os
 import random
 
+import onnx
 import pytest
 
-from zoo_util import VERDICTS, ZOO, run_sizes, verdict, with_random_weights
-
-onnx = pytest.importorskip("onnx")
+from tests.zoo_util import VERDICTS, ZOO, run_sizes, verdict, with_random_weights
 
 
 def _table():
@@ -94,10 +93,10 @@ def _sample():
     return out
 
 
+@pytest.mark.runtime
 @pytest.mark.slow
 @pytest.mark.parametrize("name,sizes", _sample(), ids=[n for n, _ in _sample()])
 def test_refilled_model_gets_the_stored_verdicts(name, sizes, tmp_path):
-    pytest.importorskip("onnxruntime")
     entry = _table()[name]
     channels = int(entry["input_shape"][1])
     refilled = tmp_path / name
@@ -112,13 +111,13 @@ def test_refilled_model_gets_the_stored_verdicts(name, sizes, tmp_path):
     assert len(sizes) >= 5
 
 
+@pytest.mark.runtime
 @pytest.mark.slow
 def test_a_size_that_kills_onnxruntime_is_a_failure_and_the_others_still_run(tmp_path):
     """SqueezeNet 1.1 at 16x16: onnxruntime's process dies of SIGFPE (as measured with the weights);
     run_sizes records it and runs the sizes after it in a fresh process."""
     name = "tv_squeezenet1_1_ts.onnx"
-    if name not in _table():
-        pytest.skip("no SqueezeNet in the zoo")
+    assert name in _table(), f"{name} is no longer in the zoo: this test needs a model that kills onnxruntime"
     stored = _table()[name]["sizes"]
     assert "crashed" in stored["16x16"]["error"]
     refilled = tmp_path / name

@@ -2,11 +2,13 @@
 
 import numpy as np
 
+from tests.support import require
+
 
 def seed_savedmodel(path, out_hw, padding="VALID", in_hw=2, k=3, s=2):
     """The project's seed: input 1×2×2×1, kernel 3×3, stride 2, tf.nn.conv2d_transpose with
     output_shape [1, o, o, 1]."""
-    import tensorflow as tf
+    tf = require("tensorflow")
 
     class Seed(tf.Module):
         def __init__(self):
@@ -23,7 +25,7 @@ def seed_savedmodel(path, out_hw, padding="VALID", in_hw=2, k=3, s=2):
 
 def keras_unet(depth=2, k_up=3, pool="max", up_padding="same", output_padding=None, merge="concat", channels=2):
     """A Keras U-Net with None spatial dims (Conv2D same, pooling with padding same or valid)."""
-    import tensorflow as tf
+    tf = require("tensorflow")
 
     L = tf.keras.layers
     inp = tf.keras.Input((None, None, 1), name="image")
@@ -42,7 +44,7 @@ def keras_unet(depth=2, k_up=3, pool="max", up_padding="same", output_padding=No
 
 def run_signature(path, shape, key=None):
     """Run a SavedModel's serving signature at ``shape``: (True, output shape) or (False, error)."""
-    import tensorflow as tf
+    tf = require("tensorflow")
 
     loaded = tf.saved_model.load(str(path))
     fn = loaded.signatures["serving_default"]
@@ -57,7 +59,7 @@ def run_signature(path, shape, key=None):
 def tf1_unet_savedmodel(path):
     """A TF1-style SavedModel (a plain GraphDef, no function library): conv stride 2 SAME, then
     conv2d_transpose back to 2·ceil(H/2), concatenated with the input."""
-    import tensorflow as tf
+    tf = require("tensorflow")
 
     v1 = tf.compat.v1
     g = tf.Graph()

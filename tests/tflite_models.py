@@ -4,25 +4,53 @@ connection that does not fit, a MediaPipe custom op, broken indices), and a runn
 interpreter *without* delegates (XNNPACK hides some failures: it truncates a mismatched
 concatenation where the builtin kernels fail).
 
-Imports TensorFlow: import this module only after ``pytest.importorskip("tensorflow")``.
+TensorFlow and Keras are imported when first used (converting, running the interpreter): writing
+a model with the schema needs only TFLite's schema file, loaded by path as shapelint loads it, and
+the flatbuffers package, so the fast tests that write models directly never import TensorFlow.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import flatbuffers  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-from tensorflow.lite.python import schema_py_generated as S  # noqa: E402
 
-NO_DELEGATES = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-REFERENCE = tf.lite.experimental.OpResolverType.BUILTIN_REF  # the plain reference kernels, no delegate
+from tests.support import LazyModule, require  # noqa: E402
+
+tf = LazyModule("tensorflow")
+keras = LazyModule("keras")
+layers = LazyModule("keras.layers")
+
+
+def _schema():
+    """tensorflow/lite/python/schema_py_generated.py, loaded by path (find_spec does not import
+    the tensorflow package)."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        require("tensorflow")  # raises the test extra's ImportError
+    path = os.path.join(list(spec.submodule_search_locations)[0], "lite", "python", "schema_py_generated.py")
+    schema_spec = importlib.util.spec_from_file_location("_tests_tflite_schema", path)
+    module = importlib.util.module_from_spec(schema_spec)
+    schema_spec.loader.exec_module(module)
+    return module
+
+
+S = _schema()
+
+
+def no_delegates():
+    """The builtin kernels without the default delegate (XNNPACK)."""
+    return tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def reference():
+    """The plain reference kernels, no delegate."""
+    return tf.lite.experimental.OpResolverType.BUILTIN_REF
 
 
 # --------------------------------------------------------------------------- converted models
@@ -39,14 +67,17 @@ def convert(fn, input_shape) -> bytes:
     return tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()]).convert()
 
 
-class _Resize2x(layers.Layer):
-    """Bilinear 2× upsampling sized at run time: tf.image.resize(x, 2·shape(x)[1:3])."""
+def _resize2x():
+    """A Keras layer: bilinear 2× upsampling sized at run time, tf.image.resize(x, 2·shape(x)[1:3])."""
 
-    def call(self, x):
-        return tf.image.resize(x, tf.shape(x)[1:3] * 2, "bilinear")
+    class _Resize2x(layers.Layer):
+        def call(self, x):
+            return tf.image.resize(x, tf.shape(x)[1:3] * 2, "bilinear")
+
+    return _Resize2x()
 
 
-def unet(depth=2, up="convt", input_shape=(None, None, 3), ch=4, seed=0) -> keras.Model:
+def unet(depth=2, up="convt", input_shape=(None, None, 3), ch=4, seed=0):
     """A Keras U-Net: per level a conv, a "same" 2×2 max pool; the decoder upsamples by 2
     (Conv2DTranspose k2 s2 "same", or a bilinear resize) and concatenates the skip tensor."""
     keras.utils.set_random_seed(seed)
@@ -58,7 +89,7 @@ def unet(depth=2, up="convt", input_shape=(None, None, 3), ch=4, seed=0) -> kera
         x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.Conv2D(ch, 3, padding="same")(x)
     for d in reversed(range(depth)):
-        x = layers.Conv2DTranspose(ch, 2, strides=2, padding="same")(x) if up == "convt" else _Resize2x()(x)
+        x = layers.Conv2DTranspose(ch, 2, strides=2, padding="same")(x) if up == "convt" else _resize2x()(x)
         x = layers.Concatenate()([x, skips[d]])
         x = layers.Conv2D(ch, 3, padding="same")(x)
     return keras.Model(inp, x)
@@ -243,13 +274,15 @@ def save(data: bytes, folder: str, name: str) -> str:
     return path
 
 
-def interpreter(model, resolver=NO_DELEGATES, preserve=False):
+def interpreter(model, resolver=None, preserve=False):
+    """A TFLite interpreter on a path or bytes, without delegates unless ``resolver`` says otherwise."""
+    resolver = no_delegates() if resolver is None else resolver
     kw = dict(model_path=model) if isinstance(model, str) else dict(model_content=bytes(model))
     return tf.lite.Interpreter(**kw, experimental_op_resolver_type=resolver,
                                experimental_preserve_all_tensors=preserve)
 
 
-def run(model, x, resolver=NO_DELEGATES, shapes=False):
+def run(model, x, resolver=None, shapes=False):
     """Run at input ``x`` (resizing a dynamic input): (True, output, {tensor: shape} if ``shapes``)
     or (False, the interpreter's message, None)."""
     try:
@@ -276,7 +309,7 @@ def transpose_conv_verdicts(cases) -> list:
     for c in cases:
         x = np.random.RandomState(1).randn(1, c["i"], c["i"], c["cin"]).astype(np.float32)
         ok, y, _ = run(c["path"], x)
-        ref_ok, ref, _ = run(c["path"], x, REFERENCE)
+        ref_ok, ref, _ = run(c["path"], x, reference())
         w = tf_conv_transpose_weights(c["k"], c["cin"], c["cout"])
         try:
             t = tf.nn.conv2d_transpose(x, w, [1, c["hw"][0], c["hw"][1], c["cout"]], c["s"], c["padding"]).numpy()
@@ -292,7 +325,7 @@ def transpose_conv_verdicts(cases) -> list:
     return out
 
 
-def misc(input_shape=(None, None, 3), seed=0) -> keras.Model:
+def misc(input_shape=(None, None, 3), seed=0):
     """Many TFLite ops in one model, for the shape tables: strided VALID and dilated convs,
     depthwise conv, pads, pools, a crop (STRIDED_SLICE), nearest upsampling, an elementwise merge,
     a global mean, a dense layer, a reshape and a softmax."""

@@ -112,9 +112,9 @@ def run_sizes(model_path, channels, sizes, timeout=1800):
 
     out, todo = {}, [tuple(s) for s in sizes]
     while todo:
-        p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); import zoo_util; "
-                            "zoo_util._worker()"], input=json.dumps({"model": os.fspath(model_path), "channels": channels,
-                                                                     "sizes": todo}),
+        # this file run as a script (it imports nothing of its own), from the tests or scripts/make_zoo.py
+        p = subprocess.run([sys.executable, os.path.abspath(__file__)],
+                           input=json.dumps({"model": os.fspath(model_path), "channels": channels, "sizes": todo}),
                            capture_output=True, text=True, timeout=timeout)
         for line in p.stdout.splitlines():
             size, _, result = line.partition("\t")
@@ -149,3 +149,7 @@ def _worker():
         return
     for h, w in job["sizes"]:
         print(f"{h}x{w}\t{run_once(sess, job['channels'], h, w)}", flush=True)
+
+
+if __name__ == "__main__":  # the child process of run_sizes
+    _worker()
