@@ -593,11 +593,7 @@ def transposed_rejects(inf, node, stopped=None) -> list:
                 cond += " (where the output is smaller than the kernel, TF's truncating check is not analysed)"
         ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
         where = f"{fmt_dim(o)} on axis {ax['name']} from input {fmt_dim(ax['i'])}"
-        shape_fix = [fmt_dim(v) for v in inf.value(node.input(0))]
-        for other in got[1]:  # every spatial axis: its size, clamped into its admissible range
-            lo_o = sub(other["o"], other["low"])
-            if isinstance(lo_o, int):
-                shape_fix[other["axis"]] = fmt_dim(add(other["low"], min(max(lo_o, 0), other["s"] - 1)))
+        shape_fix = clamped_output_shape(inf.value(node.input(0)), got[1])
         keras = keras_output_padding(dict(ax, o=add(low, s - 1))) if keras_output_padding(ax) else ""
         return [TransposedIssue(
             f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
@@ -609,6 +605,17 @@ def transposed_rejects(inf, node, stopped=None) -> list:
              "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
             "error" if tv.symbol is None or tv.works.intersect(tv.analysed).is_empty() else "warning")]
     return []
+
+
+def clamped_output_shape(out, axes) -> list:
+    """An output-size tensor's value with every spatial axis clamped into its admissible range
+    (where concrete), as text: the output_shape to ask for instead."""
+    fix = [fmt_dim(v) for v in out]
+    for ax in axes:
+        lo = sub(ax["o"], ax["low"])
+        if isinstance(lo, int):
+            fix[ax["axis"]] = fmt_dim(add(ax["low"], min(max(lo, 0), ax["s"] - 1)))
+    return fix
 
 
 def sized_by_tensor(axes, chooser: str) -> list:

@@ -420,16 +420,6 @@ def tflite_params(inf, node):
     return x, out, axes
 
 
-def _shape_fix(out, axes) -> list:
-    """output_shape with every spatial axis clamped into its admissible range (where concrete)."""
-    fix = [fmt_dim(v) for v in out]
-    for ax in axes:
-        lo = sub(ax["o"], ax["low"])
-        if isinstance(lo, int):
-            fix[ax["axis"]] = fmt_dim(add(ax["low"], min(max(lo, 0), ax["s"] - 1)))
-    return fix
-
-
 def _what_tflite_does(x, out, axes) -> str:
     """At concrete sizes: what the interpreter (no delegate) does with an inadmissible output_shape."""
     try:
@@ -465,7 +455,7 @@ def transposed_rejects(inf, node, stopped=None) -> list:
             f"{node.op} '{node.name}': output_shape {[fmt_dim(v) for v in out]} has the negative dim "
             f"{out[a]} at axis {a}: the TFLite interpreter fails to prepare it (\"BytesRequired number of "
             f"elements overflowed\")",
-            f"give output_shape=[{', '.join(_shape_fix(out, axes))}]",
+            f"give output_shape=[{', '.join(tf_dialect.clamped_output_shape(out, axes))}]",
             {"axis": a, "output": fmt_dim(out[a])})]
     bad = []
     for ax in axes:
@@ -498,7 +488,7 @@ def transposed_rejects(inf, node, stopped=None) -> list:
     return [TransposedIssue(
         f"{node.op} '{node.name}': {where} is outside the admissible {{{ok_sizes}}}{cond}. {what}{tf_too}",
         f"ask for one of {{{ok_sizes}}}: "
-        f"tf.nn.conv2d_transpose(..., output_shape=[{', '.join(_shape_fix(out, axes))}])"
+        f"tf.nn.conv2d_transpose(..., output_shape=[{', '.join(tf_dialect.clamped_output_shape(out, axes))}])"
         + (f"; {keras}" if keras else ""),
         {"axis": ax["axis"], "output": fmt_dim(ax["o"]), "input": fmt_dim(ax["i"]),
          "admissible": [fmt_dim(add(ax["low"], j)) for j in range(ax["s"])],
