@@ -16,7 +16,7 @@ from typing import Optional
 
 from .infer import CAUGHT as _CAUGHT, Inferred
 from .frameworks import dialect, of_graph, op_key, op_keys
-from .frameworks.tf import TRANSPOSED as TF_TRANSPOSED, tf_forward, tf_params  # noqa: F401  (re-exported)
+from .frameworks.tf import tf_transposed_verdict
 from . import sizes
 from .ir import Node
 from .symbolic import (
@@ -996,61 +996,6 @@ def too_small(inf: Inferred) -> list:
 
 
 # ----------------------------------------------------------- transposed convolutions sized by a tensor
-
-
-@dataclass(frozen=True)
-class TransposedVerdict:
-    """Whether TF accepts a transposed conv's output size on one axis: at fixed sizes ``ok``; for a
-    symbolic size, ``works`` (sizes of ``symbol`` it accepts) inside ``analysed`` (sizes where the
-    output is at least the kernel's extent minus the pads; below, TF's truncating check is not
-    modelled)."""
-
-    ok: Optional[bool]
-    symbol: Optional[str] = None
-    works: Optional[SizeSet] = None
-    analysed: Optional[SizeSet] = None
-
-
-def within_admissible(o, low, s: int):
-    """Where a transposed conv's output size ``o`` is one of its ``s`` admissible sizes
-    low…low+s−1 (Keras, TF and TFLite checks alike): True or False when that does not depend on
-    the input size; (symbol, the sizes where it is) for one symbol; None when undecided."""
-    lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
-    if isinstance(lo_d, int) and isinstance(hi_d, int):
-        return lo_d >= 0 and hi_d >= 0
-    syms = symbols(lo_d, hi_d)
-    if len(syms) != 1:
-        return None
-    (name,) = syms
-    try:
-        return name, solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
-    except Undecidable:
-        return None
-
-
-def tf_transposed_verdict(ax: dict) -> Optional[TransposedVerdict]:
-    o, low, s = ax["o"], ax["low"], ax["s"]
-    if isinstance(o, int) and isinstance(ax["i"], int):
-        return TransposedVerdict(tf_forward(o, ax) == ax["i"])
-    syms = symbols(o, ax["i"])
-    if len(syms) != 1 or s > 64:
-        return None
-    (name,) = syms
-    inside = within_admissible(o, low, s)
-    if inside is None:
-        return None
-    if isinstance(inside, bool):  # a constant offset: in range or not, always
-        works = SizeSet.everything() if inside else SizeSet(1, frozenset(), 1, frozenset())
-    else:
-        works = inside[1]
-    try:
-        analysed = SizeSet.everything()
-        if ax["padding"] != "SAME":
-            floor_ok = add(o, ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"]) + 1)
-            analysed = solve([floor_ok], PositivePred(), name)
-    except Undecidable:
-        return None
-    return TransposedVerdict(None, name, works, analysed)
 
 
 def tf_transposed(inf: Inferred):

@@ -8,8 +8,9 @@ All functions take ints or symbolic dims (``shapelint.symbolic``) and stay exact
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from .symbolic import Dim, add, ceildiv, floordiv, mul, sub
+from .symbolic import Dim, PositivePred, SizeSet, Undecidable, add, ceildiv, floordiv, mul, solve, sub, symbols
 
 
 def effective_kernel(k: int, d: int) -> int:
@@ -167,3 +168,36 @@ def keras_conv_transpose_out(i: Dim, k: int, s: int, d: int, padding: str, outpu
 def torch_conv_transpose_out(i: Dim, k: int, s: int, p: int, d: int, op: int) -> Dim:
     """PyTorch ConvTranspose{1,2,3}d: o = (i − 1)·s − 2·p + d·(k − 1) + op + 1, op < max(s, d)."""
     return add(mul(s, sub(i, 1)), -2 * p + d * (k - 1) + op + 1)
+
+
+# ----------------------------------------------------------- whether a transposed conv's size fits
+
+
+@dataclass(frozen=True)
+class TransposedVerdict:
+    """Whether TF accepts a transposed conv's output size on one axis: at fixed sizes ``ok``; for a
+    symbolic size, ``works`` (sizes of ``symbol`` it accepts) inside ``analysed`` (sizes where the
+    output is at least the kernel's extent minus the pads; below, TF's truncating check is not
+    modelled)."""
+
+    ok: Optional[bool]
+    symbol: Optional[str] = None
+    works: Optional[SizeSet] = None
+    analysed: Optional[SizeSet] = None
+
+
+def within_admissible(o, low, s: int):
+    """Where a transposed conv's output size ``o`` is one of its ``s`` admissible sizes
+    low…low+s−1 (Keras, TF and TFLite checks alike): True or False when that does not depend on
+    the input size; (symbol, the sizes where it is) for one symbol; None when undecided."""
+    lo_d, hi_d = sub(o, low), sub(add(low, s - 1), o)
+    if isinstance(lo_d, int) and isinstance(hi_d, int):
+        return lo_d >= 0 and hi_d >= 0
+    syms = symbols(lo_d, hi_d)
+    if len(syms) != 1:
+        return None
+    (name,) = syms
+    try:
+        return name, solve([add(lo_d, 1), add(hi_d, 1)], PositivePred(), name)
+    except Undecidable:
+        return None

@@ -1076,3 +1076,14 @@ def _int_roots(p: Poly, name: str) -> set:
     if b % a == 0:
         return {-b // a}
     return set()
+
+
+def fmt_dim(d: Dim) -> str:
+    """A dim as messages print it: a number, an expression, or "?" when unknown."""
+    return "?" if d is None else str(d)
+
+
+def fmt_shape(shape) -> str:
+    if shape is None:
+        return "[?]"
+    return "[" + ", ".join(fmt_dim(d) for d in shape) + "]"

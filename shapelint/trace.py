@@ -6,16 +6,7 @@ from __future__ import annotations
 
 from .frameworks import dialect
 from .infer import Inferred
-from .symbolic import Dim
-
-def fmt_dim(d: Dim) -> str:
-    return "?" if d is None else str(d)
-
-
-def fmt_shape(shape) -> str:
-    if shape is None:
-        return "[?]"
-    return "[" + ", ".join(fmt_dim(d) for d in shape) + "]"
+from .symbolic import fmt_dim, fmt_shape  # noqa: F401  (re-exported: messages print dims so)
 
 
 def lineage(inf: Inferred, tensor: str, limit: int = 400) -> list:

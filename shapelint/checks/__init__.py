@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import (convtranspose, convtranspose_keras, convtranspose_tf, convtranspose_tflite, merge, not_inferred,
-               shape_check, size_contract, too_small)
+from . import (ambiguous_convtranspose, invalid_convtranspose, merge, not_inferred, shape_check, size_contract,
+               too_small)
 
 
 @dataclass(frozen=True)
@@ -22,26 +22,11 @@ class Rule:
     identity: tuple = ()
 
 
-def _both(*fns):
-    """One rule, checked in each framework's terms."""
-
-    def check(ctx):
-        for fn in fns:
-            yield from fn(ctx)
-
-    check.__doc__ = fns[0].__doc__
-    return check
-
-
 _TRANSPOSED = ("axis", "admissible", "output", "input", "chosen")
 
 CHECKS = {r.id: r for r in (
-    Rule("SL001", "invalid-convtranspose", "error",
-         _both(convtranspose.check_invalid, convtranspose_tf.check_invalid, convtranspose_tflite.check_invalid,
-               convtranspose_keras.check_invalid), _TRANSPOSED),
-    Rule("SL002", "ambiguous-convtranspose", "warning",
-         _both(convtranspose.check_ambiguous, convtranspose_tf.check_ambiguous, convtranspose_tflite.check_ambiguous,
-               convtranspose_keras.check_ambiguous), _TRANSPOSED),
+    Rule("SL001", "invalid-convtranspose", "error", invalid_convtranspose.check, _TRANSPOSED),
+    Rule("SL002", "ambiguous-convtranspose", "warning", ambiguous_convtranspose.check, _TRANSPOSED),
     Rule("SL003", "merge-mismatch", "error", merge.check,
          ("axis", "symbol", "inputs", "sizes", "input_axis", "input", "also")),
     Rule("SL004", "input-too-small", "error", too_small.check, ("axis",)),

@@ -8,9 +8,9 @@ a node (:func:`dialect`) or of a graph (:func:`of_graph`), never which framework
 from __future__ import annotations
 
 from . import keras, onnx, tf, tflite
-from .base import Alias, Dialect, RuleContext, TransposedAxis, alias
+from .base import Alias, Dialect, RuleContext, TransposedAxis, TransposedChoice, TransposedIssue, alias
 
-__all__ = ["Alias", "DIALECTS", "Dialect", "RuleContext", "TransposedAxis", "alias", "dialect", "of_domain", "of_graph", "op_key", "op_keys"]
+__all__ = ["Alias", "DIALECTS", "Dialect", "RuleContext", "TransposedAxis", "TransposedChoice", "TransposedIssue", "alias", "dialect", "of_domain", "of_graph", "op_key", "op_keys"]
 
 # framework name (Graph.framework) -> its dialect; one line per framework
 DIALECTS: dict = {d.name: d for d in (onnx.DIALECT, tf.DIALECT, keras.DIALECT, tflite.DIALECT)}

@@ -92,6 +92,44 @@ class TransposedAxis:
     why: str  # the framework's rule that produced it, for explain
 
 
+@dataclass(frozen=True)
+class TransposedChoice:
+    """One spatial axis of a transposed convolution whose output size is picked among the sizes
+    that fit (SL002's conventions), in every framework's terms alike: the ``s`` admissible sizes
+    ``low``…``low + s − 1`` for input ``i``, the size ``o`` the node produces or asks for, what
+    picked it, and how to pick another in that framework's code. The check renders
+    "{name}: input {i} admits {s} output sizes {…}{shown}; {chooser} {o}{after}"."""
+
+    axis: int  # the axis as details name it
+    name: str  # "H", "W", ...
+    i: object  # input size (a dim)
+    s: int  # stride
+    low: object  # the smallest admissible size
+    o: object  # the size chosen
+    chooser: str  # what picked it: "input_sizes picks", "Keras picks", ...
+    fix: str  # how to pick another, in the framework's code
+    shown: str = ""  # facts shown beside the admissible sizes: " (padding SAME)"
+    after: str = ""  # after the chosen size: " (output_padding=None)"
+    extra: tuple = ()  # (key, value) details beyond axis, input, admissible, chosen
+    text: Callable = None  # how details print a dim (None: as messages do)
+    # o is admissible by construction (ONNX: output_padding < stride selects among the admissible
+    # sizes), even where a size is unknown; None: the check decides from o and low
+    inside: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class TransposedIssue:
+    """A transposed convolution's size or attributes that the framework's runtime rejects or gets
+    wrong (SL001), or that two readings of the node disagree on (SL002), stated by its dialect in
+    the runtime's words: the message with both numbers, the fix to paste, the details, and the
+    severity where it departs from the rule's."""
+
+    message: str
+    fix: str
+    details: dict
+    severity: Optional[str] = None
+
+
 def _no_spatial(node, rank: int) -> tuple:
     return ()
 
@@ -132,6 +170,20 @@ class Dialect:
     output_shape_limits: Optional[Callable] = None
     # (inf, node) -> [TransposedAxis] for a transposed convolution (``explain``)
     transposed_axes: Optional[Callable] = None
+    # transposed convolutions that size their output by their own formula, not by attributes or an
+    # output-size tensor (MediaPipe's Convolution2DTransposeBias): SL002 reads them, explain does not
+    self_sized_transposed_ops: frozenset = frozenset()
+    # SL001: (inf, node, stopped) -> [TransposedIssue], what the runtime rejects (or, TFLite, runs
+    # with wrong values) for a transposed convolution, in its words; ``stopped()``: whether the runtime
+    # already stopped upstream of the node's input at fixed sizes
+    transposed_rejects: Optional[Callable] = None
+    # SL002, warnings: (inf, node) -> [TransposedIssue], where two readings of the node's
+    # attributes give different sizes (ONNX auto_pad=SAME with output_padding: onnx shape
+    # inference and onnxruntime); a node with one has no convention to report
+    transposed_disputes: Optional[Callable] = None
+    # SL002, info: (inf, node) -> [TransposedChoice] per spatial axis whose size a convention
+    # picks; empty where SL001 applies or no convention is involved (an explicit output_shape)
+    transposed_choices: Optional[Callable] = None
     pass_through: frozenset = frozenset()  # ops that keep the spatial size (for traces)
     upsamplers: frozenset = frozenset()
     data_input: Mapping = field(default_factory=dict)  # op -> index of the data input when not 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import sizes
-from ..symbolic import Dim, Invalid, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
+from ..symbolic import Dim, Invalid, fmt_dim, fmt_shape, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
 from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
 from ..values import slice_dim as _slice_dim
-from .base import Dialect, Rule, TransposedAxis, out as _out
+from .base import Dialect, Rule, TransposedAxis, TransposedChoice, TransposedIssue, out as _out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -780,7 +780,7 @@ def transposed_axes(inf, node) -> list:
         elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
             why = f"auto_pad={p['auto_pad']}: min(i·s, (i−1)·s + K + output_padding)"
         else:
-            why = (f"s·(i−1) + K − pads + output_padding = {p['strides'][a]}·({_dim(x[2 + a])}−1) + "
+            why = (f"s·(i−1) + K − pads + output_padding = {p['strides'][a]}·({fmt_dim(x[2 + a])}−1) + "
                    f"{sizes.effective_kernel(p['kernel'][a], p['dilations'][a])} − {p['pads'][a] + p['pads'][a + n]}"
                    f" + {p['output_padding'][a]}")
         padding = "VALID" if p["auto_pad"] == "VALID" else ("SAME" if p["auto_pad"].startswith("SAME") else "pads")
@@ -788,10 +788,6 @@ def transposed_axes(inf, node) -> list:
         out.append(TransposedAxis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe,
                                   padding, produced[a], why))
     return out
-
-
-def _dim(d) -> str:
-    return "?" if d is None else str(d)
 
 
 def default_opset(model) -> "int | None":
@@ -877,6 +873,238 @@ def _spatial_axes(node, rank: int) -> tuple:
     return tuple(range(2, rank))
 
 
+# --------------------------------------------------------------------------- SL001/SL002's facts
+# SL001 -- what onnxruntime rejects: output_padding ≥ stride, a negative output_padding, auto_pad
+# together with pads, an output_shape above the largest size that maps back to the input, an output
+# size ≤ 0. SL002 -- what implementations read differently: auto_pad SAME_* with output_padding
+# (onnx shape inference says i·s + op, onnxruntime min(i·s, (i−1)·s + K + op)); output_shape beside
+# pads/output_padding implying another size, or below the admissible range (runs in onnxruntime,
+# rejected by TensorFlow); and every stride > 1 ConvTranspose whose size is picked by a convention
+# (no explicit output_shape).
+
+INT_LIST_ATTRS = ("kernel_shape", "strides", "dilations", "pads", "output_padding", "output_shape")
+
+
+def _axis_name(a: int, n: int) -> str:
+    if n == 2:
+        return "HW"[a]
+    if n == 3:
+        return "DHW"[a]
+    return f"axis {a + 2}"
+
+
+def _integer_attrs(node) -> bool:
+    """The size attributes hold integers (a model may store them as floats or strings)."""
+    for key in INT_LIST_ATTRS:
+        v = node.attr(key)
+        if v is not None and (not isinstance(v, tuple) or not all(type(x) is int for x in v)):
+            return False
+    g = node.attr("group", 1)
+    return type(g) is int
+
+
+def _checked(inf, node):
+    """(x shape, params) for a ConvTranspose whose attributes can be read, or None (attributes of
+    the wrong type: inference noted the node, nothing to compute)."""
+    if not _integer_attrs(node):
+        return None
+    x, w = inf.shape(node.input(0)), inf.shape(node.input(1))
+    if x is None or w is None or len(x) < 3 or len(w) != len(x):
+        return None
+    p = convtranspose_params(node, x, w)
+    n = p["n_spatial"]
+    if len(p["kernel"]) != n or len(p["strides"]) != n or len(p["dilations"]) != n \
+            or len(p["pads"]) != 2 * n or len(p["output_padding"]) != n:
+        return None
+    return x, p
+
+
+def _torch_arg(ops) -> str:
+    return f"output_padding={tuple(ops) if len(ops) > 1 else ops[0]}"
+
+
+def transposed_rejects(inf, node, stopped) -> list:
+    """SL001: attributes and sizes onnxruntime rejects (``stopped()``: it stopped upstream already)."""
+    got = _checked(inf, node)
+    if got is None:
+        return []
+    x, p = got
+    n = p["n_spatial"]
+    ops, strides, dil = p["output_padding"], p["strides"], p["dilations"]
+    base = dict(input_shape=fmt_shape(x), strides=list(strides), output_padding=list(ops),
+                dilations=list(dil), kernel=list(p["kernel"]), pads=list(p["pads"]))
+    bad = [a for a in range(n) if ops[a] >= strides[a] or ops[a] < 0]
+    if bad:
+        fixed = [min(max(o, 0), s - 1) for o, s in zip(ops, strides)]
+        a = bad[0]
+        return [TransposedIssue(
+            f"output_padding {list(ops)} is outside 0…stride−1 = 0…{strides[a] - 1} on axis "
+            f"{_axis_name(a, n)} (stride {strides[a]}, dilation {dil[a]}): onnxruntime rejects it",
+            f"set output_padding to values below the stride, e.g. output_padding={fixed} "
+            f"(PyTorch: nn.ConvTranspose{n}d(..., {_torch_arg(fixed)})); "
+            f"a larger output needs smaller pads instead",
+            base, "error")]
+    if p["auto_pad"] != "NOTSET" and node.attr("pads") is not None:
+        return [TransposedIssue(
+            f"auto_pad={p['auto_pad']} together with pads={list(p['pads'])}: onnxruntime refuses "
+            f"to create a session for a ConvTranspose with both",
+            "drop one: keep pads and set auto_pad=NOTSET, or remove the pads attribute",
+            base, "error")]
+    os_ = p["output_shape"]
+    if os_ is not None:
+        return _output_shape_rejects(x, p, tuple(os_), base)
+    # computed output sizes must be positive (unless the runtime already stopped upstream)
+    if stopped():
+        return []
+    out = convtranspose_spatial(x, p)
+    for a in range(n):
+        o = out[a]
+        if isinstance(o, int) and o <= 0:
+            return [TransposedIssue(
+                f"output {_axis_name(a, n)} = {o} ≤ 0 for input {_axis_name(a, n)}={fmt_dim(x[2 + a])} "
+                f"(pads {list(p['pads'])} exceed the output): onnxruntime rejects it",
+                "reduce the pads so that s·(i−1) + K + output_padding − pads ≥ 1",
+                dict(base, output=[fmt_dim(v) for v in out]), "error")]
+    return []
+
+
+def _output_shape_rejects(x, p, os_: tuple, base: dict) -> list:
+    n = p["n_spatial"]
+    if len(os_) != n:
+        return [TransposedIssue(
+            f"output_shape {list(os_)} has {len(os_)} element{'s' if len(os_) != 1 else ''}, "
+            f"expected {n} (the spatial sizes): onnxruntime rejects it (\"incorrect size\")",
+            f"give only the spatial sizes: output_shape={list(os_[-n:])}" if len(os_) > n
+            else f"give all {n} spatial sizes in output_shape",
+            base, "error")]
+    if any(o < 1 for o in os_):
+        return [TransposedIssue(
+            f"output_shape {list(os_)} has a size below 1: onnxruntime rejects it",
+            "give positive spatial sizes, or drop output_shape and use pads/output_padding",
+            base, "error")]
+    for a in range(n):
+        o, i, name = os_[a], x[2 + a], _axis_name(a, n)
+        k, s, d = p["kernel"][a], p["strides"][a], p["dilations"][a]
+        top = sizes.onnx_convtranspose_max_output_shape(i, k, s, d, p["output_padding"][a])
+        low = sizes.admissible(i, k, s, d, 0, 0).low
+        if o < 1 or (isinstance(top, int) and o > top):
+            fits = f"{fmt_dim(low)}…{fmt_dim(sizes.add(low, s - 1))}"
+            return [TransposedIssue(
+                f"output_shape {name}={o} cannot come from input {name}={fmt_dim(i)} (kernel {k}, stride {s}, "
+                f"dilation {d}): onnxruntime accepts 1…{fmt_dim(top)}, and only {fits} without cropping",
+                f"set output_shape {name} to one of {fits}, or make the input {name} larger",
+                dict(base, output_shape=list(os_), axis=a, admissible=[low, low + s - 1]
+                     if isinstance(low, int) else None), "error")]
+    return []
+
+
+def _valid_output_padding(p) -> bool:
+    return not any(o >= s or o < 0 for o, s in zip(p["output_padding"], p["strides"]))
+
+
+def transposed_disputes(inf, node) -> list:
+    """SL002, warnings: readings of the attributes that give different sizes."""
+    got = _checked(inf, node)
+    if got is None or not _valid_output_padding(got[1]):
+        return []  # SL001
+    x, p = got
+    n = p["n_spatial"]
+    ops, strides, pads = p["output_padding"], p["strides"], p["pads"]
+    spatial = [x[2 + a] for a in range(n)]
+    same = _same_readings(spatial, p)
+    if same is not None:
+        ort, onnx_si = same
+        return [TransposedIssue(
+            f"auto_pad={p['auto_pad']} with output_padding={list(ops)}: onnx shape inference says "
+            f"{', '.join(map(fmt_dim, onnx_si))}, onnxruntime produces {', '.join(map(fmt_dim, ort))} "
+            f"(onnx#4299, onnxruntime#11927)",
+            "remove output_padding and state the size you want: explicit pads with auto_pad=NOTSET "
+            f"(output_padding then selects among the {strides[0]} admissible sizes), or an output_shape",
+            dict(onnx_shape_inference=[str(v) for v in onnx_si], onnxruntime=[str(v) for v in ort]), "warning")]
+    os_ = p["output_shape"]
+    if os_ is None:
+        return []
+    os_ = tuple(os_)
+    if len(os_) != n or any(o < 1 for o in os_):
+        return []  # SL001
+    for a in range(n):
+        low = sizes.admissible(spatial[a], p["kernel"][a], strides[a], p["dilations"][a], 0, 0).low
+        if isinstance(low, int) and 1 <= os_[a] < low:
+            return [TransposedIssue(
+                f"output_shape {_axis_name(a, n)}={os_[a]} is below the admissible range "
+                f"{low}…{low + strides[a] - 1} for input {_axis_name(a, n)}={fmt_dim(spatial[a])}: "
+                f"onnxruntime crops it with derived pads, TensorFlow's conv2d_transpose rejects it",
+                f"ask for a size in {low}…{low + strides[a] - 1} and crop explicitly (Slice) if a "
+                f"smaller tensor is wanted",
+                dict(output_shape=list(os_), admissible=[low, low + strides[a] - 1]), "warning")]
+    implied = [sizes.onnx_convtranspose_out(spatial[a], p["kernel"][a], strides[a], p["dilations"][a],
+                                            pads[a], pads[a + n], ops[a]) for a in range(n)]
+    given_attrs = node.attr("pads") is not None or node.attr("output_padding") is not None
+    if given_attrs and any(isinstance(v, int) and v != o for v, o in zip(implied, os_)):
+        return [TransposedIssue(
+            f"output_shape {list(os_)} beside pads {list(pads)} / output_padding {list(ops)} that "
+            f"imply {', '.join(map(fmt_dim, implied))}: onnxruntime takes output_shape and ignores "
+            f"the pads, a reader of the attributes expects {', '.join(map(fmt_dim, implied))}",
+            "keep one description of the size: drop pads/output_padding when output_shape is given",
+            dict(output_shape=list(os_), implied=[str(v) for v in implied]), "warning")]
+    return []
+
+
+def _same_readings(spatial, p):
+    """auto_pad SAME_* with output_padding: (onnxruntime's sizes, onnx shape inference's) where
+    they differ, else None."""
+    ops = p["output_padding"]
+    if p["auto_pad"] not in ("SAME_UPPER", "SAME_LOWER") or not any(ops):
+        return None
+    args = [(spatial[a], p["kernel"][a], p["strides"][a], p["dilations"][a], ops[a]) for a in range(len(spatial))]
+    ort = [sizes.onnx_convtranspose_same_out(*a) for a in args]
+    onnx_si = [sizes.onnx_shape_inference_same_out(*a) for a in args]
+    return None if ort == onnx_si else (ort, onnx_si)
+
+
+def transposed_choices(inf, node) -> list:
+    """SL002, info: per axis, the sizes that fit, the one the attributes pick and how to pick another
+    (none when output_shape states the size, or SL001 applies)."""
+    got = _checked(inf, node)
+    if got is None or not _valid_output_padding(got[1]):
+        return []
+    x, p = got
+    n = p["n_spatial"]
+    spatial = [x[2 + a] for a in range(n)]
+    if p["output_shape"] is not None or _same_readings(spatial, p) is not None:
+        return []  # the size is stated, or disputed
+    out = convtranspose_spatial(x, p)
+    if any(isinstance(o, int) and o < 1 for o in out):
+        return []  # SL001
+    axes = []
+    for a in range(n):
+        s, k, d, i = p["strides"][a], p["kernel"][a], p["dilations"][a], spatial[a]
+        if s <= 1 or s > 64:
+            continue  # one size, or too many to list
+        K = sizes.effective_kernel(k, d)
+        if p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+            # the sizes a forward SAME conv maps back to i: (i−1)·s + 1 … i·s; NOTSET with explicit
+            # pads reaching (i−1)·s + j: pads total K − j, or output_padding j − K
+            adm = sizes.Admissible(sizes.add(sizes.mul(s, sub(i, 1)), 1), s)
+            how = f"auto_pad={p['auto_pad']}"
+            opts = []
+            for j in range(1, s + 1):
+                total, op = (K - j, 0) if j <= K else (0, j - K)
+                opts.append(f"{fmt_dim(adm.sizes()[j - 1])} (auto_pad=NOTSET, pads {total - total // 2}+"
+                            f"{total // 2}, output_padding={op})")
+            fix = "to pick another: " + "; ".join(opts)
+        else:
+            pb, pe = (0, 0) if p["auto_pad"] == "VALID" else (p["pads"][a], p["pads"][a + n])
+            adm = sizes.admissible(i, k, s, d, pb, pe)
+            how = f"output_padding={p['output_padding'][a]}"
+            fix = "to pick another, set output_padding: " + ", ".join(
+                f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
+        axes.append(TransposedChoice(a, _axis_name(a, n), i, s, adm.low, out[a], f"{how} picks", fix,
+                                     after=" (PyTorch picks the smallest, Keras padding='same' the largest)",
+                                     text=str, inside=True))
+    return axes
+
+
 # ops analysis.SHAPE_CHECKS states a run-time check for (in ONNX terms: the same op)
 CHECKED_OPS = ("Reshape", "MatMul", "Gemm", "Expand", "Split", "Resize", "Squeeze", "Gather", "GatherND", "Conv",
                "DepthToSpace", "SpaceToDepth", "Einsum", "Pad")
@@ -910,4 +1138,7 @@ DIALECT = Dialect(
     runtime_words=RUNTIME_WORDS,
     crop_fix=crop_fix,
     output_shape_limits=output_shape_limits,
+    transposed_rejects=transposed_rejects,
+    transposed_disputes=transposed_disputes,
+    transposed_choices=transposed_choices,
 )

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import onnx as _onnx
-from .base import Dialect, TransposedAxis, alias as _alias, out as _out
+from .base import Dialect, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
+from .keras import keras_output_padding
 from .. import sizes
 from .. import values as _v
-from ..symbolic import add, mul, sub
+from ..symbolic import PositivePred, SizeSet, Undecidable, add, fmt_dim, mul, solve, sub, symbols
 
 
 
@@ -538,6 +539,99 @@ def tf_forward(o: int, ax: dict) -> int:
     return (q if num >= 0 else -q) + 1
 
 
+def tf_transposed_verdict(ax: dict) -> "sizes.TransposedVerdict | None":
+    o, low, s = ax["o"], ax["low"], ax["s"]
+    if isinstance(o, int) and isinstance(ax["i"], int):
+        return sizes.TransposedVerdict(tf_forward(o, ax) == ax["i"])
+    syms = symbols(o, ax["i"])
+    if len(syms) != 1 or s > 64:
+        return None
+    (name,) = syms
+    inside = sizes.within_admissible(o, low, s)
+    if inside is None:
+        return None
+    if isinstance(inside, bool):  # a constant offset: in range or not, always
+        works = SizeSet.everything() if inside else SizeSet(1, frozenset(), 1, frozenset())
+    else:
+        works = inside[1]
+    try:
+        analysed = SizeSet.everything()
+        if ax["padding"] != "SAME":
+            floor_ok = add(o, ax["pb"] + ax["pe"] - sizes.effective_kernel(ax["k"], ax["d"]) + 1)
+            analysed = solve([floor_ok], PositivePred(), name)
+    except Undecidable:
+        return None
+    return sizes.TransposedVerdict(None, name, works, analysed)
+
+
+# --------------------------------------------------------------------------- SL001/SL002's facts
+# The output size is the ``input_sizes`` tensor (``output_shape`` of tf.nn.conv2d_transpose). TF
+# accepts it only when the forward conv maps it back to the input size (sizes.tf_admissible);
+# otherwise it fails at run time -- on CPU with oneDNN's "could not create a primitive descriptor"
+# -- and graph-time shape inference does not check it.
+
+
+def transposed_rejects(inf, node, stopped=None) -> list:
+    """SL001: input_sizes outside the sizes whose forward conv gives back the input (the first such
+    axis)."""
+    got = tf_params(inf, node)
+    if got is None:
+        return []
+    for ax in got[1]:
+        tv = tf_transposed_verdict(ax)
+        if tv is None or tv.ok:
+            continue
+        o, low, s = ax["o"], ax["low"], ax["s"]
+        cond = ""
+        if tv.symbol is not None:
+            inside = tv.works.intersect(tv.analysed)
+            if tv.analysed.first_outside(tv.works) is None:
+                continue  # TF accepts every size analysed
+            cond = (f"; it runs only for {inside.describe(tv.symbol)}" if not inside.is_empty()
+                    else f"; that holds for every {tv.symbol} analysed")
+            if not tv.analysed.is_everything():
+                cond += " (where the output is smaller than the kernel, TF's truncating check is not analysed)"
+        ok_sizes = ", ".join(fmt_dim(add(low, j)) for j in range(s))
+        where = f"{fmt_dim(o)} on axis {ax['name']} from input {fmt_dim(ax['i'])}"
+        shape_fix = clamped_output_shape(inf.value(node.input(0)), got[1])
+        keras = keras_output_padding(dict(ax, o=add(low, s - 1))) if keras_output_padding(ax) else ""
+        return [TransposedIssue(
+            f"{node.op} '{node.name}': output size {where} (kernel {ax['k']}, stride {s}, padding "
+            f"{ax['padding']}) is outside the admissible {{{ok_sizes}}}: TensorFlow fails at run time "
+            f"(on CPU: oneDNN \"could not create a primitive descriptor\"){cond}",
+            f"ask for one of {{{ok_sizes}}}: tf.nn.conv2d_transpose(..., output_shape=[{', '.join(shape_fix)}])"
+            + (f"; {keras}" if keras else ""),
+            {"axis": ax["axis"], "output": fmt_dim(o), "input": fmt_dim(ax["i"]),
+             "admissible": [fmt_dim(add(low, j)) for j in range(s)]},
+            "error" if tv.symbol is None or tv.works.intersect(tv.analysed).is_empty() else "warning")]
+    return []
+
+
+def clamped_output_shape(out, axes) -> list:
+    """An output-size tensor's value with every spatial axis clamped into its admissible range
+    (where concrete), as text: the output_shape to ask for instead."""
+    fix = [fmt_dim(v) for v in out]
+    for ax in axes:
+        lo = sub(ax["o"], ax["low"])
+        if isinstance(lo, int):
+            fix[ax["axis"]] = fmt_dim(add(ax["low"], min(max(lo, 0), ax["s"] - 1)))
+    return fix
+
+
+def sized_by_tensor(axes, chooser: str) -> list:
+    """SL002's facts for a transposed conv sized by a tensor (TF's input_sizes, TFLite's
+    output_shape): per axis, the sizes that fit and the one ``chooser`` gives."""
+    return [TransposedChoice(ax["axis"], ax["name"], ax["i"], ax["s"], ax["low"], ax["o"], chooser,
+                             keras_output_padding(ax) or "set output_shape to the size you want",
+                             shown=f" (padding {ax['padding']})")
+            for ax in axes]
+
+
+def transposed_choices(inf, node) -> list:
+    got = tf_params(inf, node)
+    return [] if got is None else sized_by_tensor(got[1], "input_sizes picks")
+
+
 def _concat_inputs(node, names: tuple) -> tuple:
     """ConcatV2(values..., axis); the old Concat(axis, values...)."""
     if node.op == "ConcatV2":
@@ -593,6 +687,8 @@ DIALECT = Dialect(
     transposed_ops=frozenset(TRANSPOSED),
     output_size_input=tf_params,
     transposed_axes=transposed_axes,
+    transposed_rejects=transposed_rejects,
+    transposed_choices=transposed_choices,
     crop_fix=crop_fix,
     pass_through=frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Identity", "Cast", "Add", "Mul",
                             "Sub", "BiasAdd", "Relu6", "AddV2"}),
