@@ -519,13 +519,14 @@ DIALECT = Dialect(
     # measured), so, like pools, shapelint abstains there
     erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS),
     spatial_axes=spatial_axes,
-    transposed_ops=frozenset(TRANSPOSED_LAYERS),
-    transposed_axes=transposed_axes,
-    transposed_rejects=transposed_rejects,
-    transposed_choices=transposed_choices,
-    crop_fix=crop_fix,
     pass_through=frozenset({"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization",
                             "LayerNormalization", "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract",
                             "Multiply", "Average", "Add", "Dropout", "BatchNormalization", "Identity"}),
     upsamplers=frozenset(TRANSPOSED_LAYERS + ("UpSampling1D", "UpSampling2D", "UpSampling3D")),
+    crop_fix=crop_fix,
+    # Conv{1,2,3}DTranspose: Keras computes the size itself and hands it to TF as output_shape
+    transposed_ops=frozenset(TRANSPOSED_LAYERS),
+    transposed_axes=transposed_axes,
+    transposed_rejects=transposed_rejects,
+    transposed_choices=transposed_choices,
 )

@@ -86,7 +86,7 @@ def _pool2d(ctx):
 def _output_shape_input(ctx):
     """TRANSPOSE_CONV(output_shape, weights OHWI, input, [bias]), CONV_3D_TRANSPOSE: the output is
     exactly the int32 ``output_shape`` tensor's value; the kernel does not check it against the
-    input (convtranspose_tflite.py does)."""
+    input (SL001 does, with this dialect's transposed_rejects)."""
     v = ctx.value(0)
     if v is not None:
         if any(isinstance(d, float) for d in v):
