@@ -13,7 +13,9 @@ import tempfile
 
 from .errors import UsageError
 
-VERSION = 1
+# 2: details number axes one way (the tensor's own axis) and list admissible sizes one way, so the
+# fingerprints of ONNX SL001/SL002 findings changed; a version-1 file is refused, with the remedy
+VERSION = 2
 
 
 def _key(path: str, root: str) -> str:
@@ -44,6 +46,9 @@ def load(path: str) -> set:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: cannot read the baseline ({e})")
+    if isinstance(data, dict) and data.get("version") == 1 and data.get("tool") == "shapelint":
+        raise UsageError(f"{path}: a baseline from an older shapelint (version 1), whose fingerprints differ: "
+                         f"write it again with --write-baseline")
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("findings"), list):
         raise UsageError(f"{path}: not a shapelint baseline (version {VERSION})")
     root = os.path.dirname(os.path.abspath(path))

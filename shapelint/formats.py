@@ -21,7 +21,7 @@ from .findings import identity
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-FINGERPRINT_KEY = "shapelintFinding/v1"
+FINGERPRINT_KEY = "shapelintFinding/v2"  # v2: details number axes and list admissible sizes one way
 SRCROOT = "%SRCROOT%"
 # used when the installed package declares no Project-URL (pyproject.toml has no [project.urls] yet)
 DEFAULT_INFORMATION_URI = "https://pypi.org/project/shapelint/"

@@ -4,7 +4,8 @@ A dim is an ``int``, ``None`` (unknown) or an :class:`Expr`: an integer linear c
 *atoms* plus a constant. Atoms are input symbols (``H``), floor divisions by a positive
 constant, products of atoms, and ``max``/``min``/broadcast of two expressions. Constructors
 keep a canonical form, so equal expressions built along different routes often compare equal
-structurally; when they do not, :func:`decide_eq` decides equality exactly by residue classes:
+structurally; when they do not, :func:`solve` with :class:`EqualPred` decides equality exactly by
+residue classes:
 
     with every symbol written ``x = M·q + r`` (``M`` the product of the divisors on each path),
     every expression becomes, per residue class ``r``, a polynomial in ``q`` with integer
@@ -841,8 +842,9 @@ def solve(pred_dims: Iterable, holds, name: str, low: int = 1) -> SizeSet:
     """The exact set of values x ≥ low of the symbol ``name`` for which ``holds`` is true.
 
     ``pred_dims`` are the expressions the predicate looks at (all in the one symbol ``name``);
-    ``holds(values)`` takes their concrete values (or polynomials are compared through
-    :func:`poly_holds`). Large x are settled per residue class, small x by evaluation.
+    ``holds`` is a predicate (:class:`EqualPred`, :class:`BroadcastPred`, :class:`PositivePred`):
+    its ``concrete`` method takes the dims' values, its ``symbolic`` method their polynomials per
+    residue class. Large x are settled per residue class, small x by evaluation.
 
     The answer depends only on the dims, the predicate and ``name``/``low``: for the predicates
     of this module (stateless) it is remembered, so a graph that repeats a dim thousands of times

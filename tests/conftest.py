@@ -47,3 +47,21 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.line(f"{t:6.1f} s  {n}")
         terminalreporter.line('mark them @pytest.mark.slow or make them faster: `pytest -m "not slow"` is the '
                               "fast tier, under 60 s on 2 cores")
+
+
+@pytest.fixture(autouse=True)
+def _details_schema(monkeypatch):
+    """Every finding any test produces in-process fits the one details schema (tests.support.
+    schema_errors: axes numbered one way, admissible sizes listed one way)."""
+    import shapelint.lint as lint_mod
+
+    from tests.support import check_details
+
+    plain = lint_mod.findings
+
+    def checked(rule, ctx):
+        out = plain(rule, ctx)
+        check_details(out, ctx.inferred, ctx.graph)
+        return out
+
+    monkeypatch.setattr(lint_mod, "findings", checked)

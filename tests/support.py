@@ -79,3 +79,52 @@ def fast_subset(values, fast, ids=None) -> list:
         args = v if isinstance(v, tuple) else (v,)
         out.append(pytest.param(*args, marks=marks, id=None if ids is None else ids[k]))
     return out
+
+
+# --------------------------------------------------------------------------- the details schema
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_plain(v) -> bool:
+    if isinstance(v, _SCALARS):
+        return True
+    if isinstance(v, list):
+        return all(_json_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _json_plain(x) for k, x in v.items())
+    return False
+
+
+def schema_errors(f, rank=None) -> list:
+    """What in a finding's details breaks the schema (empty: nothing)."""
+    d, errs = f.details, []
+    if not _json_plain(d):
+        errs.append("details hold something JSON does not (a tuple, an expression object)")
+    if "axis" in d and f.rule in ("SL001", "SL002", "SL003", "SL004"):
+        # a transposed conv's axis is a spatial one: past the batch axis (and C, for NCHW)
+        first = 1 if f.rule in ("SL001", "SL002") else 0
+        if not isinstance(d["axis"], int) or d["axis"] < first:
+            errs.append(f"axis {d['axis']!r} is not the tensor's own axis")
+        elif rank is not None and d["axis"] >= rank:
+            errs.append(f"axis {d['axis']} is past the tensor's rank {rank}")
+    if "admissible" in d:
+        a = d["admissible"]
+        if not (isinstance(a, list) and len(a) >= 1 and all(isinstance(x, str) for x in a)):
+            errs.append(f"admissible {a!r} is not the list of every admissible size as strings")
+        elif "chosen" in d and not isinstance(d["chosen"], str):
+            errs.append("chosen is not a string like the admissible sizes")
+    for k in ("also",):
+        if k in d and not (isinstance(d[k], list) and all(isinstance(x, dict) for x in d[k])):
+            errs.append(f"{k} is not a list of records")
+    return errs
+
+
+def check_details(findings, inf, graph) -> None:
+    """Fail when a finding's details break the schema (schema_errors), counting its axis against
+    the rank of its node's first output."""
+    outputs = {n.name: n.outputs[0] for n in graph.nodes if n.outputs}
+    for f in findings:
+        s = inf.shape(outputs[f.node]) if f.node in outputs else None
+        errs = schema_errors(f, len(s) if s is not None else None)
+        assert not errs, (f"{f.rule} on '{f.node}' breaks the details schema: {errs}", f.details)

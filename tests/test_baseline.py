@@ -38,3 +38,18 @@ def test_bad_baseline_is_exit_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "shapelint", "check", "a.onnx", "--baseline", "base.json"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode == 2 and "base.json" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_version_1_baseline_is_refused_with_the_remedy(tmp_path):
+    """Version 2 changed the fingerprints of ONNX SL001/SL002 findings (axes and admissible sizes
+    listed one way): an old file is refused in one line that says what to do, not half-matched."""
+    onnx.save(unet(depth=1), str(tmp_path / "a.onnx"))
+    rc, _items, _err = run("a.onnx", "--write-baseline", "base.json", cwd=tmp_path)
+    data = json.loads((tmp_path / "base.json").read_text())
+    assert data["version"] == 2
+    data["version"] = 1
+    (tmp_path / "base.json").write_text(json.dumps(data))
+    p = subprocess.run([sys.executable, "-m", "shapelint", "check", "a.onnx", "--baseline", "base.json"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "base.json" in p.stderr and "version 1" in p.stderr and "--write-baseline" in p.stderr

@@ -211,7 +211,7 @@ def fingerprints(results) -> dict:
     for r in run(sarif_doc(results))["results"]:
         key = (r["ruleId"], r["locations"][0]["logicalLocations"][0]["name"], r["properties"]["details"].get("axis"))
         assert key not in out
-        out[key] = r["partialFingerprints"]["shapelintFinding/v1"]
+        out[key] = r["partialFingerprints"]["shapelintFinding/v2"]
     return out
 
 
@@ -222,7 +222,7 @@ def test_fingerprints_are_stable_across_runs_and_distinct(repo):
     # another process, another hash seed: the same
     code = ("import json, sys; from shapelint.lint import lint; from shapelint.formats import sarif; "
             "d = json.loads(sarif([lint(sys.argv[1])])); "
-            "fps = [r['partialFingerprints']['shapelintFinding/v1'] for r in d['runs'][0]['results']]; "
+            "fps = [r['partialFingerprints']['shapelintFinding/v2'] for r in d['runs'][0]['results']]; "
             "print(json.dumps(sorted(fps)))")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     p = subprocess.run([sys.executable, "-c", code, DYN], capture_output=True, text=True, env=env, timeout=120)

@@ -993,8 +993,7 @@ def _output_shape_rejects(x, p, os_: tuple, base: dict) -> list:
                 f"output_shape {name}={o} cannot come from input {name}={fmt_dim(i)} (kernel {k}, stride {s}, "
                 f"dilation {d}): onnxruntime accepts 1…{fmt_dim(top)}, and only {fits} without cropping",
                 f"set output_shape {name} to one of {fits}, or make the input {name} larger",
-                dict(base, output_shape=list(os_), axis=a, admissible=[low, low + s - 1]
-                     if isinstance(low, int) else None), "error")]
+                dict(base, output_shape=list(os_), axis=2 + a, admissible=_sizes_from(low, s)), "error")]
     return []
 
 
@@ -1036,7 +1035,7 @@ def transposed_disputes(inf, node) -> list:
                 f"onnxruntime crops it with derived pads, TensorFlow's conv2d_transpose rejects it",
                 f"ask for a size in {low}…{low + strides[a] - 1} and crop explicitly (Slice) if a "
                 f"smaller tensor is wanted",
-                dict(output_shape=list(os_), admissible=[low, low + strides[a] - 1]), "warning")]
+                dict(output_shape=list(os_), axis=2 + a, admissible=_sizes_from(low, strides[a])), "warning")]
     implied = [sizes.onnx_convtranspose_out(spatial[a], p["kernel"][a], strides[a], p["dilations"][a],
                                             pads[a], pads[a + n], ops[a]) for a in range(n)]
     given_attrs = node.attr("pads") is not None or node.attr("output_padding") is not None
@@ -1099,10 +1098,16 @@ def transposed_choices(inf, node) -> list:
             how = f"output_padding={p['output_padding'][a]}"
             fix = "to pick another, set output_padding: " + ", ".join(
                 f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
-        axes.append(TransposedChoice(a, _axis_name(a, n), i, s, adm.low, out[a], f"{how} picks", fix,
+        axes.append(TransposedChoice(2 + a, _axis_name(a, n), i, s, adm.low, out[a], f"{how} picks", fix,
                                      after=" (PyTorch picks the smallest, Keras padding='same' the largest)",
                                      text=str, inside=True))
     return axes
+
+
+def _sizes_from(low, s: int) -> list:
+    """The ``s`` admissible sizes low … low + s − 1, as details list them (strings: dims may be
+    expressions)."""
+    return [fmt_dim(sizes.add(low, j)) for j in range(s)]
 
 
 # ops analysis.SHAPE_CHECKS states a run-time check for (in ONNX terms: the same op)
