@@ -35,6 +35,9 @@ def _fns():
     f["reshape_flatten"] = lambda x: tf.reshape(x, [tf.shape(x)[0], -1])
     f["mean_keepdims"] = lambda x: tf.reduce_mean(x, [1, 2], keepdims=True)
     f["erfc_after_conv"] = lambda x: tf.math.erfc(tf.nn.conv2d(x, W33, 2, "SAME"))  # ConvNeXt-style GELU
+    # ops of exported models' normalisation and loss-free arithmetic: broadcasting and unary
+    f["pow_div_no_nan"] = lambda x: tf.math.divide_no_nan(tf.pow(x, tf.ones([1, 1, 1, 2])), x[:, :1, :, :] + 1.0)
+    f["unary_chain"] = lambda x: tf.math.log1p(tf.math.reciprocal(tf.sign(x) + 2.0)) + tf.zeros_like(tf.sin(x))
     return f
 
 

@@ -447,6 +447,7 @@ TF_RULES = {
     "Maximum": _alias("Max"),
     "Minimum": _alias("Min"),
     "SquaredDifference": _elementwise,
+    **{op: _elementwise for op in ("Pow", "DivNoNan", "MulNoNan", "Xlogy", "Xdivy", "TruncateDiv")},
     "Equal": _alias("Equal"),
     "NotEqual": _elementwise,
     "Less": _alias("Less"),
@@ -477,6 +478,8 @@ TF_RULES = {
         "BiasAdd", "Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
         "LogSoftmax", "Softplus", "Softsign", "Exp", "Log", "Rsqrt",
         "Erf", "Erfc", "Gelu", "Swish", "HardSwish", "ClipByValue", "Round",
+        "Reciprocal", "Inv", "Sign", "Log1p", "Expm1", "Sin", "Cos", "Tan", "Atan", "Sinh", "Cosh", "Rint",
+        "IsNan", "ZerosLike", "OnesLike", "Snapshot", "PreventGradient", "CheckNumerics",
     )},
 }
 
@@ -677,7 +680,8 @@ DIALECT = Dialect(
     data_dependent=frozenset({"Unique", "Where"}),
     merge_ops={"ConcatV2": "equal", "Concat": "equal",
                **{op: "broadcast" for op in ("AddV2", "Add", "Sub", "Mul", "RealDiv", "Maximum", "Minimum",
-                                              "SquaredDifference", "FloorDiv")}},
+                                              "SquaredDifference", "FloorDiv", "Pow", "DivNoNan", "MulNoNan",
+                                              "Xlogy", "Xdivy", "TruncateDiv")}},
     merge_inputs=_concat_inputs,
     # below a window's size TensorFlow is erratic (oneDNN even returns a 2×2 output for a 3×3 VALID
     # conv on 2×2): shapelint abstains there
