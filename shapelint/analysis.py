@@ -1028,16 +1028,16 @@ def convtranspose_fit(inf: Inferred, up, targets: dict):
     if x is None or w is None:
         return None
     p = convtranspose_params(up, x, w)
-    n = p["n_spatial"]
-    if p["output_shape"] is not None or p["auto_pad"] != "NOTSET":
+    n = p.n_spatial
+    if p.output_shape is not None or p.auto_pad != "NOTSET":
         return None
-    pads, ops = list(p["pads"]), list(p["output_padding"])
+    pads, ops = list(p.pads), list(p.output_padding)
     only_op = True
     for axis, target in targets.items():
         a = axis - 2
         if not 0 <= a < n or not isinstance(x[2 + a], int) or not isinstance(target, int):
             return None
-        i, k, s, d = x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a]
+        i, k, s, d = x[2 + a], p.kernel[a], p.strides[a], p.dilations[a]
         need = target - sizes.admissible(i, k, s, d, pads[a], pads[a + n]).low
         if 0 <= need < s:
             ops[a] = need

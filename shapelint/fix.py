@@ -132,16 +132,16 @@ def _attribute_fix(inf, step: Step, s_up, s_skip) -> Optional[Step]:
     pads, ops, _alone = fit
     x, w = inf.shape(node.inputs[0]), inf.shape(node.inputs[1])
     p = convtranspose_params(node, x, w)
-    n = p["n_spatial"]
-    changed = tuple((a, y[a], sizes.onnx_convtranspose_out(x[a], p["kernel"][a - 2], p["strides"][a - 2],
-                                                           p["dilations"][a - 2], pads[a - 2], pads[a - 2 + n],
+    n = p.n_spatial
+    changed = tuple((a, y[a], sizes.onnx_convtranspose_out(x[a], p.kernel[a - 2], p.strides[a - 2],
+                                                           p.dilations[a - 2], pads[a - 2], pads[a - 2 + n],
                                                            ops[a - 2]))
                     for a in step.axes)
     attrs = {}
-    if ops != tuple(p["output_padding"]):
-        attrs["output_padding"] = (tuple(p["output_padding"]), ops)
-    if pads != tuple(p["pads"]):
-        attrs["pads"] = (tuple(p["pads"]), pads)
+    if ops != tuple(p.output_padding):
+        attrs["output_padding"] = (tuple(p.output_padding), ops)
+    if pads != tuple(p.pads):
+        attrs["pads"] = (tuple(p.pads), pads)
     return Step(step.merge, step.merge_output, step.up, step.skip, step.axes, step.rank, step.kind, node.name,
                 node.outputs[0], attrs, changed)
 

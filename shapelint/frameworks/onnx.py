@@ -8,6 +8,7 @@ Helpers other dialects build on (``elementwise``, ``reshape``, ``conv_like``, ..
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 
 from .. import sizes
@@ -515,7 +516,22 @@ def _global_pool(ctx):
     return _out(x[:2] + (1,) * (len(x) - 2))
 
 
-def convtranspose_params(ctx_or_node, x_shape, w_shape):
+@dataclass(frozen=True)
+class ConvTransposeParams:
+    """A ConvTranspose's attributes, validated, with every default filled in."""
+
+    kernel: tuple
+    strides: tuple
+    dilations: tuple
+    pads: tuple  # begins, then ends
+    output_padding: tuple
+    auto_pad: str
+    output_shape: object  # tuple of spatial sizes, or None
+    group: int
+    n_spatial: int
+
+
+def convtranspose_params(ctx_or_node, x_shape, w_shape) -> ConvTransposeParams:
     """The attributes of a ConvTranspose, validated, with every default filled in."""
     node = ctx_or_node
     n_sp = len(x_shape) - 2
@@ -531,32 +547,31 @@ def convtranspose_params(ctx_or_node, x_shape, w_shape):
                    ("output_padding", op), ("output_shape", output_shape or ()), ("group", (group,))):
         if any(not isinstance(x, int) or isinstance(x, bool) for x in v):
             raise ValueError(f"attribute {key} must be integers, got {v!r}")
-    return dict(kernel=tuple(kernel), strides=tuple(strides), dilations=tuple(dil), pads=tuple(pads),
-                output_padding=tuple(op), auto_pad=auto_pad, output_shape=output_shape, group=group,
-                n_spatial=n_sp)
+    return ConvTransposeParams(tuple(kernel), tuple(strides), tuple(dil), tuple(pads), tuple(op), auto_pad,
+                               output_shape, group, n_sp)
 
 
 def convtranspose_spatial(x_shape, p) -> tuple:
     """The output spatial dims onnxruntime produces for a ConvTranspose."""
-    n = p["n_spatial"]
+    n = p.n_spatial
     out = []
-    os_ = p["output_shape"]
+    os_ = p.output_shape
     if os_ is not None:
         os_ = tuple(os_)
         if len(os_) != n or any(o < 1 for o in os_):
             raise ValueError("onnxruntime rejects this output_shape (SL001)")
     for a in range(n):
         i = x_shape[2 + a]
-        k, s, d = p["kernel"][a], p["strides"][a], p["dilations"][a]
+        k, s, d = p.kernel[a], p.strides[a], p.dilations[a]
         if os_ is not None:
             out.append(os_[a])
-        elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-            out.append(sizes.onnx_convtranspose_same_out(i, k, s, d, p["output_padding"][a]))
-        elif p["auto_pad"] == "VALID":
-            out.append(sizes.onnx_convtranspose_out(i, k, s, d, 0, 0, p["output_padding"][a]))
+        elif p.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(sizes.onnx_convtranspose_same_out(i, k, s, d, p.output_padding[a]))
+        elif p.auto_pad == "VALID":
+            out.append(sizes.onnx_convtranspose_out(i, k, s, d, 0, 0, p.output_padding[a]))
         else:
-            out.append(sizes.onnx_convtranspose_out(i, k, s, d, p["pads"][a], p["pads"][a + n],
-                                                    p["output_padding"][a]))
+            out.append(sizes.onnx_convtranspose_out(i, k, s, d, p.pads[a], p.pads[a + n],
+                                                    p.output_padding[a]))
     return tuple(out)
 
 
@@ -565,11 +580,11 @@ def _convtranspose(ctx):
     if x is None or w is None:
         return _out(None)
     p = convtranspose_params(ctx.node, x, w)
-    n = p["n_spatial"]
-    if n < 1 or len(p["kernel"]) != n or len(p["strides"]) != n or len(p["pads"]) != 2 * n \
-            or len(p["output_padding"]) != n or len(p["dilations"]) != n:
+    n = p.n_spatial
+    if n < 1 or len(p.kernel) != n or len(p.strides) != n or len(p.pads) != 2 * n \
+            or len(p.output_padding) != n or len(p.dilations) != n:
         raise ValueError("attribute length")
-    channels = mul(w[1], p["group"])
+    channels = mul(w[1], p.group)
     return _out((x[0], channels) + convtranspose_spatial(x, p))
 
 
@@ -767,7 +782,7 @@ def transposed_axes(inf, node) -> list:
     if x is None or w is None:
         return []
     p = convtranspose_params(node, x, w)
-    n = p["n_spatial"]
+    n = p.n_spatial
     try:
         produced = convtranspose_spatial(x, p)
     except (ValueError, IndexError):
@@ -775,17 +790,17 @@ def transposed_axes(inf, node) -> list:
     out = []
     for a in range(n):
         name = "DHW"[-n:][a] if n <= 3 else str(a)
-        if p["output_shape"] is not None:
-            why = f"output_shape={list(p['output_shape'])} says so"
-        elif p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
-            why = f"auto_pad={p['auto_pad']}: min(i·s, (i−1)·s + K + output_padding)"
+        if p.output_shape is not None:
+            why = f"output_shape={list(p.output_shape)} says so"
+        elif p.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            why = f"auto_pad={p.auto_pad}: min(i·s, (i−1)·s + K + output_padding)"
         else:
-            why = (f"s·(i−1) + K − pads + output_padding = {p['strides'][a]}·({fmt_dim(x[2 + a])}−1) + "
-                   f"{sizes.effective_kernel(p['kernel'][a], p['dilations'][a])} − {p['pads'][a] + p['pads'][a + n]}"
-                   f" + {p['output_padding'][a]}")
-        padding = "VALID" if p["auto_pad"] == "VALID" else ("SAME" if p["auto_pad"].startswith("SAME") else "pads")
-        pb, pe = (0, 0) if padding != "pads" else (p["pads"][a], p["pads"][a + n])
-        out.append(TransposedAxis(name, x[2 + a], p["kernel"][a], p["strides"][a], p["dilations"][a], pb, pe,
+            why = (f"s·(i−1) + K − pads + output_padding = {p.strides[a]}·({fmt_dim(x[2 + a])}−1) + "
+                   f"{sizes.effective_kernel(p.kernel[a], p.dilations[a])} − {p.pads[a] + p.pads[a + n]}"
+                   f" + {p.output_padding[a]}")
+        padding = "VALID" if p.auto_pad == "VALID" else ("SAME" if p.auto_pad.startswith("SAME") else "pads")
+        pb, pe = (0, 0) if padding != "pads" else (p.pads[a], p.pads[a + n])
+        out.append(TransposedAxis(name, x[2 + a], p.kernel[a], p.strides[a], p.dilations[a], pb, pe,
                                   padding, produced[a], why))
     return out
 
@@ -832,13 +847,13 @@ def output_shape_limits(inf, node):
         return
     try:
         p = convtranspose_params(node, x, w)
-        os_ = tuple(p["output_shape"])
-        if len(os_) != p["n_spatial"]:
+        os_ = tuple(p.output_shape)
+        if len(os_) != p.n_spatial:
             return
         for a, o in enumerate(os_):
             i = x[2 + a]
-            top = sizes.onnx_convtranspose_max_output_shape(i, p["kernel"][a], p["strides"][a],
-                                                            p["dilations"][a], p["output_padding"][a])
+            top = sizes.onnx_convtranspose_max_output_shape(i, p.kernel[a], p.strides[a],
+                                                            p.dilations[a], p.output_padding[a])
             if isinstance(top, int):
                 if isinstance(o, int) and o > top:
                     yield None, None, node, 2 + a
@@ -912,9 +927,9 @@ def _checked(inf, node):
     if x is None or w is None or len(x) < 3 or len(w) != len(x):
         return None
     p = convtranspose_params(node, x, w)
-    n = p["n_spatial"]
-    if len(p["kernel"]) != n or len(p["strides"]) != n or len(p["dilations"]) != n \
-            or len(p["pads"]) != 2 * n or len(p["output_padding"]) != n:
+    n = p.n_spatial
+    if len(p.kernel) != n or len(p.strides) != n or len(p.dilations) != n \
+            or len(p.pads) != 2 * n or len(p.output_padding) != n:
         return None
     return x, p
 
@@ -929,10 +944,10 @@ def transposed_rejects(inf, node, stopped) -> list:
     if got is None:
         return []
     x, p = got
-    n = p["n_spatial"]
-    ops, strides, dil = p["output_padding"], p["strides"], p["dilations"]
+    n = p.n_spatial
+    ops, strides, dil = p.output_padding, p.strides, p.dilations
     base = dict(input_shape=fmt_shape(x), strides=list(strides), output_padding=list(ops),
-                dilations=list(dil), kernel=list(p["kernel"]), pads=list(p["pads"]))
+                dilations=list(dil), kernel=list(p.kernel), pads=list(p.pads))
     bad = [a for a in range(n) if ops[a] >= strides[a] or ops[a] < 0]
     if bad:
         fixed = [min(max(o, 0), s - 1) for o, s in zip(ops, strides)]
@@ -944,13 +959,13 @@ def transposed_rejects(inf, node, stopped) -> list:
             f"(PyTorch: nn.ConvTranspose{n}d(..., {_torch_arg(fixed)})); "
             f"a larger output needs smaller pads instead",
             base, "error")]
-    if p["auto_pad"] != "NOTSET" and node.attr("pads") is not None:
+    if p.auto_pad != "NOTSET" and node.attr("pads") is not None:
         return [TransposedIssue(
-            f"auto_pad={p['auto_pad']} together with pads={list(p['pads'])}: onnxruntime refuses "
+            f"auto_pad={p.auto_pad} together with pads={list(p.pads)}: onnxruntime refuses "
             f"to create a session for a ConvTranspose with both",
             "drop one: keep pads and set auto_pad=NOTSET, or remove the pads attribute",
             base, "error")]
-    os_ = p["output_shape"]
+    os_ = p.output_shape
     if os_ is not None:
         return _output_shape_rejects(x, p, tuple(os_), base)
     # computed output sizes must be positive (unless the runtime already stopped upstream)
@@ -962,14 +977,14 @@ def transposed_rejects(inf, node, stopped) -> list:
         if isinstance(o, int) and o <= 0:
             return [TransposedIssue(
                 f"output {_axis_name(a, n)} = {o} ≤ 0 for input {_axis_name(a, n)}={fmt_dim(x[2 + a])} "
-                f"(pads {list(p['pads'])} exceed the output): onnxruntime rejects it",
+                f"(pads {list(p.pads)} exceed the output): onnxruntime rejects it",
                 "reduce the pads so that s·(i−1) + K + output_padding − pads ≥ 1",
                 dict(base, output=[fmt_dim(v) for v in out]), "error")]
     return []
 
 
 def _output_shape_rejects(x, p, os_: tuple, base: dict) -> list:
-    n = p["n_spatial"]
+    n = p.n_spatial
     if len(os_) != n:
         return [TransposedIssue(
             f"output_shape {list(os_)} has {len(os_)} element{'s' if len(os_) != 1 else ''}, "
@@ -984,8 +999,8 @@ def _output_shape_rejects(x, p, os_: tuple, base: dict) -> list:
             base, "error")]
     for a in range(n):
         o, i, name = os_[a], x[2 + a], _axis_name(a, n)
-        k, s, d = p["kernel"][a], p["strides"][a], p["dilations"][a]
-        top = sizes.onnx_convtranspose_max_output_shape(i, k, s, d, p["output_padding"][a])
+        k, s, d = p.kernel[a], p.strides[a], p.dilations[a]
+        top = sizes.onnx_convtranspose_max_output_shape(i, k, s, d, p.output_padding[a])
         low = sizes.admissible(i, k, s, d, 0, 0).low
         if o < 1 or (isinstance(top, int) and o > top):
             fits = f"{fmt_dim(low)}…{fmt_dim(sizes.add(low, s - 1))}"
@@ -998,7 +1013,7 @@ def _output_shape_rejects(x, p, os_: tuple, base: dict) -> list:
 
 
 def _valid_output_padding(p) -> bool:
-    return not any(o >= s or o < 0 for o, s in zip(p["output_padding"], p["strides"]))
+    return not any(o >= s or o < 0 for o, s in zip(p.output_padding, p.strides))
 
 
 def transposed_disputes(inf, node) -> list:
@@ -1007,27 +1022,27 @@ def transposed_disputes(inf, node) -> list:
     if got is None or not _valid_output_padding(got[1]):
         return []  # SL001
     x, p = got
-    n = p["n_spatial"]
-    ops, strides, pads = p["output_padding"], p["strides"], p["pads"]
+    n = p.n_spatial
+    ops, strides, pads = p.output_padding, p.strides, p.pads
     spatial = [x[2 + a] for a in range(n)]
     same = _same_readings(spatial, p)
     if same is not None:
         ort, onnx_si = same
         return [TransposedIssue(
-            f"auto_pad={p['auto_pad']} with output_padding={list(ops)}: onnx shape inference says "
+            f"auto_pad={p.auto_pad} with output_padding={list(ops)}: onnx shape inference says "
             f"{', '.join(map(fmt_dim, onnx_si))}, onnxruntime produces {', '.join(map(fmt_dim, ort))} "
             f"(onnx#4299, onnxruntime#11927)",
             "remove output_padding and state the size you want: explicit pads with auto_pad=NOTSET "
             f"(output_padding then selects among the {strides[0]} admissible sizes), or an output_shape",
             dict(onnx_shape_inference=[str(v) for v in onnx_si], onnxruntime=[str(v) for v in ort]), "warning")]
-    os_ = p["output_shape"]
+    os_ = p.output_shape
     if os_ is None:
         return []
     os_ = tuple(os_)
     if len(os_) != n or any(o < 1 for o in os_):
         return []  # SL001
     for a in range(n):
-        low = sizes.admissible(spatial[a], p["kernel"][a], strides[a], p["dilations"][a], 0, 0).low
+        low = sizes.admissible(spatial[a], p.kernel[a], strides[a], p.dilations[a], 0, 0).low
         if isinstance(low, int) and 1 <= os_[a] < low:
             return [TransposedIssue(
                 f"output_shape {_axis_name(a, n)}={os_[a]} is below the admissible range "
@@ -1036,7 +1051,7 @@ def transposed_disputes(inf, node) -> list:
                 f"ask for a size in {low}…{low + strides[a] - 1} and crop explicitly (Slice) if a "
                 f"smaller tensor is wanted",
                 dict(output_shape=list(os_), axis=2 + a, admissible=_sizes_from(low, strides[a])), "warning")]
-    implied = [sizes.onnx_convtranspose_out(spatial[a], p["kernel"][a], strides[a], p["dilations"][a],
+    implied = [sizes.onnx_convtranspose_out(spatial[a], p.kernel[a], strides[a], p.dilations[a],
                                             pads[a], pads[a + n], ops[a]) for a in range(n)]
     given_attrs = node.attr("pads") is not None or node.attr("output_padding") is not None
     if given_attrs and any(isinstance(v, int) and v != o for v, o in zip(implied, os_)):
@@ -1052,10 +1067,10 @@ def transposed_disputes(inf, node) -> list:
 def _same_readings(spatial, p):
     """auto_pad SAME_* with output_padding: (onnxruntime's sizes, onnx shape inference's) where
     they differ, else None."""
-    ops = p["output_padding"]
-    if p["auto_pad"] not in ("SAME_UPPER", "SAME_LOWER") or not any(ops):
+    ops = p.output_padding
+    if p.auto_pad not in ("SAME_UPPER", "SAME_LOWER") or not any(ops):
         return None
-    args = [(spatial[a], p["kernel"][a], p["strides"][a], p["dilations"][a], ops[a]) for a in range(len(spatial))]
+    args = [(spatial[a], p.kernel[a], p.strides[a], p.dilations[a], ops[a]) for a in range(len(spatial))]
     ort = [sizes.onnx_convtranspose_same_out(*a) for a in args]
     onnx_si = [sizes.onnx_shape_inference_same_out(*a) for a in args]
     return None if ort == onnx_si else (ort, onnx_si)
@@ -1068,24 +1083,24 @@ def transposed_choices(inf, node) -> list:
     if got is None or not _valid_output_padding(got[1]):
         return []
     x, p = got
-    n = p["n_spatial"]
+    n = p.n_spatial
     spatial = [x[2 + a] for a in range(n)]
-    if p["output_shape"] is not None or _same_readings(spatial, p) is not None:
+    if p.output_shape is not None or _same_readings(spatial, p) is not None:
         return []  # the size is stated, or disputed
     out = convtranspose_spatial(x, p)
     if any(isinstance(o, int) and o < 1 for o in out):
         return []  # SL001
     axes = []
     for a in range(n):
-        s, k, d, i = p["strides"][a], p["kernel"][a], p["dilations"][a], spatial[a]
+        s, k, d, i = p.strides[a], p.kernel[a], p.dilations[a], spatial[a]
         if s <= 1 or s > 64:
             continue  # one size, or too many to list
         K = sizes.effective_kernel(k, d)
-        if p["auto_pad"] in ("SAME_UPPER", "SAME_LOWER"):
+        if p.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             # the sizes a forward SAME conv maps back to i: (i−1)·s + 1 … i·s; NOTSET with explicit
             # pads reaching (i−1)·s + j: pads total K − j, or output_padding j − K
             adm = sizes.Admissible(sizes.add(sizes.mul(s, sub(i, 1)), 1), s)
-            how = f"auto_pad={p['auto_pad']}"
+            how = f"auto_pad={p.auto_pad}"
             opts = []
             for j in range(1, s + 1):
                 total, op = (K - j, 0) if j <= K else (0, j - K)
@@ -1093,9 +1108,9 @@ def transposed_choices(inf, node) -> list:
                             f"{total // 2}, output_padding={op})")
             fix = "to pick another: " + "; ".join(opts)
         else:
-            pb, pe = (0, 0) if p["auto_pad"] == "VALID" else (p["pads"][a], p["pads"][a + n])
+            pb, pe = (0, 0) if p.auto_pad == "VALID" else (p.pads[a], p.pads[a + n])
             adm = sizes.admissible(i, k, s, d, pb, pe)
-            how = f"output_padding={p['output_padding'][a]}"
+            how = f"output_padding={p.output_padding[a]}"
             fix = "to pick another, set output_padding: " + ", ".join(
                 f"{fmt_dim(v)} (output_padding={j})" for j, v in enumerate(adm.sizes()))
         axes.append(TransposedChoice(2 + a, _axis_name(a, n), i, s, adm.low, out[a], f"{how} picks", fix,
