@@ -179,43 +179,13 @@ def _fix(args) -> int:
 def _contract(args) -> int:
     import json
 
-    from .analysis import contract, merges, shape_checks
+    from .api import contract_rows
     from .lint import analyse
-    from .reasons import headline, joint, render, restrictions
-    from .symbolic import SizeSet
+    from .reasons import render
 
     graph, inf = analyse(args.model, None, args.signature)
-    found = merges(inf)
-    c = contract(inf, found)
-    works = c.works()
-    checks = found + shape_checks(inf)  # every run-time check, merges first
-    why = restrictions(inf, checks, works)
-    together = joint(inf, checks)
-    for j in together:  # a size constrained only jointly still gets its row, which says so
-        for name in j["symbols"]:
-            works.setdefault(name, SizeSet.everything())
-    if c.unknown:  # every dynamic dim gets a row that says shapelint abstains
-        for name in inf.symbols:
-            works.setdefault(name, SizeSet.everything())
-    unknown = [u.as_json() for u in c.unknown]
-    rows = []
-    for name, ss in sorted(works.items()):
-        origin = inf.symbols.get(name)
-        if origin is None:
-            continue
-        ss = ss.canonical()
-        rows.append({"input": origin[0], "axis": origin[1], "symbol": name, "modulus": ss.modulus,
-                     "residues": sorted(ss.residues), "min": ss.minimum(),
-                     **({"max": max(ss.small)} if not ss.residues and ss.small else {}),
-                     "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
-                     "summary": headline(inf, why.get(name, [])),
-                     "because": [r.as_json() for r in why.get(name, [])],
-                     "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]],
-                     **({"unevaluated": sorted(c.unevaluated[name])} if name in (c.unevaluated or {}) else {}),
-                     **({"fails_at_fixed_sizes": [n for n, _ in c.static_failures]} if c.static_failures else {}),
-                     # False: shapelint abstains on the sizes of ``works`` (see ``unknown``); they are
-                     # only the sizes it cannot show to fail
-                     "proven": not c.unknown, "unknown": unknown})
+    got = contract_rows(inf)
+    rows, c, why, together, works = got.rows, got.contract, got.why, got.together, got.works
     if args.format == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

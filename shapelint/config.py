@@ -80,7 +80,7 @@ def _matches(rule: str, ids) -> bool:
     return any(rule.startswith(i) for i in ids)
 
 
-def _rule_ids(value, key: str, source: str) -> tuple:
+def rule_ids(value, key: str, source: str) -> tuple:
     from .checks import CHECKS
 
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
@@ -104,11 +104,11 @@ def parse(data, source: str, root: str) -> Config:
         raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
     cfg = Config(root=root, source=source)
     if "select" in data:
-        cfg = replace(cfg, select=_rule_ids(data["select"], "select", source))
+        cfg = replace(cfg, select=rule_ids(data["select"], "select", source))
     if "ignore" in data:
-        cfg = replace(cfg, ignore=_rule_ids(data["ignore"], "ignore", source))
+        cfg = replace(cfg, ignore=rule_ids(data["ignore"], "ignore", source))
     if "extend-select" in data:
-        cfg = replace(cfg, extend_select=_rule_ids(data["extend-select"], "extend-select", source))
+        cfg = replace(cfg, extend_select=rule_ids(data["extend-select"], "extend-select", source))
     if "fail-on" in data:
         if data["fail-on"] not in SEVERITIES:
             raise UsageError(f"{source}: fail-on must be one of {', '.join(SEVERITIES)}, got {data['fail-on']!r}")
@@ -123,7 +123,7 @@ def parse(data, source: str, root: str) -> Config:
             raise UsageError(f"{source}: severity must map rule ids to {', '.join(SEVERITIES)}")
         pairs = []
         for k, v in sev.items():
-            (rid,) = _rule_ids([k], "severity", source)
+            (rid,) = rule_ids([k], "severity", source)
             if v not in SEVERITIES:
                 raise UsageError(f"{source}: severity.{k} must be one of {', '.join(SEVERITIES)}, got {v!r}")
             pairs.append((rid, v))
@@ -133,7 +133,7 @@ def parse(data, source: str, root: str) -> Config:
             table = data[key]
             if not isinstance(table, dict):
                 raise UsageError(f"{source}: {key} must map globs to lists of rule ids")
-            cfg = replace(cfg, **{attr: tuple((str(g), _rule_ids(ids, f"{key}.{g}", source)) for g, ids in table.items())})
+            cfg = replace(cfg, **{attr: tuple((str(g), rule_ids(ids, f"{key}.{g}", source)) for g, ids in table.items())})
     if "inputs" in data:
         cfg = replace(cfg, inputs=_inputs(data["inputs"], source))
     return cfg

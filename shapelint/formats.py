@@ -272,7 +272,9 @@ def _json(results, show_info: bool, colour: bool) -> str:
 def printable(s: str) -> str:
     """``s`` on one line with every control, format or separator character escaped (ESC, \\r,
     \\n, U+2028, bidi controls): nothing a name holds reaches a terminal or a CI log as is."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+    from .errors import one_line
+
+    return one_line(s)
 
 
 def _concise(results, show_info: bool, colour: bool) -> str:
