@@ -13,7 +13,7 @@ from .errors import ModelError, UsageError, one_line
 from .findings import ABSTENTION_RULES
 from .lint import Result, collect, lint
 from .formats import FORMATS
-from .report import EXIT_ERROR, return_code, use_colour
+from .report import EXIT_ERROR, return_code, text, use_colour
 
 
 def _parse_shape(spec: str) -> tuple[str, tuple]:
@@ -29,22 +29,25 @@ def _parse_shape(spec: str) -> tuple[str, tuple]:
     return name, values
 
 
-def _lint_one(path, pins, select, signature, fixed_cfg, fail_on_unknown=False):
-    """One model: (Result, the fail-on of its configuration or None). Runs in worker processes."""
+def _lint_one(path, pins, rules, signature, fixed_cfg, fail_on_unknown=False):
+    """One model: (Result, the fail-on of its configuration or None). Runs in worker processes.
+    ``rules``: the command line's (select, extend-select, ignore), merged with the configuration as
+    ruff merges them: --select replaces its selection, the others extend it."""
     from dataclasses import replace
 
     from . import config as config_mod
+    from .checks import CHECKS
 
     try:
         cfg = fixed_cfg or config_mod.find(path)
         if fail_on_unknown:
             cfg = replace(cfg, fail_on_unknown=True)
-        result = lint(path, pins, select, signature=signature, inputs=cfg.contracts())
-        if select is None:
-            config_mod.apply(cfg, result)
-        elif cfg.fail_on_unknown:
-            result.findings[:] = [replace(f, severity="error") if f.rule in ABSTENTION_RULES else f
-                                  for f in result.findings]
+        select, extend, ignore = rules or (None, (), ())
+        if select is not None:
+            cfg = replace(cfg, select=select, extend_select=())
+        cfg = replace(cfg, extend_select=cfg.extend_select + tuple(extend), ignore=cfg.ignore + tuple(ignore))
+        result = lint(path, pins, {r for r in CHECKS if cfg.enabled(r)}, signature=signature, inputs=cfg.contracts())
+        config_mod.apply(cfg, result)
         return result, (cfg.fail_on if cfg.source else None)
     except (ModelError, UsageError) as e:
         return Result(path, error=str(e)), None
@@ -72,13 +75,55 @@ def _rules() -> dict:
     return CHECKS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse without abbreviated long options (``--form`` is not ``--format``), and with a "did
+    you mean" for an unknown option or command, as ruff and git give."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        import difflib
+        import re
+
+        words = []
+        m = re.search(r"unrecognized arguments: (.*)", message)
+        if m:  # (argparse reports a subcommand's unknown option from the top parser: every option counts)
+            parsers = [self] + [c for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                                for c in a.choices.values()]
+            known = sorted({s for q in parsers for a in q._actions for s in a.option_strings if s.startswith("--")})
+            words = [(w, known) for w in m.group(1).split() if w.startswith("-")]
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            words = [(m.group(1), re.findall(r"'([^']*)'", m.group(2)) or
+                      [c.strip() for c in m.group(2).split(",")])]
+        for word, choices in words:
+            close = difflib.get_close_matches(word.split("=")[0], choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+        super().error(message)
+
+
+def _statistics(results, show_info: bool) -> str:
+    """Findings per rule, most first, as ``ruff --statistics`` prints them."""
+    from collections import Counter
+
+    from .checks import CHECKS
+
+    counts = Counter(f.rule for r in results for f in r.findings
+                     if show_info or f.severity != "info" or f.rule in ABSTENTION_RULES)
+    return "\n".join(f"{n:>5}\t{rule}\t{CHECKS[rule].name}" for rule, n in
+                     sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="shapelint",
         description="Static linter for transposed convolutions and skip connections in exported models.",
     )
     p.add_argument("--version", action="version", version=f"shapelint {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # options several commands share, defined once
     signature = argparse.ArgumentParser(add_help=False)
     signature.add_argument("--signature", metavar="NAME", help="SavedModel signature (default serving_default)")
@@ -89,11 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Lint ONNX models and TensorFlow SavedModels, exactly, for fixed and dynamic "
                                    "input sizes. Rules: " + "; ".join(f"{k} {r.name}" for k, r in _rules().items())
                                    + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
-    c.add_argument("paths", nargs="+", metavar="PATH", help="model files, SavedModel folders (or their saved_model.pb), or folders to search")
+    c.add_argument("paths", nargs="*", default=["."], metavar="PATH",
+                   help="model files, SavedModel folders (or their saved_model.pb), or folders to search "
+                        "(default: the current folder)")
     c.add_argument("--format", choices=tuple(FORMATS), default="text",
                    help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()))
     c.add_argument("--show-info", action="store_true", help="also list info findings (SL002 conventions)")
-    c.add_argument("--select", metavar="IDS", help="comma-separated rule ids to run, e.g. SL003")
+    c.add_argument("--select", metavar="IDS", help="comma-separated rule ids or prefixes to run instead of the "
+                   "configuration's, e.g. SL003 or SL00")
+    c.add_argument("--extend-select", metavar="IDS", help="rule ids or prefixes to run besides the configuration's")
+    c.add_argument("--ignore", metavar="IDS", help="rule ids or prefixes not to report, besides the configuration's")
+    c.add_argument("--statistics", action="store_true", help="print how many findings each rule has, not the findings")
+    c.add_argument("-q", "--quiet", action="store_true", help="print the findings only: no notes, no summary line")
     c.add_argument("--config", metavar="FILE", help="a .shapelint.yaml or pyproject.toml to use instead of the "
                    "nearest one above each model")
     c.add_argument("--fail-on", choices=("error", "warning", "info"),
@@ -136,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "TensorFlow conventions give, with the output_padding that selects each.")
     e.add_argument("model", metavar="MODEL")
     e.add_argument("--node", help="node name (optional when the model has one transposed convolution)")
+    for command in (c, k, fx, r, e):  # `shapelint check --version` too
+        command.add_argument("--version", action="version", version=f"shapelint {__version__}")
     return p
 
 
@@ -284,17 +338,16 @@ def _main(argv=None) -> int:
     except UsageError as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    select = None
-    if args.select:
-        from .checks import CHECKS
-
-        select = {x.strip().upper() for x in args.select.split(",") if x.strip()}
-        unknown = sorted(x for x in select if x not in CHECKS)
-        if unknown or not select:
-            print(f"shapelint: --select: unknown rule id(s) {', '.join(unknown) or '(none)'}; "
-                  f"rules: {', '.join(CHECKS)}", file=sys.stderr)
-            return EXIT_ERROR
     from . import config as config_mod
+
+    try:
+        rules = tuple(None if v is None else config_mod.rule_ids(
+            [x.strip() for x in v.split(",") if x.strip()] or [""], flag, "the command line")
+            for v, flag in ((args.select, "--select"), (args.extend_select, "--extend-select"), (args.ignore, "--ignore")))
+    except UsageError as e:
+        print(f"shapelint: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    rules = (rules[0], rules[1] or (), rules[2] or ())
 
     try:
         fixed_cfg = config_mod.load(args.config) if args.config else None
@@ -314,7 +367,7 @@ def _main(argv=None) -> int:
             else:
                 print(f"{pointer}: note: {LFS_NOTE}", file=sys.stderr)
         skipped, paths = len(paths) - len(kept), kept
-    job = functools.partial(_lint_one, pins=pins, select=select, signature=args.signature, fixed_cfg=fixed_cfg,
+    job = functools.partial(_lint_one, pins=pins, rules=rules, signature=args.signature, fixed_cfg=fixed_cfg,
                             fail_on_unknown=args.fail_on_unknown)
     results, fail_on = [], args.fail_on
     progress = sys.stderr.isatty() and len(paths) > 5
@@ -347,7 +400,13 @@ def _main(argv=None) -> int:
     except (UsageError, OSError) as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    out = FORMATS[args.format].render(results, show_info=args.show_info, colour=use_colour(sys.stdout))
+    if args.statistics:
+        out = _statistics(results, args.show_info)
+    elif args.quiet and args.format == "text":
+        out = text(results, show_info=args.show_info, show_notes=False, colour=use_colour(sys.stdout),
+                   summary_line=False)
+    else:
+        out = FORMATS[args.format].render(results, show_info=args.show_info, colour=use_colour(sys.stdout))
     if out:
         print(out)
     code = return_code(results, fail_on or "warning")

@@ -157,12 +157,12 @@ def collect(paths: list) -> list:
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 if "saved_model.pb" in files:  # a SavedModel is linted as its folder
-                    out.append(root)
+                    out.append(os.path.normpath(root))
                     dirs[:] = []
                     continue
                 for f in sorted(files):
-                    if f.lower().endswith(MODEL_SUFFIXES):
-                        out.append(os.path.join(root, f))
+                    if f.lower().endswith(MODEL_SUFFIXES):  # (normpath: "m.onnx", not "./m.onnx", for ".")
+                        out.append(os.path.normpath(os.path.join(root, f)))
         else:
             out.append(p)
     return out

@@ -36,7 +36,8 @@ def use_colour(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
 
 
-def text(results, show_info: bool = False, show_notes: bool = True, colour: bool = False) -> str:
+def text(results, show_info: bool = False, show_notes: bool = True, colour: bool = False,
+         summary_line: bool = True) -> str:
     out = []
     counts = {"error": 0, "warning": 0, "info": 0}
     abstained = 0
@@ -72,6 +73,8 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
     n_files = sum(1 for r in results if not r.error)
     if not n_files:
         return ""
+    if not summary_line:
+        return "\n".join(out).rstrip()
     summary = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in counts.items() if v) or "no findings"
     hidden = sum(1 for r in results for f in r.findings
                  if f.severity == "info" and f.rule not in ABSTENTION_RULES) if not show_info else 0

@@ -185,3 +185,104 @@ def test_an_internal_error_is_one_line_and_the_batch_goes_on(tmp_path, monkeypat
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "bad.onnx" in lines[0] and "internal error (RuntimeError: boom)" in lines[0], err
     assert "Traceback" not in err and "SL003" in out and "good.onnx" in out
+
+
+# --------------------------------------------------------------------------- ruff-grade flags
+
+
+def _cli(*args, cwd):
+    """The command line in this process (as `python -m shapelint` runs it): (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from shapelint.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main([str(a) for a in args])
+            except SystemExit as e:  # argparse: usage errors, --version
+                rc = e.code
+    finally:
+        os.chdir(here)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _rules_of(stdout: str) -> set:
+    return {f["rule"] for f in json.loads(stdout)}
+
+
+@pytest.fixture
+def dyn_repo(tmp_path):
+    """A folder with a dynamic U-Net (SL003 warnings, SL002 infos) and a config raising SL003 to
+    an error and ignoring SL002 in one node glob."""
+    onnx.save(unet(depth=2), str(tmp_path / "m.onnx"))
+    (tmp_path / ".shapelint.yaml").write_text("severity:\n  SL003: error\n")
+    return tmp_path
+
+
+def test_select_on_the_command_line_keeps_the_rest_of_the_config(dyn_repo):
+    rc, out, _ = _cli("check", "m.onnx", "--select", "SL003", "--format", "json", cwd=dyn_repo)
+    found = json.loads(out)
+    assert rc == 1 and {f["rule"] for f in found} == {"SL003"}
+    assert {f["severity"] for f in found} == {"error"}  # the config's severity still applies
+
+
+def test_ignore_and_extend_select_merge_with_the_config(dyn_repo):
+    (dyn_repo / ".shapelint.yaml").write_text("select: [SL003]\n")
+    _, out, _ = _cli("check", "m.onnx", "--format", "json", "--show-info", cwd=dyn_repo)
+    assert _rules_of(out) == {"SL003"}
+    _, out, _ = _cli("check", "m.onnx", "--format", "json", "--show-info", "--extend-select", "SL002", cwd=dyn_repo)
+    assert _rules_of(out) == {"SL002", "SL003"}
+    rc, out, _ = _cli("check", "m.onnx", "--format", "json", "--ignore", "SL003", cwd=dyn_repo)
+    assert rc == 0 and _rules_of(out) == set()
+
+
+def test_prefixes_work_on_the_command_line(dyn_repo):
+    _, out, _ = _cli("check", "m.onnx", "--format", "json", "--show-info", "--select", "SL00", "--ignore", "SL003",
+                     cwd=dyn_repo)
+    assert _rules_of(out) == {"SL002"}
+    rc, _, err = _cli("check", "m.onnx", "--select", "SL9", cwd=dyn_repo)
+    assert rc == 2 and "'SL9' matches no rule" in err and err.count("\n") == 1
+
+
+def test_statistics_counts_per_rule(dyn_repo):
+    from collections import Counter
+
+    rc, out, _ = _cli("check", "m.onnx", "--statistics", "--show-info", cwd=dyn_repo)
+    rows = [line.split("\t") for line in out.splitlines()]
+    _, js, _ = _cli("check", "m.onnx", "--format", "json", "--show-info", cwd=dyn_repo)
+    counts = Counter(f["rule"] for f in json.loads(js))
+    assert rc == 1 and counts == {"SL002": 2, "SL003": 2}
+    assert rows == [["    2", "SL002", "ambiguous-convtranspose"], ["    2", "SL003", "merge-mismatch"]]
+
+
+def test_quiet_prints_findings_only(dyn_repo):
+    _, loud, _ = _cli("check", "m.onnx", cwd=dyn_repo)
+    rc, quiet, _ = _cli("check", "m.onnx", "-q", cwd=dyn_repo)
+    assert rc == 1 and "model checked" in loud and "model checked" not in quiet
+    assert "SL003 [error]" in quiet and "note:" not in quiet
+
+
+def test_default_path_is_the_current_folder(dyn_repo):
+    rc, out, _ = _cli("check", "--format", "json", cwd=dyn_repo)
+    assert rc == 1 and {f["file"] for f in json.loads(out)} == {"m.onnx"}
+
+
+def test_no_abbreviations_and_did_you_mean(dyn_repo):
+    rc, _, err = _cli("check", "m.onnx", "--form", "json", cwd=dyn_repo)
+    assert rc == 2 and "unrecognized arguments: --form" in err and "did you mean --format?" in err
+    rc, _, err = _cli("check", "m.onnx", "--formt", "json", cwd=dyn_repo)
+    assert rc == 2 and "did you mean --format?" in err
+    rc, _, err = _cli("chek", "m.onnx", cwd=dyn_repo)
+    assert rc == 2 and "did you mean check?" in err
+
+
+@pytest.mark.parametrize("command", ["check", "contract", "fix", "rule", "explain"])
+def test_version_on_every_subcommand(command, tmp_path):
+    from shapelint import __version__
+
+    rc, out, _ = _cli(command, "--version", cwd=tmp_path)
+    assert rc == 0 and out.strip() == f"shapelint {__version__}"
