@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from . import __version__
 from .findings import identity
+from .report import visible
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -34,10 +35,6 @@ GITHUB_COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 
 
 # --------------------------------------------------------------------------- shared
-
-
-def _visible(findings, show_info: bool):
-    return [f for f in findings if show_info or f.severity != "info"]
 
 
 def _model_file(path: str) -> str:
@@ -177,7 +174,7 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
             continue
         for note in r.notes:
             notifications.append({"level": "note", "message": {"text": note}, "locations": [_location(r.path, base)]})
-        for f in _visible(r.findings, show_info):
+        for f in visible(r.findings, show_info):
             path = f.file or r.path
             if f.rule not in index:  # not in the registry: describe it minimally rather than drop it
                 index[f.rule] = len(rules)
@@ -239,7 +236,7 @@ def github(results, show_info: bool = True, base: str | None = None) -> str:
         if r.error:
             lines.append(_command("error", r.error, file=display_path(r.path, base), title="unreadable model"))
             continue
-        for f in _visible(r.findings, show_info):
+        for f in visible(r.findings, show_info):
             lines.append(_command(GITHUB_COMMAND[f.severity], _headline(f),
                                   file=display_path(f.file or r.path, base), title=f"{f.rule} {f.name}"))
     return "\n".join(lines)
@@ -266,7 +263,7 @@ def _text(results, show_info: bool, colour: bool) -> str:
 def _json(results, show_info: bool, colour: bool) -> str:
     from .report import as_json
 
-    return as_json(results, show_info=True)
+    return as_json(results, show_info=show_info)
 
 
 def printable(s: str) -> str:
@@ -278,19 +275,16 @@ def printable(s: str) -> str:
 
 
 def _concise(results, show_info: bool, colour: bool) -> str:
-    from .findings import ABSTENTION_RULES
 
-    return "\n".join(
-        printable(f"{f.file}:{f.node}: {f.rule} [{f.severity}] {f.message}")
-        for r in results for f in r.findings
-        if show_info or f.severity != "info" or f.rule in ABSTENTION_RULES)
+    return "\n".join(printable(f"{f.file}:{f.node}: {f.rule} [{f.severity}] {f.message}")
+                     for r in results for f in visible(r.findings, show_info))
 
 
 # one line per format; the CLI's --format choices and help come from here
 FORMATS = {
     "text": Format(_text, "for people (the default)"),
     "json": Format(_json, "a list of findings"),
-    "sarif": Format(lambda results, show_info, colour: sarif(results, show_info=True),
+    "sarif": Format(lambda results, show_info, colour: sarif(results, show_info=show_info),
                     "SARIF 2.1.0, for code scanning"),
     "github": Format(lambda results, show_info, colour: github(results, show_info=show_info),
                      "workflow-command annotations for GitHub Actions"),

@@ -22,8 +22,10 @@ def return_code(results, fail_on: str = "warning") -> int:
     return EXIT_OK
 
 
-def _visible(findings, show_info: bool):
-    return [f for f in findings if show_info or f.severity != "info"]
+def visible(findings, show_info: bool) -> list:
+    """The findings an output shows: info ones only with --show-info, except where shapelint
+    abstains (SL005), which every format shows."""
+    return [f for f in findings if show_info or f.severity != "info" or f.rule in ABSTENTION_RULES]
 
 
 COLOURS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[36m"}
@@ -46,7 +48,7 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
             continue
         unknown = [f for f in r.findings if f.rule in ABSTENTION_RULES]
         abstained += bool(unknown)
-        for f in _visible([f for f in r.findings if f.rule not in ABSTENTION_RULES], show_info):
+        for f in visible([f for f in r.findings if f.rule not in ABSTENTION_RULES], show_info):
             counts[f.severity] += 1
             tag = f"[{f.severity}]"
             if colour:
@@ -88,5 +90,12 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
 
 
 def as_json(results, show_info: bool = True) -> str:
-    items = [f.as_json() for r in results for f in _visible(r.findings, show_info)]
+    """The findings as a JSON list; a model that could not be read is a record too, with the
+    same keys: ``rule`` null, ``name`` "unreadable", ``severity`` "error", the reason as ``message``."""
+    items = []
+    for r in results:
+        if r.error:
+            items.append({"file": r.path, "rule": None, "name": "unreadable", "severity": "error", "node": "",
+                          "op": "", "message": r.error, "suggestion": "", "chain": [], "details": {}})
+        items.extend(f.as_json() for f in visible(r.findings, show_info))
     return json.dumps(items, indent=2, ensure_ascii=False)

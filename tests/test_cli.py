@@ -286,3 +286,25 @@ def test_version_on_every_subcommand(command, tmp_path):
 
     rc, out, _ = _cli(command, "--version", cwd=tmp_path)
     assert rc == 0 and out.strip() == f"shapelint {__version__}"
+
+
+def test_show_info_governs_json_and_sarif_too(dyn_repo):
+    (dyn_repo / ".shapelint.yaml").unlink()
+    for fmt in ("json", "sarif"):
+        _, quiet, _ = _cli("check", "m.onnx", "--format", fmt, cwd=dyn_repo)
+        _, full, _ = _cli("check", "m.onnx", "--format", fmt, "--show-info", cwd=dyn_repo)
+        if fmt == "json":
+            assert _rules_of(quiet) == {"SL003"} and _rules_of(full) == {"SL002", "SL003"}
+        else:
+            levels = [{r["level"] for r in json.loads(out)["runs"][0]["results"]} for out in (quiet, full)]
+            assert levels == [{"warning"}, {"warning", "note"}]  # SARIF notes only when asked
+
+
+def test_json_reports_an_unreadable_model_as_a_record(dyn_repo):
+    (dyn_repo / "junk.onnx").write_bytes(b"\x07not a model")
+    rc, out, err = _cli("check", "junk.onnx", "m.onnx", "--format", "json", cwd=dyn_repo)
+    items = json.loads(out)
+    (bad,) = [f for f in items if f["file"] == "junk.onnx"]
+    assert rc == 2 and bad["rule"] is None and bad["name"] == "unreadable" and bad["severity"] == "error"
+    assert "not a valid ONNX protobuf" in bad["message"] and "junk.onnx" in err
+    assert {f["rule"] for f in items if f["file"] == "m.onnx"} == {"SL003"}

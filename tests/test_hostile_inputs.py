@@ -57,7 +57,8 @@ def shapelint_check(*paths, fmt="json", timeout=TIMEOUT, env=None) -> Run:
     fd, rss_file = tempfile.mkstemp(suffix=".rss")
     os.close(fd)
     cmd = [sys.executable, "-c", _RSS_LAUNCHER, rss_file,
-           sys.executable, "-m", "shapelint", "check", "--format", fmt, *map(str, paths)]
+           sys.executable, "-m", "shapelint", "check", "--format", fmt,
+           *(["--show-info"] if fmt == "json" else []), *map(str, paths)]
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": ROOT, **(env or {})}, start_new_session=True)
@@ -76,9 +77,10 @@ def shapelint_check(*paths, fmt="json", timeout=TIMEOUT, env=None) -> Run:
 
 
 def findings(run: Run, path) -> list:
-    """(rule, severity, node, details) of the findings reported for ``path``."""
+    """(rule, severity, node, details) of the findings reported for ``path`` (not the record of a
+    model that could not be read)."""
     return [(f["rule"], f["severity"], f["node"], f["details"]) for f in json.loads(run.out or "[]")
-            if f["file"] == str(path)]
+            if f["file"] == str(path) and f["rule"] is not None]
 
 
 def assert_errors(run: Run, expected: dict):
@@ -227,7 +229,10 @@ def test_special_paths(tmp_path, good):
                             str(newline).replace("\n", "\\n"): "not a valid ONNX protobuf"})
         if fmt == "json":
             items = json.loads(run.out)
-            assert {f["file"] for f in items} == {str(unicode), str(undecodable)}  # "\udcff" escapes in the JSON
+            assert {f["file"] for f in items if f["rule"]} == {str(unicode), str(undecodable)}  # "\udcff" escapes
+            # the unreadable ones are records too, with the reason
+            assert {f["file"]: f["name"] for f in items if f["rule"] is None} == {
+                str(tmp_path / "fifo.onnx"): "unreadable", str(newline): "unreadable"}
             assert [(r, s, n) for r, s, n, _ in findings(run, unicode)] == good[1]
         else:
             assert f"{unicode}: the whole model runs only for H mod 4 = 0" in run.out
