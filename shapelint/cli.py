@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     shapes.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,…",
                         help="pin an input's dims, e.g. input=1,3,65,65 (repeatable)")
     c = sub.add_parser("check", parents=[shapes, signature], help="lint models (files or folders)",
-                       description="Lint ONNX models and TensorFlow SavedModels, exactly, for fixed and dynamic "
+                       description="Lint ONNX models, TensorFlow SavedModels, .keras and .tflite files, exactly, for fixed and dynamic "
                                    "input sizes. Rules: " + "; ".join(f"{k} {r.name}" for k, r in _rules().items())
                                    + ". Exit 0: clean; 1: a warning or error; 2: unreadable model or bad usage.")
     c.add_argument("paths", nargs="*", default=["."], metavar="PATH",
