@@ -280,6 +280,34 @@ def _concise(results, show_info: bool, colour: bool) -> str:
                      for r in results for f in visible(r.findings, show_info))
 
 
+def _cell(text: str) -> str:
+    """A Markdown table cell: one line, pipes escaped, names escaped (formats.printable)."""
+    return printable(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _markdown(results, show_info: bool, colour: bool) -> str:
+    """For GitHub job summaries and pull-request comments: a table of findings, then each dynamic
+    model's working sizes, then the models that could not be read."""
+    rows = [(f.file, f.rule, f.severity, f.node, f.message) for r in results for f in visible(r.findings, show_info)]
+    errors = sum(1 for row in rows if row[2] == "error")
+    warnings = sum(1 for row in rows if row[2] == "warning")
+    n = sum(1 for r in results if not r.error)
+    out = [f"### shapelint: {n} model{'s' if n != 1 else ''} checked, {errors} error{'s' if errors != 1 else ''}, "
+           f"{warnings} warning{'s' if warnings != 1 else ''}", ""]
+    if rows:
+        out += ["| file | rule | severity | node | finding |", "| --- | --- | --- | --- | --- |"]
+        out += [f"| {_cell(a)} | {b} | {c} | {_cell(d)} | {_cell(e)} |" for a, b, c, d, e in rows]
+        out.append("")
+    works = [(r.path, "; ".join(r.works.values())) for r in results if r.works]
+    if works:
+        out += ["| model | runs only for |", "| --- | --- |"] + [f"| {_cell(a)} | {_cell(b)} |" for a, b in works]
+        out.append("")
+    unreadable = [r.error for r in results if r.error]
+    if unreadable:
+        out += ["Could not be read:", ""] + [f"- {_cell(e)}" for e in unreadable]
+    return "\n".join(out).rstrip()
+
+
 # one line per format; the CLI's --format choices and help come from here
 FORMATS = {
     "text": Format(_text, "for people (the default)"),
@@ -289,4 +317,6 @@ FORMATS = {
     "github": Format(lambda results, show_info, colour: github(results, show_info=show_info),
                      "workflow-command annotations for GitHub Actions"),
     "concise": Format(_concise, "one line per finding: FILE:NODE: RULE [severity] message"),
+    "markdown": Format(_markdown, "a table of findings and each model's working sizes, for GitHub job summaries "
+                                  "and pull-request comments"),
 }

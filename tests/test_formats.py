@@ -348,3 +348,21 @@ def test_every_registered_format_is_a_cli_choice():
                         "--format", "concise"], capture_output=True, text=True)
     assert p.returncode == 1
     assert [line.split(": ")[1].split()[0] for line in p.stdout.splitlines()] == ["SL003", "SL003"]
+
+
+def test_markdown_is_a_table_with_the_working_sizes_and_hostile_names_stay_in_their_cell(tmp_path):
+    hostile = "up|conv\n| injected | row |"
+    f = Finding("SL003", "merge-mismatch", "warning", "m.onnx", hostile, "Concat",
+                "axis 2 is H for 'a' but 2·ceil(H/2) for 'b'", "crop")
+    res = Result("m.onnx", findings=[f], works={"H": "H mod 2 = 0, H ≥ 2"})
+    bad = Result("junk.onnx", error="junk.onnx: not a valid ONNX protobuf")
+    out = formats.FORMATS["markdown"].render([res, bad], show_info=False, colour=False)
+    lines = out.splitlines()
+    assert lines[0] == "### shapelint: 1 model checked, 0 errors, 1 warning"
+    table = [line for line in lines if line.startswith("| m.onnx | SL003")]
+    assert len(table) == 1 and "injected" in table[0]
+    cells = re.split(r"(?<!\\)\|", table[0])[1:-1]  # unescaped pipes delimit the cells
+    # the newline is printed as \n, and its backslash escaped, so Markdown shows "\n"
+    assert len(cells) == 5 and cells[3].strip() == r"up\|conv\\n\| injected \| row \|"
+    assert "| m.onnx | H mod 2 = 0, H ≥ 2 |" in lines
+    assert lines[-1] == "- junk.onnx: not a valid ONNX protobuf"
