@@ -24,7 +24,6 @@ from .errors import ModelError, UsageError
 from .findings import ABSTENTION_RULES
 
 Model = Union[str, "os.PathLike[str]", bytes, Any]  # Any: an onnx.ModelProto
-RANK = {"error": 0, "warning": 1, "info": 2}
 
 __all__ = ["Model", "ModelError", "Report", "UsageError", "check", "contract"]
 
@@ -60,6 +59,8 @@ class Report:
     @property
     def ok(self) -> bool:
         """No finding at or above ``fail_on`` (the command line's exit 0)."""
+        from .report import RANK
+
         return not any(RANK[f.severity] <= RANK[self.fail_on] for f in self.findings)
 
     def __str__(self) -> str:
@@ -77,16 +78,16 @@ def check(model: Model, *, input_shapes: Optional[dict] = None, config: Union[No
     ``config``: a config file to use instead of the one found; ``select``/``ignore``: rule ids or
     prefixes (``"SL00"``), which replace / extend the configuration's, as ruff's flags do."""
     from . import config as config_mod
+    from .checks import CHECKS
     from .lint import lint
 
     with _as_path(model) as (path, name, where):
         cfg = config_mod.load(os.fspath(config)) if config is not None else config_mod.find(where)
-        if select is not None:
-            cfg = replace(cfg, select=_ids(select, "select"), extend_select=())
-        if ignore is not None:
-            cfg = replace(cfg, ignore=cfg.ignore + _ids(ignore, "ignore"))
-        try:
-            result = lint(path, _pins(input_shapes), signature=signature, inputs=cfg.contracts())
+        cfg = config_mod.with_rules(cfg, None if select is None else _ids(select, "select"), (),
+                                    () if ignore is None else _ids(ignore, "ignore"))
+        try:  # (only the rules the configuration enables run, as on the command line)
+            result = lint(path, _pins(input_shapes), {r for r in CHECKS if cfg.enabled(r)}, signature=signature,
+                          inputs=cfg.contracts())
         except ModelError as e:  # a model in memory is named as the caller knows it, not by its temporary file
             raise ModelError(name, e.reason.replace(path, name)) if path != name else e
         except UsageError as e:

@@ -10,10 +10,9 @@ import sys
 
 from . import __version__
 from .errors import ModelError, UsageError, one_line
-from .findings import ABSTENTION_RULES
 from .lint import Result, collect, lint
 from .formats import FORMATS
-from .report import EXIT_ERROR, return_code, text, use_colour
+from .report import EXIT_ERROR, return_code, text, use_colour, visible
 
 
 def _parse_shape(spec: str) -> tuple[str, tuple]:
@@ -42,10 +41,7 @@ def _lint_one(path, pins, rules, signature, fixed_cfg, fail_on_unknown=False):
         cfg = fixed_cfg or config_mod.find(path)
         if fail_on_unknown:
             cfg = replace(cfg, fail_on_unknown=True)
-        select, extend, ignore = rules or (None, (), ())
-        if select is not None:
-            cfg = replace(cfg, select=select, extend_select=())
-        cfg = replace(cfg, extend_select=cfg.extend_select + tuple(extend), ignore=cfg.ignore + tuple(ignore))
+        cfg = config_mod.with_rules(cfg, *(rules or (None, (), ())))
         result = lint(path, pins, {r for r in CHECKS if cfg.enabled(r)}, signature=signature, inputs=cfg.contracts())
         config_mod.apply(cfg, result)
         return result, (cfg.fail_on if cfg.source else None)
@@ -111,8 +107,7 @@ def _statistics(results, show_info: bool) -> str:
 
     from .checks import CHECKS
 
-    counts = Counter(f.rule for r in results for f in r.findings
-                     if show_info or f.severity != "info" or f.rule in ABSTENTION_RULES)
+    counts = Counter(f.rule for r in results for f in visible(r.findings, show_info))
     return "\n".join(f"{n:>5}\t{rule}\t{CHECKS[rule].name}" for rule, n in
                      sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 

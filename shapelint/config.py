@@ -76,6 +76,14 @@ class Config:
         return False
 
 
+def with_rules(cfg: Config, select=None, extend_select=(), ignore=()) -> Config:
+    """``cfg`` with rule selections given on the command line or to the API, merged as ruff merges
+    its flags: ``select`` replaces the selection (and its extensions), the others extend."""
+    if select is not None:
+        cfg = replace(cfg, select=tuple(select), extend_select=())
+    return replace(cfg, extend_select=cfg.extend_select + tuple(extend_select), ignore=cfg.ignore + tuple(ignore))
+
+
 def _matches(rule: str, ids) -> bool:
     return any(rule.startswith(i) for i in ids)
 
