@@ -110,3 +110,22 @@ def test_readme_example_savedmodel_folder(tmp_path):
     assert not ok
     ok, shape = run_signature(str(tmp_path / "good"), (1, 2, 2, 1))
     assert ok and shape == (1, 5, 5, 1)
+
+
+def test_an_op_without_a_rule_is_an_unknown_not_a_silent_pass(tmp_path):
+    """A dynamic model through an op shapelint has no rule for: the report names it in
+    ``unknowns``, gives no working sizes past it, and fails with fail-on-unknown."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, "H", "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("Mystery", ["x"], ["m"], name="mystery", domain="acme"),
+                           helper.make_node("Relu", ["m"], ["y"], name="relu")], "g", [x], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("acme", 1)])
+    onnx.save(model, tmp_path / "m.onnx")
+    report = shapelint.check(tmp_path / "m.onnx")
+    assert [(f.rule, f.node, f.op) for f in report.unknowns] == [("SL005", "mystery", "acme.Mystery")]
+    assert report.ok and report.works == {}  # ok per fail-on, but not proven: the unknown says so
+    (tmp_path / ".shapelint.yaml").write_text("fail-on-unknown: true\n")
+    strict = shapelint.check(tmp_path / "m.onnx")
+    assert not strict.ok and [f.severity for f in strict.unknowns] == ["error"]
