@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="shapelint",
         description="Static linter for transposed convolutions and skip connections in exported models.",
+        epilog="In Python: shapelint.check(model) -> a report (.ok, .errors, .unknowns, .works), "
+               "shapelint.contract(model); model is a path, bytes or an onnx.ModelProto.",
     )
     p.add_argument("--version", action="version", version=f"shapelint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -308,3 +308,11 @@ def test_json_reports_an_unreadable_model_as_a_record(dyn_repo):
     assert rc == 2 and bad["rule"] is None and bad["name"] == "unreadable" and bad["severity"] == "error"
     assert "not a valid ONNX protobuf" in bad["message"] and "junk.onnx" in err
     assert {f["rule"] for f in items if f["file"] == "m.onnx"} == {"SL003"}
+
+
+def test_top_level_help_names_the_python_api(tmp_path):
+    rc, out, _ = _cli("--help", cwd=tmp_path)
+    assert rc == 0 and "shapelint.check(model)" in out and "shapelint.contract(model)" in out
+    import shapelint
+
+    assert callable(shapelint.check) and callable(shapelint.contract)  # what the help names exists
