@@ -6,6 +6,7 @@ after ``torch.onnx.export`` or ``tf.saved_model.save``.
     report = shapelint.check("unet.onnx")          # or a Path, bytes, or an onnx.ModelProto
     assert report.ok, report                       # per the configuration's fail-on
     shapelint.contract("unet.onnx")                 # the input sizes the model runs at
+    print(shapelint.explain("unet.onnx", "up1"))    # one transposed convolution's output size
 
 The configuration is found as the command line finds it (the nearest ``.shapelint.yaml`` or
 ``pyproject.toml`` with ``[tool.shapelint]`` above the model; the current folder for a model in
@@ -25,7 +26,7 @@ from .findings import ABSTENTION_RULES
 
 Model = Union[str, "os.PathLike[str]", bytes, Any]  # Any: an onnx.ModelProto
 
-__all__ = ["Model", "ModelError", "Report", "UsageError", "check", "contract"]
+__all__ = ["Model", "ModelError", "Report", "UsageError", "check", "contract", "explain"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,33 @@ def contract(model: Model, *, signature: Optional[str] = None) -> list:
     with _as_path(model) as (path, _name, _where):
         graph, inf = analyse(path, None, signature)
         return contract_rows(inf).rows
+
+
+def explain(model: Model, node: Optional[str] = None, *, input_shapes: Optional[dict] = None,
+            signature: Optional[str] = None) -> str:
+    """What ``shapelint explain`` prints for one transposed convolution: its input size, the
+    admissible output sizes, the one it produces and why, and each framework's convention.
+    ``node`` may be left out when the model has one transposed convolution; an unknown or
+    ambiguous name raises :class:`UsageError` listing the names there are."""
+    from .explanation import explain as lines, transposed_convs
+    from .lint import analyse
+
+    with _as_path(model) as (path, name, _where):
+        try:
+            _graph, inf = analyse(path, _pins(input_shapes), signature)
+        except ModelError as e:
+            raise ModelError(name, e.reason.replace(path, name)) if path != name else e
+        nodes = transposed_convs(inf)
+        listed = ", ".join(n.name for n in nodes) or "none"
+        if node is not None:
+            chosen = [n for n in nodes if n.name == node or n.name.endswith("/" + node)]
+            if not chosen:
+                raise UsageError(f"{name}: no transposed convolution named '{node}' (there are: {listed})")
+        elif len(nodes) == 1:
+            chosen = nodes
+        else:
+            raise UsageError(f"{name}: {len(nodes)} transposed convolutions; pick one with --node (in Python: node=) ({listed})")
+        return "\n".join(lines(inf, chosen[0]))
 
 
 @dataclass(frozen=True)

@@ -191,23 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _explain(args) -> int:
-    from .explain import explain, transposed_convs
-    from .lint import analyse
+    from .api import explain  # one way to pick the node, for the API and the command line
 
     pins = dict(_parse_shape(s) for s in args.input_shape)
-    graph, inf = analyse(args.model, pins, args.signature)
-    nodes = transposed_convs(inf)
-    if args.node:
-        chosen = [n for n in nodes if n.name == args.node or n.name.endswith("/" + args.node)]
-        if not chosen:
-            names = ", ".join(n.name for n in nodes) or "none"
-            raise UsageError(f"{args.model}: no transposed convolution named '{args.node}' (there are: {names})")
-    elif len(nodes) == 1:
-        chosen = nodes
-    else:
-        names = ", ".join(n.name for n in nodes) or "none"
-        raise UsageError(f"{args.model}: {len(nodes)} transposed convolutions; pick one with --node ({names})")
-    print("\n".join(explain(inf, chosen[0])))
+    print(explain(args.model, args.node, input_shapes=pins, signature=args.signature))
     return 0
 
 

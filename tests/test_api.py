@@ -3,6 +3,8 @@
 only (``import shapelint``)."""
 
 import json
+import subprocess
+import sys
 
 import onnx
 import pytest
@@ -129,3 +131,22 @@ def test_an_op_without_a_rule_is_an_unknown_not_a_silent_pass(tmp_path):
     (tmp_path / ".shapelint.yaml").write_text("fail-on-unknown: true\n")
     strict = shapelint.check(tmp_path / "m.onnx")
     assert not strict.ok and [f.severity for f in strict.unknowns] == ["error"]
+
+
+def test_explain_names_the_sizes_and_picks_the_node(tmp_path):
+    """``shapelint.explain`` is what the command prints: the admissible sizes of the named node at
+    pinned sizes, and a UsageError listing the names when the choice is ambiguous or wrong."""
+    model = unet(depth=2, shape=(1, 1, 65, 65))
+    names = [n.name for n in model.graph.node if n.op_type == "ConvTranspose"]
+    assert len(names) == 2
+    text = shapelint.explain(model, names[0])
+    assert text.startswith(f"ConvTranspose '{names[0]}'")
+    assert "admissible output sizes: {" in text and "this node produces" in text
+    onnx.save(model, tmp_path / "u.onnx")
+    cli = subprocess.run([sys.executable, "-m", "shapelint", "explain", str(tmp_path / "u.onnx"), "--node", names[0]],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0 and cli.stdout.rstrip("\n") == text
+    with pytest.raises(shapelint.UsageError, match="2 transposed convolutions.*" + names[1]):
+        shapelint.explain(model)
+    with pytest.raises(shapelint.UsageError, match="no transposed convolution named 'nope'"):
+        shapelint.explain(model, "nope")
