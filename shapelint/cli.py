@@ -9,6 +9,7 @@ import os
 import sys
 
 from . import __version__
+from . import limits
 from .errors import ModelError, UsageError, one_line
 from .lint import Result, collect, lint
 from .formats import FORMATS
@@ -154,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lfs-pointers", choices=("skip", "fail"), default="skip",
                    help="a Git LFS pointer file where a model should be (git lfs pull not run): skip it with "
                         "a note (default) or fail with exit 2")
-    c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
+    c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes (at most one per file, and "
+                   f"{limits.MAX_JOBS_PER_CPU} per CPU)")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
@@ -355,11 +357,12 @@ def _main(argv=None) -> int:
                             fail_on_unknown=args.fail_on_unknown)
     results, fail_on = [], args.fail_on
     progress = sys.stderr.isatty() and len(paths) > 5
-    if args.jobs > 1 and len(paths) > 1:
+    workers = limits.jobs(args.jobs, len(paths))  # -j 1000 on 2 files starts 2 processes, not 1,000
+    if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            outcomes = pool.map(job, paths, chunksize=max(1, len(paths) // (4 * args.jobs)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outcomes = pool.map(job, paths, chunksize=max(1, len(paths) // (4 * workers)))
             for k, outcome in enumerate(outcomes, 1):
                 results.append(_report_outcome(outcome, progress, k, len(paths)))
                 fail_on = fail_on or outcome[1]

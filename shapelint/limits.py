@@ -1,0 +1,26 @@
+"""Every limit on what a file (a model, a configuration, a baseline) or the command line can make
+shapelint do, in one place. Each is checked *before* the count, size, depth or index it bounds
+drives a loop or an allocation; exceeding one is a one-line error naming the limit (exit 2).
+docs/hardening.md lists them; tests/test_limits.py checks that the list there is this one.
+"""
+
+from __future__ import annotations
+
+# --- files shapelint reads besides models
+MAX_CONFIG_BYTES = 1 << 20  # .shapelint.yaml / pyproject.toml: refused above 1 MiB, before reading
+MAX_BASELINE_BYTES = 256 << 20  # a baseline JSON file: 256 MiB
+MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists in a configuration or a baseline
+MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses to parse 4,300+ digits)
+MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
+
+# --- the command line
+MAX_JOBS_PER_CPU = 2  # -j N is capped at this many processes per CPU, and by the number of files
+
+
+def jobs(requested: int, files: int, cpus=None) -> int:
+    """The processes ``-j requested`` really starts for ``files`` models: never more than the files,
+    nor than MAX_JOBS_PER_CPU per CPU."""
+    import os
+
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, min(requested, files, MAX_JOBS_PER_CPU * cpus))
