@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on-unknown", action="store_true",
                    help="make it an error (exit 1) where shapelint abstains because it could not infer a shape "
                         "or state a run-time check (SL005); by default those are notes")
+    c.add_argument("--follow-links", action="store_true",
+                   help="lint models reached by symbolic links that lead out of the folder given (by default "
+                        "they are skipped, with a note)")
     c.add_argument("--lfs-pointers", choices=("skip", "fail"), default="skip",
                    help="a Git LFS pointer file where a model should be (git lfs pull not run): skip it with "
                         "a note (default) or fail with exit 2")
@@ -340,7 +343,11 @@ def _main(argv=None) -> int:
     except UsageError as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    paths = collect(args.paths)
+    walk_notes: list = []
+    paths = collect(args.paths, walk_notes, follow_links=args.follow_links)
+    if not args.quiet:
+        for note in walk_notes:
+            print(one_line(note), file=sys.stderr)
     skipped = 0
     if args.lfs_pointers == "skip":  # "fail": lint.load raises ModelError naming the pointer (exit 2)
         from .lfs import NOTE as LFS_NOTE, pointer_file

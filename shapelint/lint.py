@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .checks import CHECKS
 from .checks._context import CheckContext
@@ -147,22 +148,38 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
     return res
 
 
-def collect(paths: list) -> list:
-    """Files and folders → model files (folders walked, sorted, hidden entries skipped)."""
+def collect(paths: list, notes: Optional[list] = None, follow_links: bool = False) -> list:
+    """Files and folders → model files (folders walked, sorted, hidden entries skipped). A symbolic
+    link met while walking a folder is followed only where it stays inside that folder (unless
+    ``follow_links``); one that leaves it is skipped, with a line in ``notes``. Paths named on the
+    command line are the user's choice and always read."""
+    from .files import inside
+
     out = []
     for p in paths:
         if is_saved_model(p):
             out.append(p)
         elif os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p):  # (linked folders are never descended: no cycles)
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 if "saved_model.pb" in files:  # a SavedModel is linted as its folder
                     out.append(os.path.normpath(root))
                     dirs[:] = []
                     continue
+                for d in dirs:
+                    link = os.path.join(root, d)
+                    if notes is not None and os.path.islink(link) and not inside(link, p):
+                        notes.append(f"{os.path.normpath(link)}: note: a symbolic link out of {p} (to "
+                                     f"{os.path.realpath(link)}), not followed")
                 for f in sorted(files):
                     if f.lower().endswith(MODEL_SUFFIXES):  # (normpath: "m.onnx", not "./m.onnx", for ".")
-                        out.append(os.path.normpath(os.path.join(root, f)))
+                        path = os.path.normpath(os.path.join(root, f))
+                        if not follow_links and os.path.islink(path) and not inside(path, p):
+                            if notes is not None:
+                                notes.append(f"{path}: note: a symbolic link out of {p} (to "
+                                             f"{os.path.realpath(path)}), not followed: --follow-links to lint it")
+                            continue
+                        out.append(path)
         else:
             out.append(p)
     return out

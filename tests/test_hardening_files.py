@@ -190,3 +190,26 @@ def test_the_command_line_starts_no_more_processes_than_files(tmp_path, model, c
     onnx.save(unet(depth=2), str(tmp_path / "n.onnx"))
     rc, _out, err = run(["check", model, tmp_path / "n.onnx", "-j", "1000"], capsys)
     assert rc == 1 and started == [2], (started, err)
+
+
+def test_a_folder_walk_does_not_follow_links_out_of_the_folder(tmp_path, capsys):
+    """``passwd.onnx -> /etc/passwd`` once was read (and its first line quoted); a link inside the
+    folder is linted; a link named on the command line is the user's choice."""
+    tree = tmp_path / "models"
+    tree.mkdir()
+    onnx.save(unet(depth=2), str(tree / "real.onnx"))
+    (tree / "passwd.onnx").symlink_to("/etc/passwd")
+    (tree / "alias.onnx").symlink_to("real.onnx")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    onnx.save(unet(depth=2), str(outside / "far.onnx"))
+    (tree / "far").symlink_to(outside)
+    rc, out, err = run(["check", tree, "--format", "concise"], capsys)
+    assert rc == 1
+    assert "passwd.onnx: note: a symbolic link out of" in err and "/etc/passwd" in err and "root:" not in err + out
+    assert "far: note: a symbolic link out of" in err
+    assert "alias.onnx" in out and "real.onnx" in out and "far.onnx" not in out
+    rc, out, err = run(["check", tree, "--follow-links", "--format", "concise"], capsys)
+    assert rc == 2 and "passwd.onnx" in err  # followed: /etc/passwd is not a model (one line)
+    rc, out, err = run(["check", tree, "--quiet", "--format", "concise"], capsys)
+    assert "note" not in err
