@@ -134,7 +134,11 @@ def explain(model: Model, node: Optional[str] = None, *, input_shapes: Optional[
             chosen = nodes
         else:
             raise UsageError(f"{name}: {len(nodes)} transposed convolutions; pick one with --node (in Python: node=) ({listed})")
-        return "\n".join(lines(inf, chosen[0]))
+        try:
+            return "\n".join(lines(inf, chosen[0]))
+        except (ValueError, TypeError, AttributeError, ArithmeticError, IndexError, KeyError) as e:
+            n = chosen[0]  # attributes the runtime would refuse too: what check reports as SL005
+            raise ModelError(name, f"{n.op} '{n.name}': cannot explain its output size: {e}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,20 @@ MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists in a configuration or a b
 MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses to parse 4,300+ digits)
 MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
 
+# --- models
+MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)
+
+
+def transposed_strides(strides) -> None:
+    """ValueError (the op's shape is then unknown: shapelint abstains there, naming the op and this
+    limit) when a transposed convolution's stride is above MAX_TRANSPOSED_STRIDE: its admissible
+    sizes -- one per unit of stride -- are not enumerated."""
+    for s in strides or ():
+        if isinstance(s, int) and s > MAX_TRANSPOSED_STRIDE:
+            raise ValueError(f"stride {s} is over shapelint's limit of {MAX_TRANSPOSED_STRIDE} for a transposed "
+                             f"convolution (shapelint.limits.MAX_TRANSPOSED_STRIDE)")
+
+
 # --- the command line
 MAX_JOBS_PER_CPU = 2  # -j N is capped at this many processes per CPU, and by the number of files
 
