@@ -299,17 +299,26 @@ def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 must not crash a report
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    from .escape import SafeStream
+
+    # every line printed, by any command, goes through one sanitiser (names escaped, no "::" line)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     try:
         return _main(argv)
     except BrokenPipeError:  # `shapelint … | head`: the reader has gone, which is not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "format", None) == "github" and hasattr(sys.stdout, "commands"):
+        sys.stdout.commands = True  # its ::error/::warning lines are workflow commands, on purpose
     if args.command == "rule":
         return _rule_docs(args)
     commands = {"fix": _fix, "contract": _contract, "explain": _explain}

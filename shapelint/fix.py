@@ -210,9 +210,14 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
 def _apply(model, step: Step, tag: str) -> None:
     from onnx import helper, numpy_helper
 
+    from .escape import name as escaped
+
     g = model.graph
+    # the IR's names are escaped (escape.name, injective): the file's own names are found by theirs
+    raw = {escaped(t): t for n in g.node for t in list(n.input) + list(n.output)}
+    raw.update((escaped(t.name), t.name) for t in g.input)
     if step.convt is not None:
-        node = next(n for n in g.node if n.output and n.output[0] == step.convt_output)
+        node = next(n for n in g.node if n.output and n.output[0] == raw.get(step.convt_output))
         for name, (_old, new) in step.attrs.items():
             keep = [a for a in node.attribute if a.name != name]
             del node.attribute[:]
@@ -226,7 +231,7 @@ def _apply(model, step: Step, tag: str) -> None:
     # tensor's own shape, so every other axis gets 0)
     begins = numpy_helper.from_array(_i64([0] * rank), f"{tag}_begins")
     g.initializer.extend([ax, zeros, begins])
-    up, skip = step.up, step.skip
+    up, skip = raw.get(step.up, step.up), raw.get(step.skip, step.skip)
     nodes = [
         helper.make_node("Shape", [skip], [f"{tag}_skip_shape"], name=f"{tag}/skip_shape"),
         helper.make_node("Gather", [f"{tag}_skip_shape", ax.name],
@@ -257,7 +262,7 @@ def _apply(model, step: Step, tag: str) -> None:
     ]
     ordered = []
     for n in g.node:
-        if n.output and n.output[0] == step.merge_output:
+        if n.output and n.output[0] == raw.get(step.merge_output):
             ordered.extend(nodes)
             for k, i in enumerate(n.input):
                 if i == up:

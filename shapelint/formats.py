@@ -59,10 +59,12 @@ def _relative(path: str, base: str | None) -> str | None:
 
 def display_path(path: str, base: str | None = None) -> str:
     """The model file as a user's repository names it: relative to ``base`` when below it
-    (forward slashes), else absolute."""
+    (forward slashes), else absolute; escaped (``escape.name``) as every name shown is."""
+    from .escape import name
+
     path = _model_file(path)
     rel = _relative(path, base)
-    return rel if rel is not None else os.path.abspath(path)
+    return name(rel if rel is not None else os.path.abspath(path))
 
 
 def _artifact_location(path: str, base: str | None) -> dict:

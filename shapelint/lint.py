@@ -9,6 +9,7 @@ from typing import Optional
 from .checks import CHECKS
 from .checks._context import CheckContext
 from .errors import ModelError, UsageError
+from .escape import name as escape_name
 from .findings import Finding
 from .infer import CAUGHT as _INFER_CAUGHT
 from .infer import Inferred, infer
@@ -39,6 +40,37 @@ MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
+    """The model at ``path`` as IR, its names escaped (``escape.name``) for every output."""
+    return displayable(_load(path, signature))
+
+
+def displayable(graph: Graph) -> Graph:
+    """``graph`` with every name that holds a character unfit for a terminal or a CI log (or a
+    backslash) escaped -- node, tensor, input, constant and graph names and named dims; escaping is
+    injective, so the graph's edges are unchanged. Most graphs have none: then it is ``graph``."""
+    from dataclasses import replace as _replace
+    from types import MappingProxyType
+
+    from .escape import name as esc
+
+    def bad(s) -> bool:
+        return isinstance(s, str) and (not s.isprintable() or "\\" in s)
+
+    if not (bad(graph.name) or any(bad(n.name) or any(map(bad, n.inputs)) or any(map(bad, n.outputs))
+                                   for n in graph.nodes)
+            or any(bad(t.name) or any(map(bad, t.shape or ())) for t in graph.inputs)
+            or any(map(bad, graph.outputs)) or any(map(bad, graph.constants))):
+        return graph
+    nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)))
+                  for n in graph.nodes)
+    inputs = tuple(_replace(t, name=esc(t.name), shape=None if t.shape is None else
+                            tuple(esc(d) if isinstance(d, str) else d for d in t.shape)) for t in graph.inputs)
+    constants = MappingProxyType({esc(k): _replace(c, name=esc(c.name)) for k, c in graph.constants.items()})
+    return _replace(graph, name=esc(graph.name), nodes=nodes, inputs=inputs, outputs=tuple(map(esc, graph.outputs)),
+                    constants=constants)
+
+
+def _load(path: str, signature: str | None = None) -> Graph:
     from .lfs import NOTE as LFS_NOTE, pointer_file
 
     pointer = pointer_file(path)
@@ -80,7 +112,7 @@ def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:
     out = {}
     by_name = {t.name: t for t in graph.inputs}
     for name, dims in pins.items():
-        t = by_name.get(name)
+        t = by_name.get(name) or by_name.get(escape_name(name))  # (names are escaped where loaded)
         if t is None:
             if len(by_name) == 1 and name == "":
                 t = next(iter(by_name.values()))
