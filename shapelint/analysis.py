@@ -551,7 +551,8 @@ def unknowns(inf: Inferred) -> list:
     for t in inf.graph.inputs:
         s = inf.shape(t.name)
         if not _complete(s):
-            out.append(Unknown(t.name, "input", "the graph input's rank or a dim has neither a size nor a name"))
+            why = inf.why_input_unknown.get(t.name, "the graph input's rank or a dim has neither a size nor a name")
+            out.append(Unknown(t.name, "input", why))
     lost = inf.lost
     by_name = {n.name: n for n in inf.graph.nodes}
     lost_outputs: set = set()

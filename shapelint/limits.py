@@ -14,6 +14,8 @@ MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses t
 MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
 
 # --- models
+MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
+MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
 MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)
 
 
