@@ -14,6 +14,11 @@ MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses t
 MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
 
 # --- models
+# nodes (ONNX nodes, Keras layers) in one graph. Measured (scripts/make_large.py, the CLI's peak
+# RSS): 500,000 nodes 1.06 GB, 1,000,000 nodes 2.5 GB; the limit keeps the worst case under ~2 GB
+MAX_NODES = 600_000
+MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
+MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
 MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)

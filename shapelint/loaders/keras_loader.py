@@ -28,16 +28,16 @@ import json
 import zipfile
 from types import MappingProxyType
 
+from .. import limits
 from ..errors import ModelError
 from ..ir import Graph, Node, Tensor
 from . import Names, unique_name
-from .. import limits
 from .savedmodel_loader import name_dims
 
 CONFIG = "config.json"
-MAX_CONFIG_BYTES = 64 << 20  # config.json above this is refused before reading
-MAX_LAYERS = 1_000_000
-MAX_DEPTH = 64  # nested models
+MAX_CONFIG_BYTES = limits.MAX_KERAS_CONFIG_BYTES  # config.json above this is refused before reading
+MAX_LAYERS = limits.MAX_NODES
+MAX_DEPTH = limits.MAX_NESTING  # nested models
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
