@@ -82,6 +82,8 @@ def merge_spec(node, inf: Inferred):
         return None
     names = tuple(n for n in node.inputs if n)
     axis = node.attr("axis", 0) if kind == "equal" else None
+    if axis.__class__ is not int:  # (a malformed axis: a list, a string…) the merge is not judged
+        axis = None
     if d.merge_inputs is not None:  # branches apart from other inputs (a condition, an axis tensor)
         names, axis_tensor = d.merge_inputs(node, names)
         if axis_tensor is not None:
@@ -108,7 +110,7 @@ def merges(inf: Inferred) -> list:
             continue
         rank = max(len(s) for s in shapes)
         if kind == "equal":
-            if any(len(s) != rank for s in shapes) or cat_axis is None:
+            if any(len(s) != rank for s in shapes) or cat_axis is None or not -rank <= cat_axis < rank:
                 continue
             cat_axis = cat_axis + rank if cat_axis < 0 else cat_axis
         axes = []
