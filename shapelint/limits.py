@@ -21,6 +21,7 @@ MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused abo
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
+MAX_NAME_CHARS = 1000  # a name shown (escaped) this long or longer is shortened, with a hash (escape.name)
 MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)
 
 

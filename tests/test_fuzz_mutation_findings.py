@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from shapelint import values
+from shapelint import cli, escape, limits, values
 from shapelint.lint import lint
+from tests.onnx_models import unet
+from tests.test_escaped_names import assert_safe
 from tests.test_hostile_inputs import _keras_unet_config, _zip
 
 pytestmark = pytest.mark.slow
@@ -119,3 +122,91 @@ def test_values_that_do_not_broadcast_to_the_output_are_unknown():
     with pytest.raises(values.Unknown):
         values.broadcast([(1, 2, 3, 4)], [(2, 2)], (2,), lambda a: a)
     assert values.broadcast([(1, 2), (10,)], [(2,), (1,)], (2, 2), lambda a, b: a + b) == (11, 12, 11, 12)
+
+
+def _with_names(model: onnx.ModelProto, names: dict) -> bytes:
+    """The model's bytes with tensors renamed to ``names`` values (bytes, maybe not UTF-8: protobuf
+    refuses to set such a string), through the wire format: each tensor is first given a
+    two-byte placeholder, then every node input/output field holding it is rewritten."""
+    placeholders = {}
+    for k, old in enumerate(names):
+        placeholders[old] = "\x01" + chr(2 + k)
+    for n in model.graph.node:
+        n.input[:] = [placeholders.get(i, i) for i in n.input]
+        n.output[:] = [placeholders.get(o, o) for o in n.output]
+    data = model.SerializeToString()
+    for old, new in names.items():
+        ph = placeholders[old].encode()
+        assert len(new) == len(ph)
+        assert data.count(b"\x12\x02" + ph) == 1 and data.count(b"\x0a\x02" + ph) >= 1
+        for key in (b"\x0a", b"\x12"):  # NodeProto.input, NodeProto.output
+            data = data.replace(key + b"\x02" + ph, key + b"\x02" + new)
+    return data
+
+
+def test_names_that_differ_only_in_bytes_that_are_not_utf8_stay_two_tensors(tmp_path):
+    """Two tensors named t\\xff and t\\xfe were both read as 't\\ufffd' (replacement characters):
+    merged into one, the verdict changed."""
+    m = unet(depth=2)
+    path = tmp_path / "plain.onnx"
+    onnx.save(m, str(path))
+    plain = lint(str(path))
+    outputs = [n.output[0] for n in m.graph.node if n.op_type in ("Conv", "MaxPool", "Relu")]
+    path = tmp_path / "twins.onnx"
+    path.write_bytes(_with_names(m, {outputs[0]: b"t\xff", outputs[2]: b"t\xfe"}))
+    res = lint(str(path))
+    assert sorted((f.rule, f.severity) for f in res.findings) == sorted((f.rule, f.severity) for f in plain.findings)
+    assert res.notes == plain.notes
+
+
+def test_ops_and_domains_are_shown_escaped_and_json_stays_valid(tmp_path, capsys):
+    """An op_type holding a C1 control reached --format json raw; the output sanitiser then
+    wrote \\x85 into a JSON string: invalid JSON."""
+    m = unet(depth=2)
+    for n in m.graph.node:
+        if n.op_type == "Relu" or n.op_type == "ConvTranspose":
+            n.op_type += "\x85\u202e\x1b[2J"
+            n.domain = "evil\u2028domain"
+            break
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    for fmt in ("json", "sarif", "text", "github"):
+        rc = cli.main(["check", str(path), "--format", fmt, "--show-info"])
+        out, err = capsys.readouterr()
+        assert rc in (0, 1), err
+        assert_safe(out, github=fmt == "github")
+        assert_safe(err)
+        if fmt in ("json", "sarif"):
+            json.loads(out)
+    assert escape.json_text('["\x85 \u202e \udcff"]') == '["\\u0085 \\u202e \\udcff"]'
+    assert json.loads(escape.json_text('["\x85"]')) == ["\x85"]
+
+
+def test_a_long_name_is_shown_shortened_with_a_hash():
+    """A 1 MB dim name made 7–9 MB messages (each quotes it several times) and `contract
+    --format json` peak at 1.3 GB; escaping it took 0.4 s a time."""
+    long = "H" + "\x1b" * (1 << 20)
+    started = time.monotonic()
+    shown = escape.name(long)
+    assert time.monotonic() - started < 0.5
+    assert len(shown) == limits.MAX_NAME_CHARS and shown.startswith("H\\x1b") and "…#" in shown
+    assert escape.name(long + "a") != shown and escape.name("A" * 5000) != escape.name("A" * 5001)
+    assert escape.name("A" * (limits.MAX_NAME_CHARS - 1)) == "A" * (limits.MAX_NAME_CHARS - 1)
+    exact = "A" * limits.MAX_NAME_CHARS  # a name as long as a shortened one is shortened too: no collision
+    assert escape.name(exact) != exact and len(escape.name(exact)) == limits.MAX_NAME_CHARS
+
+
+def test_a_model_with_a_one_megabyte_dim_name_lints_with_short_messages(tmp_path, capsys):
+    m = unet(depth=2)
+    long = "H" + "A" * (1 << 20)
+    for t in list(m.graph.input) + list(m.graph.output):
+        for d in t.type.tensor_type.shape.dim:
+            if d.dim_param == "H":
+                d.dim_param = long
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    res = lint(str(path))
+    assert res.findings and max(len(f.message) for f in res.findings) < 20 * limits.MAX_NAME_CHARS
+    rc = cli.main(["contract", str(path), "--format", "json"])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and len(out) < 100 * limits.MAX_NAME_CHARS, len(out)

@@ -240,6 +240,13 @@ def _text(s) -> str:
     return s if isinstance(s, str) else s.decode("utf-8", "replace")
 
 
+def _name(s) -> str:
+    """A name (a tensor, a node, a dim): bytes that are not UTF-8 kept apart as surrogates, so that
+    two names differing only there stay two tensors (replacement characters would merge them);
+    escape.name shows each such byte as ``\\xff``."""
+    return s if isinstance(s, str) else s.decode("utf-8", "surrogateescape")
+
+
 def _short(e: Exception) -> str:
     s = str(e).strip().splitlines()
     return s[0][:160] if s else type(e).__name__
@@ -341,12 +348,12 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
                                f"(shapelint.limits.MAX_NODES)")
     constants: dict = {}
     for t in g.initializer:
-        constants[_text(t.name)] = _constant(_text(t.name), t, onnx)
+        constants[_name(t.name)] = _constant(_name(t.name), t, onnx)
     inputs = []
     for vi in g.input:
-        if _text(vi.name) in constants:
+        if _name(vi.name) in constants:
             continue
-        inputs.append(Tensor(_text(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
+        inputs.append(Tensor(_name(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
     nodes = []
     notes = []
     custom: dict = {}
@@ -355,8 +362,8 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         outputs, ins = tuple(n.output), tuple(n.input)
         if not (op.__class__ is str and domain.__class__ is str and name.__class__ is str
                 and all(x.__class__ is str for x in outputs + ins)):  # a string that is not UTF-8
-            op, domain, name = _text(op), _text(domain), _text(name)
-            outputs, ins = tuple(_text(o) for o in outputs), tuple(_text(x) for x in ins)
+            op, domain, name = _text(op), _text(domain), _name(name)
+            outputs, ins = tuple(_name(o) for o in outputs), tuple(_name(x) for x in ins)
         name = name or f"{op}_{i}"
         if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
             c = _value_constant(outputs[0], n, onnx)
@@ -371,11 +378,11 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
     return Graph(
-        name=_text(g.name) or os.path.basename(path),
+        name=_name(g.name) or os.path.basename(path),
         framework="onnx",
         opset=opset,
         inputs=tuple(inputs),
-        outputs=tuple(_text(o.name) for o in g.output),
+        outputs=tuple(_name(o.name) for o in g.output),
         nodes=tuple(ordered),
         constants=MappingProxyType(constants),
         notes=tuple(notes),
@@ -391,11 +398,11 @@ def _shape_of(vi):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
         elif d.HasField("dim_param") and d.dim_param:
-            dims.append(_text(d.dim_param))
+            dims.append(_name(d.dim_param))
         elif d.HasField("dim_value") and d.dim_value == 0:
             dims.append(0)
         else:
-            dims.append(f"{_text(vi.name)}[{axis}]")
+            dims.append(f"{_name(vi.name)}[{axis}]")
     return tuple(dims)
 
 
