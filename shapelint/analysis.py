@@ -863,6 +863,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
 
 MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
 MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
+SMALL_WORK_INPUTS = 4  # a node's inputs past this many count as one node inference each (a 100k-input Concat)
 
 
 def _pinned(graph, name: str, x: int) -> dict:
@@ -879,9 +880,11 @@ def small_verdicts(inf: Inferred, pool_sets: dict) -> dict:
 
     out, skipped = {}, {}
     budget = MAX_SMALL_WORK
+    per_inference = max(1, len(inf.graph.nodes) + sum(max(0, len(n.inputs) - SMALL_WORK_INPUTS)
+                                                       for n in inf.graph.nodes))
     for name, ss in sorted(pool_sets.items()):
         below = [x for x in range(1, ss.start) if x not in ss]
-        cost = len(below) * max(1, len(inf.graph.nodes))
+        cost = len(below) * per_inference
         if not below:
             continue
         if len(below) > MAX_SMALL or cost > budget:

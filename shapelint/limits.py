@@ -17,6 +17,11 @@ MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a si
 # nodes (ONNX nodes, Keras layers) in one graph. Measured (scripts/make_large.py, the CLI's peak
 # RSS): 500,000 nodes 1.06 GB, 1,000,000 nodes 2.5 GB; the limit keeps the worst case under ~2 GB
 MAX_NODES = 600_000
+# items a graph lists: node inputs, outputs, attributes and attribute values, graph inputs and outputs
+# and their dims (an ONNX graph: each costs protobuf and Python objects, however few bytes it takes in
+# the file). Real graphs list 3-8 per node (make_large's 600,000 nodes: 4.1M); 6M of the costliest
+# kind (empty attributes, one node's outputs) peak at ~1.5 GB
+MAX_GRAPH_ITEMS = 6_000_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)

@@ -210,3 +210,80 @@ def test_a_model_with_a_one_megabyte_dim_name_lints_with_short_messages(tmp_path
     rc = cli.main(["contract", str(path), "--format", "json"])
     out, _ = capsys.readouterr()
     assert rc == 0 and len(out) < 100 * limits.MAX_NAME_CHARS, len(out)
+
+
+# --------------------------------------------------------------------------- counts in an ONNX file
+
+
+def _ld(number: int, payload: bytes) -> bytes:
+    from tests.test_hostile_inputs import _ld as ld
+
+    return ld(number, payload)
+
+
+def _appended(tmp_path, graph_fields: bytes) -> str:
+    """The U-Net with more graph fields (protobuf merges a second ``graph`` into the first)."""
+    path = tmp_path / "m.onnx"
+    path.write_bytes(unet(depth=2).SerializeToString() + _ld(7, graph_fields))
+    return path
+
+
+def _relu(**fields) -> bytes:
+    return _ld(1, b"x") + _ld(2, b"y") + _ld(4, b"Relu") + b"".join(fields.values())
+
+
+COUNTS = {  # (graph fields, what the one-line error names): each was parsed whole before being counted
+    "10M empty nodes (20 MB)": (lambda: _ld(1, b"") * 10_000_000, "MAX_NODES"),
+    "a node with 10M outputs (30 MB)": (lambda: _ld(1, _ld(1, b"x") + _ld(2, b"y") * 10_000_000 + _ld(4, b"Relu")),
+                                        "MAX_GRAPH_ITEMS"),
+    "a node with 7M attributes (14 MB)": (lambda: _ld(1, _relu() + _ld(5, b"") * 7_000_000), "MAX_GRAPH_ITEMS"),
+    "strides of 10^7 values (10 MB)": (lambda: _ld(1, _relu() + _ld(5, _ld(1, b"strides") + b"\xa0\x01\x07"
+                                                                 + _ld(8, b"\x01" * 10**7))), "MAX_GRAPH_ITEMS"),
+    "7.5M inputs of 30,000 small nodes": (lambda: _ld(1, _ld(1, b"") * 250) * 30_000, "MAX_GRAPH_ITEMS"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COUNTS))
+def test_counts_in_an_onnx_file_are_bounded_before_they_are_parsed(case, tmp_path):
+    """10M empty nodes took 10 s and 1.6 GB to be refused (the node limit was checked after
+    protobuf parsed them all); 10M empty attributes 1.9 GB to parse and 40 s to read; each is now
+    counted in the wire walk, or as the nodes are read a chunk at a time, and refused in one line."""
+    from tests.test_hostile_inputs import shapelint_check
+
+    fields, limit = COUNTS[case]
+    path = _appended(tmp_path, fields())
+    run = shapelint_check(path, fmt="text", timeout=120)
+    assert run.code == 2 and run.err.count("\n") == 1 and limit in run.err, run.err
+    assert run.rss_mb < 700, (case, run.rss_mb)
+
+
+def test_the_node_limit_is_counted_exactly(tmp_path):
+    have = len(unet(depth=2).graph.node)
+    for extra, refused in ((limits.MAX_NODES - have, False), (limits.MAX_NODES - have + 1, True)):
+        res = None
+        try:
+            res = lint(str(_appended(tmp_path, _ld(1, b"") * extra)))
+        except Exception as e:  # ModelError
+            assert refused and "MAX_NODES" in str(e), e
+        assert (res is None) == refused
+
+
+def test_a_node_of_many_inputs_counts_them_in_the_small_size_budget(tmp_path):
+    """The contract infers the graph again at each size below the pools' windows, within a budget
+    of node inferences: a Sum of 100,000 inputs counted as one node, and took 45 s."""
+    from shapelint.analysis import POOL_OPS, domain, small_verdicts
+    from shapelint.lint import analyse
+
+    m = unet(depth=2, down="maxpool", k_down=2)
+    pooled = next(n.output[0] for n in m.graph.node if n.op_type == "MaxPool")
+    m.graph.node.append(helper.make_node("Sum", [pooled] * 100_000, ["many"], name="many"))
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    graph, inf = analyse(str(path))
+    _, skipped = small_verdicts(inf, domain(inf, POOL_OPS))
+    assert skipped, "the sizes below the windows should be over the budget"
+    m.graph.node.pop()
+    onnx.save(m, str(path))
+    graph, inf = analyse(str(path))
+    small, skipped = small_verdicts(inf, domain(inf, POOL_OPS))
+    assert small and not skipped
