@@ -31,9 +31,10 @@ Families of mutants (``--families``; FAMILIES gives their shares):
 runs 100,000 mutants in 2 processes and prints a summary (outcomes per family, crashes with
 their exception and location, the slowest lint, the peak RSS); every problem mutant is kept in
 ``--out`` with a .txt that says how to reproduce it. Bounds: ``--timeout`` seconds plus
-``--per-mb`` per MB of the mutant (work linear in the file's size is allowed, a hang is not),
-and ``--mem-mb`` of peak RSS (each worker's address space is capped just above, so a runaway
-allocation is a MemoryError, not the machine's memory). ``--cli-every 50`` also runs ``python
+``--per-mb`` per MB of the mutant (of a .keras file's config.json) plus ``--per-item`` per item
+a count mutation added (nodes, layers, inputs, dims: work linear in them is allowed, a hang or a
+quadratic blow-up is not), and ``--mem-mb`` of peak RSS (each worker's address space is capped
+just above, so a runaway allocation is a MemoryError, not the machine's memory). ``--cli-every 50`` also runs ``python
 -m shapelint check`` (text and --format github, a hostile file name for name mutants) on every
 50th mutant in a child and requires exit 0, 1 or 2 with no traceback and safe output. Exit
 status 1 when any problem was found. Lints run with SHAPELINT_STRICT=1 (unless set otherwise), as
@@ -499,7 +500,7 @@ def _pick_size(rng, cheap, heavy):
 
 
 HEAVY = True  # run() sets it: the CI sample keeps to the cheap sizes
-HEAVY_SHARE = 0.06
+HEAVY_SHARE = 0.015  # of the count and nesting mutations: ~0.5% of a run's mutants, seconds to a minute each
 
 
 # --------------------------------------------------------------------------- ONNX, by field number
@@ -736,7 +737,7 @@ def _onnx_counts(rng, tree, _others) -> tuple:
                       "attr-value", "graph-io", "initializers"])
     if how == "inputs":  # a Concat (or any variadic node) with many inputs
         node = _node_named(rng, g, VARIADIC)
-        n = _pick_size(rng, [2, 10, 100, 1000, 10**4], [10**5, 10**6, 3 * 10**6])
+        n = _pick_size(rng, [2, 10, 100, 1000, 10**4], [10**5, 10**6])
         names = _tensor_names(g)
         ins = [x for x in node[2] if x[0] == N_INPUT]
         mode = rng.choice(["same", "cycle", "fresh"])
@@ -833,14 +834,14 @@ def _onnx_counts(rng, tree, _others) -> tuple:
                 f[1], f[2] = 2, b"".join(_encode_varint(x) for x in vals)
             elif one:
                 one[0][2] = _sint(v)
-            return f"counts:attr-value:{_attr_name(a).decode('utf-8', 'replace')}:{v}", False
+            return f"counts:attr-value:{_attr_name(a).decode('utf-8', 'replace')}={v}", False
         name = rng.choice(SPATIAL + (b"group", b"axis", b"ceil_mode"))
         if name in (b"group", b"axis", b"ceil_mode"):
             attr = _ld(A_NAME, name) + _vf(A_TYPE, INT) + _vf(A_I, _sint(v))
         else:
             attr = _ld(A_NAME, name) + _vf(A_TYPE, INTS) + _ld(A_INTS, _encode_varint(_sint(v)) * 2)
         node[2] = [x for x in node[2] if not (x[0] == N_ATTR and _attr_name(x) == name)] + [[N_ATTR, 2, attr]]
-        return f"counts:attr-value:{name.decode()}:{v}", False
+        return f"counts:attr-value:{name.decode()}={v}", False
     if how == "graph-io":  # one graph input or output listed n times
         ios = [f for f in g if f[0] in (G_INPUT, G_OUTPUT) and f[1] == 2]
         if not ios:
@@ -1144,7 +1145,7 @@ def _keras_counts(rng, cfg) -> tuple:
         k = rng.choice([1, 2])
         if k < len(r):
             r[k] = rng.choice(_K_INDEX)
-        return f"keras-counts:index:{k}:{r[k] if k < len(r) else None!r}", False, cfg
+        return f"keras-counts:index:{k}={r[k] if k < len(r) else None!r}", False, cfg
     if how in ("inputs", "calls"):
         cands = [x for m in functional for x in _k_layers(m) if x.get("inbound_nodes")]
         if how == "inputs":
@@ -1175,11 +1176,12 @@ def _keras_counts(rng, cfg) -> tuple:
         x = rng.choice(spatial)
         keys = [k for k in _K_ATTRS if k in x["config"]] or list(_K_ATTRS)
         key = rng.choice(keys)
-        v = rng.choice(_K_VALUES)
         if rng.random() < 0.2:  # a list of n values
-            v = [rng.choice([1, 2, 0, -1, 2**31])] * _pick_size(rng, [3, 100, 10**4], [10**5, 10**6])
-        x["config"][key] = v
-        return f"keras-counts:attr:{x.get('class_name')}:{key}:{_short_repr(v)}", False, cfg
+            n = _pick_size(rng, [3, 100, 10**4], [10**5, 10**6])
+            x["config"][key] = [rng.choice([1, 2, 0, -1, 2**31])] * n
+            return f"keras-counts:attr:{x.get('class_name')}:{key}:{n}", False, cfg
+        v = x["config"][key] = rng.choice(_K_VALUES)
+        return f"keras-counts:attr:{x.get('class_name')}:{key}={_short_repr(v)}", False, cfg
     # an input of huge rank, or huge dims
     inputs = [x for m in models for x in _k_layers(m) if x.get("class_name") == "InputLayer"
               and isinstance(x.get("config"), dict)]
@@ -1320,7 +1322,7 @@ def _tflite_counts(rng) -> tuple:
     if how == "strides":
         s = rng.choice([0, -1, 1, 3, limits.MAX_TRANSPOSED_STRIDE, limits.MAX_TRANSPOSED_STRIDE + 1, 2**31 - 1,
                         -(2**31), 10**9])
-        return f"tflite-counts:strides:{s}", tflite_unet(stride=s), None
+        return f"tflite-counts:strides={s}", tflite_unet(stride=s), None
     n = _pick_size(rng, [1, 10, 100], [10**4, 10**5])
     return f"tflite-counts:subgraphs:{n}", tflite_unet(subgraphs=n), None
 
@@ -1348,6 +1350,11 @@ class Mutant:
 
     def size(self) -> int:
         return max(len(self.data), self.work)
+
+    def items(self) -> int:
+        """What the mutations added: the count that ends a count or nesting mutation's name
+        (``counts:nodes:chain:600000``; a value is written ``=v``, not counted)."""
+        return sum(int(m.rsplit(":", 1)[1]) for m in self.muts if m.rsplit(":", 1)[-1].isdigit())
 
     def label(self) -> str:
         return f"{self.family} {self.seed} {'+'.join(self.muts)}"
@@ -1586,11 +1593,14 @@ class _Watchdog:
 
 def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int = 0, extra_seeds=(),
         worker: int = 0, families=("bytes",), heavy: bool = True, per_mb: float = 5.0, mem_mb: float = 2048,
-        output_share: float = 0.1, progress: int = 0, watchdog: bool = False) -> dict:
+        output_share: float = 0.1, progress: int = 0, watchdog: bool = False, per_item: float = 1e-4,
+        exclude=()) -> dict:
     """Lint ``n`` mutants (deterministic for a seed) of the given ``families``; a summary dict.
 
-    Bounds: a lint over ``timeout`` + ``per_mb`` seconds per MB of the mutant is "slow"; a peak
-    RSS over ``mem_mb`` is "memory". Every mutant of a name family (and ``output_share`` of the
+    Bounds: a lint over ``timeout`` + ``per_mb`` seconds per MB of the mutant + ``per_item``
+    seconds per item a count mutation added (nodes, layers, inputs, dims: shapelint's work is
+    linear in them, and up to limits.MAX_NODES of them is a minute) is "slow"; a peak RSS over
+    ``mem_mb`` is "memory". ``exclude``: mutations whose name starts so are drawn again. Every mutant of a name family (and ``output_share`` of the
     others) also runs one command of OUTPUT_COMMANDS in-process, whose output is checked; a
     renaming's verdict is compared with the original's; every ``cli_every``-th mutant runs the CLI
     in a child, in text and --format github. ``heavy``: also counts near and over the limits."""
@@ -1638,11 +1648,15 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
         for k in range(n):
             family = rng.choices(families, weights)[0] if len(families) > 1 else families[0]
             m = make_mutant(rng, family, corpus)
+            for _ in range(50):
+                if not any(x.startswith(tuple(exclude)) for x in m.muts):
+                    break
+                m = make_mutant(rng, family, corpus)
             kinds[f"{family} " + ":".join(m.muts[0].split(":")[:2])] += 1
             path = os.path.join(tmp, "m" + m.suffix)
             with open(path, "wb") as f:
                 f.write(m.data)
-            bound = timeout + per_mb * m.size() / (1 << 20)
+            bound = timeout + per_mb * m.size() / (1 << 20) + per_item * m.items()
             if dog:
                 dog.arm(max(60.0, 10 * bound), m)
             t0 = time.perf_counter()
@@ -1743,7 +1757,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per lint (default 10), plus --per-mb")
     ap.add_argument("--per-mb", type=float, default=5.0, help="seconds more per MB of the mutant, or of a .keras "
                     "file's config.json (default 5: work linear in the input's size is allowed, a hang is not)")
+    ap.add_argument("--per-item", type=float, default=1e-4, help="seconds more per item a count mutation added "
+                    "(nodes, layers, inputs, dims; default 0.0001: 600,000 nodes get a minute)")
     ap.add_argument("--mem-mb", type=float, default=2048, help="peak RSS bound per process in MB (default 2048)")
+    ap.add_argument("--exclude", action="append", default=[], metavar="MUTATION",
+                    help="draw again mutations whose name starts so (repeatable), e.g. tflite-counts:same-names")
     ap.add_argument("--families", default=",".join(FAMILIES),
                     help=f"comma-separated mutation families (default all: {', '.join(FAMILIES)})")
     ap.add_argument("--light", action="store_true", help="no counts near or over shapelint's limits (fast)")
@@ -1765,7 +1783,7 @@ def main(argv=None) -> int:
     jobs = [dict(n=per[w], seed=args.run_seed + w, timeout=args.timeout, out_dir=args.out, cli_every=args.cli_every,
                  extra_seeds=tuple(args.model), worker=w, families=families, heavy=not args.light,
                  per_mb=args.per_mb, mem_mb=args.mem_mb, output_share=args.output_share, progress=args.progress,
-                 watchdog=True) for w in range(args.j)]
+                 watchdog=True, per_item=args.per_item, exclude=tuple(args.exclude)) for w in range(args.j)]
     dead = []
     if args.j == 1:
         parts = [_worker(jobs[0])]
@@ -1802,6 +1820,7 @@ def main(argv=None) -> int:
     rss = max(parts, key=lambda p: p["max_rss_mb"]) if parts else {}
     summary = dict(mutants=sum(p["mutants"] for p in parts), processes=args.j, seed=args.run_seed,
                    families_run=families, heavy=not args.light, timeout_s=args.timeout, per_mb_s=args.per_mb,
+                   per_item_s=args.per_item, excluded=args.exclude,
                    mem_mb=args.mem_mb, seconds=round(time.time() - t0, 1), outcomes=dict(outcomes),
                    families={f: dict(c) for f, c in families_out.items()},
                    slowest_lint_s=slowest.get("slowest_s"), slowest=slowest.get("slowest"),
