@@ -17,7 +17,7 @@ from typing import Optional
 from .infer import CAUGHT as _CAUGHT, Inferred
 from .frameworks import dialect, of_graph, op_key, op_keys
 from .frameworks.tf import tf_transposed_verdict
-from . import sizes
+from . import limits, sizes
 from .ir import Node
 from .symbolic import (
     display_name,
@@ -133,6 +133,13 @@ def merges(inf: Inferred) -> list:
             axes.append(AxisCheck(k, tuple(dims), kind))
         if axes:
             out.append(Merge(node, names, shapes, tuple(axes)))
+    if len(out) > limits.MAX_MERGES:  # each costs ~1 ms and ~12 KB to judge: past the limit, abstain there
+        why = (f"one of {len(out):,} merges whose inputs may disagree, over the limit of {limits.MAX_MERGES:,} "
+               f"judged per model (shapelint.limits.MAX_MERGES): not judged")
+        for m in out[limits.MAX_MERGES:]:
+            inf.lost.setdefault(m.node.name, (m.node.op, why))
+        inf.memo.pop("unknowns", None)
+        out = out[:limits.MAX_MERGES]
     if unknown:
         note = (f"{len(unknown)} merge node(s) not checked because an input's shape is unknown "
                 f"(e.g. '{unknown[0]}')")

@@ -287,3 +287,22 @@ def test_a_node_of_many_inputs_counts_them_in_the_small_size_budget(tmp_path):
     graph, inf = analyse(str(path))
     small, skipped = small_verdicts(inf, domain(inf, POOL_OPS))
     assert small and not skipped
+
+
+def test_merges_past_the_limit_are_an_abstention(tmp_path, monkeypatch):
+    """600,000 copies of a Concat whose inputs may disagree (under the node limit) took 566 s and
+    7.2 GB: each merge judged costs ~1 ms and ~12 KB. Past limits.MAX_MERGES the rest are not
+    judged, and the abstention names the limit."""
+    m = unet(depth=2)
+    concat = next(n for n in m.graph.node if n.op_type == "Concat")
+    m.graph.node.extend(helper.make_node("Concat", list(concat.input), [f"copy{k}"], name=f"copy{k}", axis=1)
+                        for k in range(30))
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    everything = lint(str(path))
+    assert sum(f.rule == "SL003" for f in everything.findings) == 32
+    monkeypatch.setattr(limits, "MAX_MERGES", 10)
+    res = lint(str(path))
+    assert sum(f.rule == "SL003" for f in res.findings) == 10
+    abstained = [f for f in res.findings if f.rule == "SL005"]
+    assert abstained and "MAX_MERGES" in abstained[0].message, [f.message for f in res.findings if f.rule != "SL003"]
