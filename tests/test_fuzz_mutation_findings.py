@@ -97,6 +97,11 @@ ONNX = {
     "maxpool-strides-one-int": lambda: (
         [_int_attr(helper.make_node("MaxPool", ["x"], ["y"], name="bad", kernel_shape=[2, 2]), "strides", 2)],
         _x(), [], 17),
+    "maxpool-of-a-rank-1-input": lambda: (
+        [helper.make_node("MaxPool", ["x"], ["y"], name="bad", kernel_shape=[2, 2])], _x(1), [], 17),
+    "conv-weight-of-rank-0": lambda: (
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="bad", kernel_shape=[3, 3])], _x(),
+        [helper.make_tensor("w", TensorProto.FLOAT, [], [0.0])], 17),
     "concat-axis-a-list": lambda: (
         [_int_attr(helper.make_node("Concat", ["x", "x"], ["y"], name="bad"), "axis", [1])], _x(), [], 17),
     "pad-pads-for-other-axes": lambda: (
@@ -306,3 +311,4 @@ def test_merges_past_the_limit_are_an_abstention(tmp_path, monkeypatch):
     assert sum(f.rule == "SL003" for f in res.findings) == 10
     abstained = [f for f in res.findings if f.rule == "SL005"]
     assert abstained and "MAX_MERGES" in abstained[0].message, [f.message for f in res.findings if f.rule != "SL003"]
+
