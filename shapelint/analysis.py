@@ -48,7 +48,12 @@ class AxisCheck:
         return {"equal": EqualPred, "broadcast": BroadcastPred, "positive": PositivePred}[self.kind]()
 
     def present(self) -> tuple:
-        return tuple(d for d in self.dims if d is not None)
+        """The dims that are there, each once (for every kind of check a repeated dim decides
+        nothing new: a Concat of one tensor 100,000 times has one dim to solve), computed once."""
+        got = self.__dict__.get("_present")
+        if got is None:
+            got = self.__dict__["_present"] = tuple(dict.fromkeys(d for d in self.dims if d is not None))
+        return got
 
     def holds_at(self, env) -> bool:
         try:
@@ -830,9 +835,9 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     output is negative or a Conv/pool gets an empty input (onnxruntime's "Invalid input shape",
     "out_size >= 0"), a Conv/ConvTranspose output is < 1, or a concrete merge axis disagrees;
     None when an empty tensor reaches an op whose behaviour on it was not measured."""
-    at_merge: dict = {}
+    at_merge: dict = {}  # by node (its id: a malformed graph may give a thousand nodes one name)
     for m in merges(inf) + shape_checks(inf):
-        at_merge.setdefault(m.node.name, []).append(m)
+        at_merge.setdefault(id(m.node), []).append(m)
     too_big = {node.name for _s, ss, node, _a in _output_shape_limits(inf) if ss is None}
     tainted: set = set()
     fails = False
@@ -857,7 +862,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
             if y is not None and any(d < floor for d in _ints(y[2:])):
                 fails = True
                 continue
-        if any(not ax.holds_at({}) for m in at_merge.get(node.name, ()) for ax in m.axes
+        if any(not ax.holds_at({}) for m in at_merge.get(id(node), ()) for ax in m.axes
                if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
             fails = True
             continue

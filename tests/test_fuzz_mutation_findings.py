@@ -312,3 +312,20 @@ def test_merges_past_the_limit_are_an_abstention(tmp_path, monkeypatch):
     abstained = [f for f in res.findings if f.rule == "SL005"]
     assert abstained and "MAX_MERGES" in abstained[0].message, [f.message for f in res.findings if f.rule != "SL003"]
 
+
+def test_a_thousand_nodes_of_one_name_are_not_a_quadratic_verdict(tmp_path):
+    """1,000 copies of a Concat (one name, one output) in a U-Net with pools: each size below the
+    pools' windows matched every copy's merges to every copy by name, 10^6 checks per size (115 s);
+    and a Concat of one tensor 100,000 times solved and evaluated the same dim 100,000 times."""
+    from shapelint.analysis import AxisCheck
+
+    m = unet(depth=2, down="maxpool", k_down=2)
+    concat = [n for n in m.graph.node if n.op_type == "Concat"][1]
+    m.graph.node.extend([concat] * 1000)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    started = time.monotonic()
+    res = lint(str(path))
+    assert time.monotonic() - started < 60 and res.error is None
+    check = AxisCheck(2, ("H",) * 100_000 + (None, 3), "equal")
+    assert check.present() == ("H", 3) and check.present() is check.present()
