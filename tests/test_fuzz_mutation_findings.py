@@ -102,6 +102,9 @@ ONNX = {
     "conv-weight-of-rank-0": lambda: (
         [helper.make_node("Conv", ["x", "w"], ["y"], name="bad", kernel_shape=[3, 3])], _x(),
         [helper.make_tensor("w", TensorProto.FLOAT, [], [0.0])], 17),
+    "resize-sizes-of-floats": lambda: (
+        [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="bad")], _x(),
+        [helper.make_tensor("sizes", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])], 13),
     "concat-axis-a-list": lambda: (
         [_int_attr(helper.make_node("Concat", ["x", "x"], ["y"], name="bad"), "axis", [1])], _x(), [], 17),
     "pad-pads-for-other-axes": lambda: (
