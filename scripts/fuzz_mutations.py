@@ -1619,6 +1619,7 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
     max_rss, max_rss_by = _rss_mb(), "start"
     max_child_rss = 0.0
     dog = _Watchdog(out_dir, worker) if watchdog else None
+    parent = os.getppid()
     tmp = tempfile.mkdtemp(prefix="shapelint_mut_")
     started = time.time()
 
@@ -1647,6 +1648,8 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
 
     try:
         for k in range(n):
+            if watchdog and os.getppid() != parent:  # the run was stopped: a worker does not outlive it
+                os._exit(1)
             family = rng.choices(families, weights)[0] if len(families) > 1 else families[0]
             m = make_mutant(rng, family, corpus)
             for _ in range(50):
