@@ -59,7 +59,8 @@ def _cached_str(fn):
         text = self.__dict__.get("_str")
         if text is None:
             text = fn(self)
-            object.__setattr__(self, "_str", text)
+            if len(text) <= 4096:  # (every level of an expression nested 10,000 deep keeping its text: O(n²))
+                object.__setattr__(self, "_str", text)
         return text
 
     return __str__

@@ -344,3 +344,24 @@ def test_an_expression_is_printed_once():
     first = str(e)
     assert first == "2·ceil(H/3) + 1" and str(e) is first
     assert str(add(mul(floordiv(add(h, 2), 3), 2), 1)) == first  # an equal expression prints alike
+
+
+def test_a_merge_of_many_inputs_of_two_sizes_is_not_nested_deep(tmp_path):
+    """A Keras Add called on 10,000 tensors of two sizes (a 12 KB .keras file) folded bcast(bcast(…),
+    …) 10,000 deep: 4.1 GB and a RecursionError. Broadcasting is idempotent: a dim met again is
+    skipped."""
+    from shapelint.frameworks.onnx import broadcast_shapes
+    from shapelint.symbolic import bcast, floordiv, mul, sym
+    from tests.test_hostile_inputs import shapelint_check
+
+    h = sym("H")
+    up = mul(floordiv(h, 2), 2)
+    assert broadcast_shapes([(1, h), (1, up)] * 5000) == (1, bcast(h, up))
+    cfg = _keras_unet_config()
+    cat = next(layer for layer in cfg["config"]["layers"] if layer["name"] == "cat")
+    cat["class_name"] = "Add"
+    args = cat["inbound_nodes"][0]["args"][0]
+    args.extend(args * 5000)
+    path = _zip(tmp_path / "m.keras", {"config.json": json.dumps(cfg)})
+    run = shapelint_check(path, timeout=120)
+    assert run.code == 1 and run.err == "" and run.rss_mb < 300, (run.err, run.rss_mb)

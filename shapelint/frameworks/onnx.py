@@ -34,11 +34,15 @@ def broadcast_shapes(shapes):
     out = []
     for k in range(rank):
         d: Dim = 1
-        for s in shapes:
+        seen: set = set()  # a dim met again changes nothing (broadcasting is idempotent): 10,000
+        for s in shapes:   # inputs of two sizes are bcast(a, b), not bcast nested 10,000 deep
             j = k - (rank - len(s))
             if j < 0:
                 continue
             x = s[j]
+            if x in seen:
+                continue
+            seen.add(x)
             if x is None or d is None:
                 d = None if not (x == 1 or d == 1) else (x if d == 1 else d)
                 continue
