@@ -1651,11 +1651,20 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
             if watchdog and os.getppid() != parent:  # the run was stopped: a worker does not outlive it
                 os._exit(1)
             family = rng.choices(families, weights)[0] if len(families) > 1 else families[0]
-            m = make_mutant(rng, family, corpus)
-            for _ in range(50):
-                if not any(x.startswith(tuple(exclude)) for x in m.muts):
-                    break
+            try:
                 m = make_mutant(rng, family, corpus)
+                for _ in range(50):
+                    if not any(x.startswith(tuple(exclude)) for x in m.muts):
+                        break
+                    m = make_mutant(rng, family, corpus)
+            except Exception as e:  # the harness's own failure (e.g. memory left by a mutant): noted, the run goes on
+                import gc
+
+                gc.collect()
+                key = f"harness: {type(e).__name__} making a {family} mutant: {str(e)[:120]}"
+                problems.setdefault(key, dict(family=family, mutant=k, run_seed=seed, count=0))["count"] += 1
+                outcomes["harness"] += 1
+                continue
             kinds[f"{family} " + ":".join(m.muts[0].split(":")[:2])] += 1
             path = os.path.join(tmp, "m" + m.suffix)
             with open(path, "wb") as f:
