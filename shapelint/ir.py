@@ -25,6 +25,9 @@ class Tensor:
     dtype: str = "float32"
 
 
+_HUGE = 1 << 63
+
+
 @dataclass(frozen=True)
 class Constant:
     """A constant tensor; ``load`` returns its flat values (ints or floats) when called."""
@@ -36,9 +39,15 @@ class Constant:
 
     @property
     def size(self) -> int:
+        """The number of elements, or 2^63 past it: a corrupt shape (a million dims of 2^62) made
+        a product of millions of bits that took hours, and the size is only compared with limits."""
+        if 0 in self.shape:
+            return 0
         n = 1
         for d in self.shape:
             n *= d
+            if not -_HUGE <= n <= _HUGE:
+                return _HUGE
         return n
 
     def values(self) -> Optional[tuple]:
