@@ -1351,10 +1351,18 @@ class Mutant:
     def size(self) -> int:
         return max(len(self.data), self.work)
 
-    def items(self) -> int:
+    def items(self) -> float:
         """What the mutations added: the count that ends a count or nesting mutation's name
-        (``counts:nodes:chain:600000``; a value is written ``=v``, not counted)."""
-        return sum(int(m.rsplit(":", 1)[1]) for m in self.muts if m.rsplit(":", 1)[-1].isdigit())
+        (``counts:nodes:chain:600000``; a value is written ``=v``, not counted). Nodes, layers,
+        inputs, outputs, calls, tensors and levels count whole; dims and attribute values,
+        which cost microseconds, count 1/100."""
+        total = 0.0
+        for m in self.muts:
+            head, _, n = m.rpartition(":")
+            if n.isdigit():
+                cheap = any(k in head for k in (":rank", ":const-rank", ":attr-list", "keras-counts:attr:"))
+                total += int(n) / (100 if cheap else 1)
+        return total
 
     def label(self) -> str:
         return f"{self.family} {self.seed} {'+'.join(self.muts)}"
