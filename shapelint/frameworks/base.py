@@ -203,6 +203,10 @@ class Dialect:
     # what the runtime says when a check fails (by op, or "op/check"; "broadcast" for elementwise
     # merges), quoted in findings
     runtime_words: Mapping = field(default_factory=dict)
-    # (the upsampler node or None) -> the model-code change that removes a size restriction at a
-    # merge, in the framework's own code
+    # (the upsampler node or None, axes=the merge's spatial axes, rank=) -> the model-code change
+    # that removes a size restriction at a merge, in the framework's own code
     crop_fix: Optional[Callable] = None
+    # at fixed sizes: (the upsampler node or None, the upsampled tensor, {axis: (its size, the
+    # skip's)}, axes=, rank=, before=the merge's name) -> the framework's own layers that crop or pad it to the skip's size,
+    # or None (then the Slice/Pad wording)
+    static_fit: Optional[Callable] = None

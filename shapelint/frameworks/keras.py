@@ -499,16 +499,57 @@ def spatial_axes(node, rank: int) -> tuple:
     return layout(node, rank)[1]
 
 
-def crop_fix(up) -> str:
-    # tf.shape() on a KerasTensor raises in a Keras 3 Functional model: a small layer instead
-    return ("or remove the restriction in the model code: crop the upsampled tensor to the skip "
-            "tensor's run-time size before merging, in a small layer:\n"
-            "    class CropTo(keras.layers.Layer):\n"
+def _fit_axes(axes, rank) -> tuple:
+    """(spatial axes, rank) of the tensors at a merge, channels_last 2-D when not known."""
+    axes = tuple(axes or ())
+    if not axes:
+        return (1, 2), 4
+    return axes, rank or max(axes) + 2
+
+
+def crop_fix(up, axes=None, rank=None) -> str:
+    """The model-code change that removes a size restriction at a merge: a small layer that fits
+    the upsampled tensor to the skip's run-time size, per spatial axis by the sign of the
+    difference -- cropped where it is larger (after a strided "same" conv, 2·ceil(H/2) ≥ H),
+    zero-padded at the end where it is smaller (after a "valid" pool, 2·floor(H/2) ≤ H). Keras 3
+    ops only (tf.shape() on a KerasTensor raises in a Functional model); ``tests/test_keras_fit.py``
+    execs this very text in Keras models with dynamic H, W and runs them at every size 1–64."""
+    axes, rank = _fit_axes(axes, rank)
+    crop = ", ".join(f":s[{a}]" if a in axes else ":" for a in range(rank))
+    pads = ", ".join(f"[0, grow[{axes.index(a)}]]" if a in axes else "[0, 0]" for a in range(rank))
+    listed = ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "")
+    named = f" ('{up.name}')" if up is not None else ""
+    return ("or remove the restriction in the model code: before merging, fit the upsampled tensor"
+            f"{named} to the skip tensor's run-time size, per spatial axis: crop where it is larger, "
+            "zero-pad at the end where it is smaller, in a small layer:\n"
+            "    class FitTo(keras.layers.Layer):\n"
             "        def call(self, u, skip):\n"
-            "            s = keras.ops.shape(skip)\n"
-            "            return u[:, :s[1], :s[2], :]   # after Conv2DTranspose(padding=\"same\"), "
-            "2·ceil(H/2) ≥ H\n"
-            "    u = CropTo()(u, skip)")
+            "            s, t = keras.ops.shape(skip), keras.ops.shape(u)\n"
+            f"            u = u[{crop}]   # crop where u is larger\n"
+            f"            grow = [keras.ops.maximum(s[a] - t[a], 0) for a in ({listed})]\n"
+            f"            return keras.ops.pad(u, [{pads}])   # pad where u is smaller\n"
+            "    u = FitTo()(u, skip)")
+
+
+def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str = "the merge"):
+    """At fixed sizes: the Keras layers that crop or zero-pad the upsampled tensor ``tensor`` at the
+    end of each spatial axis to the skip's size (``sizes``: axis -> (its size, the skip's)), as
+    statements to paste before the merge; None where no such layer exists (rank)."""
+    axes, rank = _fit_axes(axes, rank)
+    n = len(axes)
+    if not 1 <= n <= 3 or not sizes or any(a not in axes for a in sizes):
+        return None
+    diff = [sizes[a][1] - sizes[a][0] if a in sizes else 0 for a in axes]
+    tail = ", data_format=\"channels_first\"" if axes[0] == 2 else ""  # (channels_last: 1 …)
+    out = []
+    for layer, amounts in (("Cropping", [max(-d, 0) for d in diff]), ("ZeroPadding", [max(d, 0) for d in diff])):
+        if not any(amounts):
+            continue
+        pairs = [f"(0, {v})" for v in amounts]
+        arg = pairs[0] if n == 1 else f"({', '.join(pairs)})"
+        out.append(f"u = keras.layers.{layer}{n}D({arg}{tail})(u)")
+    grown = ", ".join(f"axis {a}: {have} → {want}" for a, (have, want) in sorted(sizes.items()))
+    return f"fit '{tensor}' to the skip ({grown}) in the model code, before '{before}': " + "; ".join(out)
 
 
 DIALECT = Dialect(
@@ -524,6 +565,7 @@ DIALECT = Dialect(
                             "Multiply", "Average", "Add", "Dropout", "BatchNormalization", "Identity"}),
     upsamplers=frozenset(TRANSPOSED_LAYERS + ("UpSampling1D", "UpSampling2D", "UpSampling3D")),
     crop_fix=crop_fix,
+    static_fit=static_fit,
     # Conv{1,2,3}DTranspose: Keras computes the size itself and hands it to TF as output_shape
     transposed_ops=frozenset(TRANSPOSED_LAYERS),
     transposed_axes=transposed_axes,

@@ -867,7 +867,7 @@ def output_shape_limits(inf, node):
         return
 
 
-def crop_fix(up) -> str:
+def crop_fix(up, axes=None, rank=None) -> str:
     """The model-code change that removes a size restriction at a merge (PyTorch, which exports ONNX)."""
     if up is not None and up.op in ("Resize", "Upsample"):
         return (f"or size {up.op} '{up.name}' from the skip tensor at run time: "

@@ -656,12 +656,26 @@ def transposed_axes(inf, node) -> list:
             for ax in (got[1] if got is not None else ())]
 
 
-def crop_fix(up) -> str:
-    return ("or remove the restriction in the model code: crop or pad the upsampled tensor to the "
-            "skip tensor's run-time size before merging, e.g. in Keras/TF\n"
-            "    u = u[:, :tf.shape(skip)[1], :tf.shape(skip)[2], :]   # after Conv2DTranspose("
-            "padding=\"same\"), whose 2·ceil(H/2) ≥ H\n"
-            "    (or tf.image.resize(u, tf.shape(skip)[1:3]) for a resize branch)")
+def crop_fix(up, axes=None, rank=None) -> str:
+    """The model-code change that removes a size restriction at a merge, in TF: the upsampled
+    tensor cropped where it is larger than the skip, zero-padded at the end where it is smaller,
+    per spatial axis (after a "valid" pool the upsampled branch is the smaller one). The code lines
+    are run by ``tests/test_keras_fit.py`` at sizes of both signs."""
+    axes = tuple(axes or ()) or (1, 2)
+    rank = rank or max(axes) + 2
+    crop = ", ".join(f":s[{a}]" if a in axes else ":" for a in range(rank))
+    pads = ", ".join(f"[0, tf.maximum(s[{a}] - t[{a}], 0)]" if a in axes else "[0, 0]" for a in range(rank))
+    if up is not None and up.op.startswith("Resize"):
+        also = " (a resize branch can instead be sized from the skip: tf.image.resize(u, tf.shape(skip)[1:3]))"
+    else:
+        also = ""
+    return ("or remove the restriction in the model code: before merging, fit the upsampled tensor to the "
+            "skip tensor's run-time size, per spatial axis: crop where it is larger, zero-pad at the end where "
+            f"it is smaller{also}; in TF (in a Keras 3 Functional model, in a layer's call() with keras.ops: "
+            "tf.shape() of a KerasTensor raises)\n"
+            "    s, t = tf.shape(skip), tf.shape(u)\n"
+            f"    u = u[{crop}]   # crop where u is larger\n"
+            f"    u = tf.pad(u, [{pads}])   # pad where u is smaller")
 
 
 # inputs that are shape arguments: their values decide an output's shape
