@@ -167,14 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
                                    "inferred, it abstains on every size it cannot show to fail and names the op.")
     k.add_argument("model", metavar="MODEL")
     k.add_argument("--format", choices=("text", "json"), default="text")
-    fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
-                        description="Repair every merge SL003 reports: at fixed sizes, set the output_padding or "
-                                    "pads of the ConvTranspose that feeds it; otherwise crop and pad the upsampled "
-                                    "input to the skip tensor's run-time size. The result is linted again. Weights "
-                                    "are not read or rewritten.")
+    fx = sub.add_parser("fix", help="rewrite an ONNX model so onnxruntime accepts its transposed convolutions "
+                        "(SL001) and its skip connections fit (SL003)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Repair every SL001 and SL003 finding of an ONNX model. SL001: give each "
+                                    "ConvTranspose onnxruntime rejects the output_padding, pads or output_shape that "
+                                    "make it valid and keep the size its consumers expect (the merge's other input, "
+                                    "else the declared shape, else the size its attributes state), or say why it "
+                                    "cannot. SL003: at fixed sizes, set the output_padding or pads of the "
+                                    "ConvTranspose that feeds the merge; otherwise crop and pad the upsampled input "
+                                    "to the skip tensor's run-time size. The result is linted again. Weights are not "
+                                    "read or rewritten.",
+                        epilog="exit codes:\n"
+                               "  0  every SL001/SL003 finding repaired, or none to repair\n"
+                               "  1  an SL001/SL003 finding remains after the rewrite (with --diff: would remain);\n"
+                               "     one line on stderr per finding says why\n"
+                               "  2  the model cannot be read, is not ONNX, or the usage is wrong")
     fx.add_argument("model", metavar="MODEL.onnx")
-    fx.add_argument("-o", "--output", metavar="FIXED.onnx")
-    fx.add_argument("--diff", action="store_true", help="print what would change, node by node; write nothing")
+    fx.add_argument("-o", "--output", metavar="FIXED.onnx", help="where to write the repaired model")
+    fx.add_argument("--diff", action="store_true", help="print a unified diff of the changed nodes (a text listing, "
+                    "one line per node and per attribute) and write nothing")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -212,19 +224,23 @@ def _explain(args) -> int:
 
 
 def _fix(args) -> int:
-    from .fix import fix
+    from .fix import RULES, run
 
     if not args.diff and not args.output:
         raise UsageError("fix: give -o FIXED.onnx, or --diff")
-    lines = fix(args.model, args.output, diff_only=args.diff)
-    print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
-    if args.diff or not lines:
-        return 0
-    left = [f for f in lint(args.output, select={"SL003"}).findings]  # re-lint what was written
-    for f in left:
-        print(f"{args.output}: still {f.rule} at '{f.node}': {f.message}", file=sys.stderr)
-    print(f"{args.output}: re-linted, {len(left)} SL003 finding(s) left")
-    return 1 if left else 0
+    out = run(args.model, args.output, diff_only=args.diff)
+    notes = sys.stderr if args.diff else sys.stdout  # with --diff, stdout is the diff alone
+    if args.diff and out.diff:
+        print("\n".join(out.diff))
+    for line in out.lines:
+        print(line, file=notes)
+    if not out.lines and not out.left:
+        print(f"{one_line(args.model)}: nothing to fix", file=notes)
+    if out.written:
+        print(f"{one_line(args.output)}: re-linted, {len(out.left)} {'/'.join(RULES)} finding(s) left")
+    for reason in out.reasons():
+        print(f"shapelint: {one_line(args.model)}: {reason}", file=sys.stderr)
+    return 1 if out.left else 0
 
 
 def _contract(args) -> int:

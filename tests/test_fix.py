@@ -51,7 +51,7 @@ def test_fixed_model_runs_everywhere_and_matches_where_the_original_ran(kw, tmp_
     onnx.save(m, str(src))
     flagged = {f.node for f in lint(str(src)).findings if f.rule == "SL003"}
     p = _fix(src, dst)
-    assert p.returncode == 0 and "crop and pad" in p.stdout and "re-linted, 0 SL003 finding(s) left" in p.stdout
+    assert p.returncode == 0 and "crop and pad" in p.stdout and "re-linted, 0 SL001/SL003 finding(s) left" in p.stdout
     relint = lint(str(dst))
     assert not [f for f in relint.findings if f.rule == "SL003"]
     assert not [n for n in relint.notes if "not checked" in n or "unknown" in n], relint.notes  # still exact
@@ -156,7 +156,8 @@ def test_external_weights_stay_byte_for_byte_and_diff_writes_nothing(tmp_path):
                     size_threshold=64)
     digest = hashlib.sha256((tmp_path / "w.bin").read_bytes()).hexdigest()
     p = _fix(src, None, "--diff")
-    assert p.returncode == 0 and "crop and pad" in p.stdout and sorted(os.listdir(tmp_path)) == ["m.onnx", "w.bin"]
+    assert p.returncode == 0 and "crop and pad" in p.stderr and p.stdout.startswith("--- a/m.onnx\n+++ b/m.onnx\n@@ ")
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx", "w.bin"]
     (tmp_path / "out").mkdir()
     p = _fix(src, tmp_path / "out" / "fixed.onnx")  # elsewhere: the weights would not be found
     assert p.returncode == 2 and "same folder" in p.stderr and not os.listdir(tmp_path / "out")
