@@ -274,9 +274,10 @@ def declared_shapes(model) -> dict:
 
 
 def _expected(inf, tensor: str, rank: int, users: dict, declared: dict) -> dict:
-    """Output axis -> [(size, where that size is expected)] for the tensor a ConvTranspose produces:
-    the other inputs of each merge it reaches through size-keeping ops (never a Concat's own axis,
-    never an elementwise input of size 1, which broadcasts), and the shapes the model declares."""
+    """Output axis -> [(size, where that size is expected, whether a merge expects it)] for the
+    tensor a ConvTranspose produces: the other inputs of each merge it reaches through size-keeping
+    ops (never a Concat's own axis, never an elementwise input of size 1, which broadcasts), and the
+    shapes the model declares."""
     out: dict = {}
     todo, seen = [tensor], set()
     while todo:
@@ -288,7 +289,7 @@ def _expected(inf, tensor: str, rank: int, users: dict, declared: dict) -> dict:
         if d is not None and len(d) == rank:
             for a in range(2, rank):
                 if d[a] is not None:
-                    out.setdefault(a, []).append((d[a], f"the shape the model declares for '{t}'"))
+                    out.setdefault(a, []).append((d[a], f"the shape the model declares for '{t}'", False))
         for c in users.get(t, ()):
             spec = merge_spec(c, inf)
             if spec is not None:
@@ -303,7 +304,7 @@ def _expected(inf, tensor: str, rank: int, users: dict, declared: dict) -> dict:
                         v = shape[a]
                         if v is None or (kind == "equal" and a == cat_axis % rank) or (kind == "broadcast" and v == 1):
                             continue
-                        out.setdefault(a, []).append((v, f"the size of '{other}' at {c.op} '{c.name}'"))
+                        out.setdefault(a, []).append((v, f"the size of '{other}' at {c.op} '{c.name}'", True))
             elif c.op in dialect(c).pass_through and c.outputs and data_input(inf, c) == t:
                 todo.append(c.outputs[0])
     return out
@@ -330,16 +331,16 @@ def _sl001_repair(inf, node, users: dict, declared: dict):
     rank = len(x)
     own, own_why = _own_sizes(x, p)
     expected = _expected(inf, node.outputs[0], rank, users, declared)
-    wanted = {}  # output axis -> (size, where it is expected), where consumers say
+    wanted = {}  # output axis -> (size, where it is expected, by a merge?), where consumers say
     clash = None  # why no one size is wanted
     for ax in range(2, 2 + n):
         seen = []  # distinct expected sizes, with where they come from
-        for v, src in expected.get(ax, ()):
-            if not any(sub(v, u) == 0 for u, _ in seen):
-                seen.append((v, src))
+        for v, src, by_merge in expected.get(ax, ()):
+            if not any(sub(v, u[0]) == 0 for u in seen):
+                seen.append((v, src, by_merge))
         if len(seen) > 1 and clash is None:
             clash = (f"its consumers expect different sizes on output axis {ax}: "
-                     + "; ".join(f"{fmt_dim(v)}, {src}" for v, src in seen))
+                     + "; ".join(f"{fmt_dim(v)}, {src}" for v, src, _m in seen))
         elif len(seen) == 1:
             wanted[ax] = seen[0]
 
@@ -382,13 +383,13 @@ def _sl001_repair(inf, node, users: dict, declared: dict):
         got = (targets, why + [f"{clash}: SL003's fix crops and pads at each"], new)
     else:
         got = attempt(True)
-    if isinstance(got, str) and clash is None and any(" at " in src for _v, src in wanted.values()):
+    if isinstance(got, str) and clash is None and any(by_merge for _v, _s, by_merge in wanted.values()):
         # a merge wants a size no attribute reaches (at every size): make the node valid at the size
         # its attributes state, and let SL003's fix fit the merge (a crop and pad)
         fallback = attempt(False)
         if not isinstance(fallback, str):
             targets, why, new = fallback
-            ax, (v, src) = next((ax, w) for ax, w in sorted(wanted.items()) if " at " in w[1])
+            ax, (v, src, _m) = next((ax, w) for ax, w in sorted(wanted.items()) if w[2])
             got = (targets, why + [f"not {fmt_dim(v)} on axis {ax}, {src}, which no attributes reach (at every "
                                    f"size): SL003's fix crops and pads there"], new)
     if isinstance(got, str):

@@ -393,3 +393,16 @@ def test_diff_escapes_names(tmp_path, capsys):
     assert any(line == ' node "up\\"\\x0a\\x1b[31m\\u202e" ConvTranspose("conv6", "wt7") -> "up\\"\\x0a\\x1b[31m\\u202e"'
                for line in lines), lines
     assert all(line.isprintable() for line in got.err.splitlines())
+
+
+def test_the_documented_sl001_diff_is_what_fix_prints(capsys, monkeypatch):
+    """docs/contracts-and-fix.md shows `fix examples/bad_output_padding.onnx --diff`: the block
+    is the command's output, byte for byte."""
+    with open(os.path.join(REPO, "docs", "contracts-and-fix.md"), encoding="utf-8") as f:
+        text = f.read()
+    cmd = "$ shapelint fix examples/bad_output_padding.onnx --diff\n"
+    assert cmd in text
+    shown = text.split(cmd, 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(REPO)
+    assert main(["fix", "examples/bad_output_padding.onnx", "--diff"]) == 0
+    assert capsys.readouterr().out == shown
