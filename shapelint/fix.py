@@ -787,7 +787,7 @@ def node_lines(node) -> list:
     """A node as text, one line for the node and one per attribute (sorted by name), every name
     quoted and escaped: ``node "up3" ConvTranspose("x", "w") -> "y"`` then
     ``    output_padding = [0, 0]``."""
-    op = f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+    op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type  # as the file has it
     head = (f"node {_escaped(node.name, quote=True)} {_escaped(op)}("
             + ", ".join(_escaped(i, quote=True) for i in node.input) + ") -> "
             + ", ".join(_escaped(o, quote=True) for o in node.output))
