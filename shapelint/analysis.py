@@ -9,6 +9,8 @@ of every merge and run-time shape check at that size (:meth:`Contract.runs`).
 
 from __future__ import annotations
 
+from . import limits
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -859,8 +861,8 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     return None if tainted else True
 
 
-MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
-MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
+MAX_SMALL = limits.MAX_SMALL_SIZES  # sizes per symbol evaluated one by one below the pools' windows
+MAX_SMALL_WORK = limits.MAX_SMALL_WORK  # node inferences in all for those (a big graph with deep pools: abstain)
 
 
 def _pinned(graph, name: str, x: int) -> dict:

@@ -14,6 +14,8 @@ MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses t
 MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
 
 # --- models
+MAX_FILE_BYTES = 2 << 30  # an ONNX file (protobuf cannot parse a message over 2 GiB; weights go external)
+MAX_CONSTANT_ELEMENTS = 1024  # a constant's values are read only up to this many elements (else: a weight)
 # nodes (ONNX nodes, Keras layers) in one graph. Measured (scripts/make_large.py, the CLI's peak
 # RSS): 500,000 nodes 1.06 GB, 1,000,000 nodes 2.5 GB; the limit keeps the worst case under ~2 GB
 MAX_NODES = 600_000
@@ -33,6 +35,13 @@ def transposed_strides(strides) -> None:
             raise ValueError(f"stride {s} is over shapelint's limit of {MAX_TRANSPOSED_STRIDE} for a transposed "
                              f"convolution (shapelint.limits.MAX_TRANSPOSED_STRIDE)")
 
+
+# --- analysis budgets: past one, shapelint abstains (or leaves a set undecided) and says so
+MAX_DIM_TERMS = 2000  # atoms in one dim's exact expression; beyond, the dim is unknown
+MAX_RESIDUE_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning, no set)
+MAX_CONCRETE_SIZES = 20_000  # sizes evaluated one by one below the periodic regime
+MAX_SMALL_SIZES = 256  # sizes per symbol evaluated one by one below the pools' windows
+MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
 
 # --- the command line
 MAX_JOBS_PER_CPU = 2  # -j N is capped at this many processes per CPU, and by the number of files

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import limits
+
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -36,7 +38,7 @@ def is_saved_model(path: str) -> bool:
         os.path.basename(path) == "saved_model.pb"
 
 
-MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
+MAX_FILE_BYTES = limits.MAX_FILE_BYTES  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
