@@ -194,7 +194,8 @@ def contract_rows(inf, path: str = "") -> ContractRows:
     rendering needs besides. A row: ``input``, ``axis``, ``symbol``; the sizes that work, exactly:
     from ``start`` on, x works iff x mod ``modulus`` is in ``residues``; below ``start``, iff x is
     in ``also``; ``min`` (and ``max`` when the set is finite) and ``works``, the set as text; then
-    why (``summary``, ``because``, ``with``), ``unevaluated`` where it applies, ``proven``, ``unknown``.
+    why (``summary``, ``because``, ``with``); ``unevaluated`` and ``abstains`` (the sizes where the
+    contract abstains, whatever the other dims) where they apply; ``proven``, ``unknown``.
     ``path`` names the model in the messages of ``failures``."""
     from .analysis import contract as whole_contract, merges, shape_checks
     from .reasons import headline, joint, restrictions
@@ -216,6 +217,7 @@ def contract_rows(inf, path: str = "") -> ContractRows:
         for name in inf.symbols:
             works.setdefault(name, SizeSet.everything())
     unknown = [u.as_json() for u in c.unknown]
+    abstains = {name: c.abstains(name) for name in works if not failures}
     rows = []
     for name, ss in sorted(works.items()):
         origin = inf.symbols.get(name)
@@ -230,6 +232,7 @@ def contract_rows(inf, path: str = "") -> ContractRows:
                      "because": [r.as_json() for r in why.get(name, [])],
                      "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]],
                      **({"unevaluated": sorted(c.unevaluated[name])} if name in (c.unevaluated or {}) else {}),
+                     **({"abstains": abstains[name]} if abstains.get(name) else {}),
                      # False: shapelint abstains on the sizes of ``works`` (see ``unknown``); they are
                      # only the sizes it cannot show to fail
                      "proven": not c.unknown, "unknown": unknown})
