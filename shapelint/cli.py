@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--format", choices=("text", "json"), default="text",
                    help="json: a list with one object per model (file, inputs, rows, fixed_size_failures, proven, "
                         "unknown; {file, error} for a model that could not be read)")
+    k.add_argument("--plot", metavar="FILE.svg", help="also draw which (H, W) run (green), fail (red) or where "
+                   "shapelint abstains (grey), with the reason for each band, as an SVG file (one model)")
+    k.add_argument("--range", metavar="LO:HI", default="1:256", help="the sizes --plot draws, for H and W "
+                   "(default 1:256)")
     fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
                         description="Repair every merge SL003 reports: at fixed sizes, set the output_padding or "
                                     "pads of the ConvTranspose that feeds it; otherwise crop and pad the upsampled "
@@ -239,9 +243,12 @@ def _contract(args) -> int:
     from .api import contract_record, contract_rows
     from .lint import analyse
 
+    span = _plot_range(args.range) if args.plot else None
     paths = collect(args.models)
     if not paths:
         raise UsageError("no model files found in " + ", ".join(args.models))
+    if args.plot and len(paths) != 1:
+        raise UsageError(f"--plot draws one model; {len(paths)} were given")
     records, code = [], 0
     for path in paths:
         try:
@@ -268,9 +275,28 @@ def _contract(args) -> int:
             if len(records) > 1:
                 print()
             print("\n".join(one_line(line) for line in _contract_text(path, inf, got, record)))
+        if args.plot:
+            from .plot import plot, write
+
+            svg = plot(path, graph, inf, got, record, span)
+            write(args.plot, svg)
+            print(f"shapelint: wrote {args.plot} ({len(svg.encode('utf-8'))} bytes)", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(records, indent=2, ensure_ascii=False))
     return code
+
+
+def _plot_range(text: str) -> tuple:
+    from .plot import MAX_SPAN
+
+    lo, sep, hi = text.partition(":")
+    try:
+        span = (int(lo), int(hi)) if sep else (1, int(lo))
+    except ValueError:
+        raise UsageError(f"--range {text!r}: expected LO:HI, e.g. 1:256")
+    if not 1 <= span[0] <= span[1] or span[1] - span[0] + 1 > MAX_SPAN:
+        raise UsageError(f"--range {text!r}: need 1 ≤ LO ≤ HI and at most {MAX_SPAN} sizes")
+    return span
 
 
 def _contract_text(path: str, inf, got, record: dict) -> list:

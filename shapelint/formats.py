@@ -301,7 +301,8 @@ def _markdown(results, show_info: bool, colour: bool) -> str:
     works = [(r.path, "; ".join(r.works.values())) for r in results if r.works]
     if works:
         out += ["| model | runs only for |", "| --- | --- |"] + [f"| {_cell(a)} | {_cell(b)} |" for a, b in works]
-        out.append("")
+        out += ["", "These sizes as a picture (which H × W run, and what restricts each band): "
+                    "`shapelint contract MODEL --plot sizes.svg`.", ""]
     unreadable = [r.error for r in results if r.error]
     if unreadable:
         out += ["Could not be read:", ""] + [f"- {_cell(e)}" for e in unreadable]

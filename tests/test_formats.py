@@ -365,4 +365,5 @@ def test_markdown_is_a_table_with_the_working_sizes_and_hostile_names_stay_in_th
     # the newline is printed as \n, and its backslash escaped, so Markdown shows "\n"
     assert len(cells) == 5 and cells[3].strip() == r"up\|conv\\n\| injected \| row \|"
     assert "| m.onnx | H mod 2 = 0, H ≥ 2 |" in lines
+    assert any("`shapelint contract MODEL --plot sizes.svg`" in line for line in lines)  # how to get the picture
     assert lines[-1] == "- junk.onnx: not a valid ONNX protobuf"
