@@ -158,13 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
-                       description="Per dynamic input dim, the exact set of sizes for which every merge, every "
+                       description="Per model and dynamic input dim, the exact set of sizes for which every merge, every "
                                    "run-time shape check (Reshape counts, MatMul inner dims, …) and every "
                                    "transposed convolution of the model is consistent: a modulus, the residues "
                                    "that work, a minimum (and a maximum when the set is finite); then why: the "
                                    "chain of stages from the input, each merge that restricts it with both "
                                    "sizes, and dims that constrain each other. Where an op's shape could not be "
-                                   "inferred, it abstains on every size it cannot show to fail and names the op.")
+                                   "inferred, it abstains on every size it cannot show to fail and names the op. "
+                                   "Exit 0: every model was read (whatever sizes it runs at; check is the judge); "
+                                   "2: a model could not be read, or bad usage.")
     k.add_argument("models", nargs="+", metavar="MODEL",
                    help="model files, SavedModel folders (or their saved_model.pb), or folders to search, as for check")
     k.add_argument("--format", choices=("text", "json"), default="text",
