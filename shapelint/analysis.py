@@ -776,6 +776,18 @@ class Contract:
         return (f"{display_name(name)} = {left[0]}…{left[-1]}, where a pool window exceeds its input, not evaluated "
                 f"({len(left)} sizes × the whole graph: too costly here); pin one with --input-shape to check it")
 
+    def abstains(self, name: str) -> list:
+        """The sizes of ``name`` at which :meth:`runs` abstains whatever the other dims are: below a
+        TensorFlow, Keras or TFLite window (their runtimes are erratic there), or an ONNX pool's
+        window where that was not evaluated. Listed up to one period past the largest threshold of
+        the dim's sets: from there on the verdict repeats, so these are all of them unless the
+        last period has some too (which would recur)."""
+        sets = [d[name] for d in (self.domain, self.conv_domain, self.pool_domain, self.sets) if d and name in d]
+        period = math.lcm(*(ss.modulus for ss in sets)) if sets else 1
+        top = max([ss.start for ss in sets] + [x + 1 for x in (self.small or {}).get(name, {})]
+                  + [x + 1 for x in (self.unevaluated or {}).get(name, ())] + [1])
+        return [x for x in range(1, top + period) if self._runs_symbol(name, x) is None]
+
     def _below_window(self, name: str, x: int) -> bool:
         return x in (self.small or {}).get(name, {}) or x in (self.unevaluated or {}).get(name, ())
 
