@@ -18,7 +18,6 @@ colour is the ``fill`` of their group, and a later one paints over an earlier on
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
@@ -331,40 +330,11 @@ def _axes_svg(axes: PlotAxes, span: tuple, left: int, top: int, scale: float, gr
 
 
 def write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: into a new file beside it, then renamed over
-    it (os.replace), so that a reader never sees half a picture. A path that exists and is not a
-    regular file (a folder, a device such as /dev/stdout, a FIFO; a symbolic link is followed to
-    see) is refused; a link to a regular file is replaced by the picture, its target untouched."""
-    import secrets
+    """Write ``text`` to ``path`` whole or not at all, as every file shapelint writes
+    (``files.write_atomic``: a new path or a regular file; a link is written through)."""
+    from .files import write_atomic
 
-    target = os.path.abspath(path)
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise UsageError(f"--plot {path}: {e.strerror or e}")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"--plot {path}: not a regular file (a folder, device or FIFO); give the path of an .svg file")
-    folder = os.path.dirname(target)
+    folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"--plot {path}: no folder {folder}")
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as e:
-        raise UsageError(f"--plot {path}: cannot write in {folder} ({e.strerror or e})")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as e:  # (an interrupt too: no temporary file is left behind)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise UsageError(f"--plot {path}: cannot write ({e.strerror or e})")
-        raise
+    write_atomic(path, text.encode("utf-8"), "plot")

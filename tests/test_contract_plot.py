@@ -297,7 +297,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, capsys, m
 
     monkeypatch.setattr(os, "replace", refuse)
     assert main(["contract", str(tmp_path / "m.onnx"), "--plot", str(target), "--range", "1:8"]) == 2
-    assert "cannot write (No space left on device)" in capsys.readouterr().err
+    assert "cannot write the plot: No space left on device" in capsys.readouterr().err
     assert target.read_text() == "old picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out.svg"]
     monkeypatch.undo()
