@@ -9,6 +9,8 @@ of every merge and run-time shape check at that size (:meth:`Contract.runs`).
 
 from __future__ import annotations
 
+from . import limits
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -551,7 +553,8 @@ def unknowns(inf: Inferred) -> list:
     for t in inf.graph.inputs:
         s = inf.shape(t.name)
         if not _complete(s):
-            out.append(Unknown(t.name, "input", "the graph input's rank or a dim has neither a size nor a name"))
+            why = inf.why_input_unknown.get(t.name, "the graph input's rank or a dim has neither a size nor a name")
+            out.append(Unknown(t.name, "input", why))
     lost = inf.lost
     by_name = {n.name: n for n in inf.graph.nodes}
     lost_outputs: set = set()
@@ -773,6 +776,18 @@ class Contract:
         return (f"{display_name(name)} = {left[0]}…{left[-1]}, where a pool window exceeds its input, not evaluated "
                 f"({len(left)} sizes × the whole graph: too costly here); pin one with --input-shape to check it")
 
+    def abstains(self, name: str) -> list:
+        """The sizes of ``name`` at which :meth:`runs` abstains whatever the other dims are: below a
+        TensorFlow, Keras or TFLite window (their runtimes are erratic there), or an ONNX pool's
+        window where that was not evaluated. Listed up to one period past the largest threshold of
+        the dim's sets: from there on the verdict repeats, so these are all of them unless the
+        last period has some too (which would recur)."""
+        sets = [d[name] for d in (self.domain, self.conv_domain, self.pool_domain, self.sets) if d and name in d]
+        period = math.lcm(*(ss.modulus for ss in sets)) if sets else 1
+        top = max([ss.start for ss in sets] + [x + 1 for x in (self.small or {}).get(name, {})]
+                  + [x + 1 for x in (self.unevaluated or {}).get(name, ())] + [1])
+        return [x for x in range(1, top + period) if self._runs_symbol(name, x) is None]
+
     def _below_window(self, name: str, x: int) -> bool:
         return x in (self.small or {}).get(name, {}) or x in (self.unevaluated or {}).get(name, ())
 
@@ -858,8 +873,8 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     return None if tainted else True
 
 
-MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
-MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
+MAX_SMALL = limits.MAX_SMALL_SIZES  # sizes per symbol evaluated one by one below the pools' windows
+MAX_SMALL_WORK = limits.MAX_SMALL_WORK  # node inferences in all for those (a big graph with deep pools: abstain)
 
 
 def _pinned(graph, name: str, x: int) -> dict:

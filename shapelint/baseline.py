@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from .errors import UsageError
+from .files import read_bounded, write_atomic
+from .limits import MAX_BASELINE_BYTES
 
 # 2: details number axes one way (the tensor's own axis) and list admissible sizes one way, so the
 # fingerprints of ONNX SL001/SL002 findings changed; a version-1 file is refused, with the remedy
@@ -27,25 +28,16 @@ def write(results, dest: str) -> int:
     entries = sorted({(_key(f.file, root), f.rule, f.node, f.fingerprint()) for r in results for f in r.findings})
     data = {"version": VERSION, "tool": "shapelint",
             "findings": [{"file": p, "rule": rule, "node": node, "fingerprint": fp} for p, rule, node, fp in entries]}
-    fd, tmp = tempfile.mkstemp(prefix=".shapelint-baseline-", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(dest, (json.dumps(data, indent=2) + "\n").encode("utf-8"), "baseline")
     return len(entries)
 
 
 def load(path: str) -> set:
+    raw = read_bounded(path, MAX_BASELINE_BYTES, "baseline")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path}: cannot read the baseline ({e})")
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError, MemoryError) as e:  # Unicode/JSONDecodeError; too deep a nesting
+        raise UsageError(f"{path}: cannot read the baseline ({str(e)[:200]})")
     if isinstance(data, dict) and data.get("version") == 1 and data.get("tool") == "shapelint":
         raise UsageError(f"{path}: a baseline from an older shapelint (version 1), whose fingerprints differ: "
                          f"write it again with --write-baseline")
@@ -57,7 +49,7 @@ def load(path: str) -> set:
         try:
             out.add((os.path.normpath(os.path.join(root, e["file"])), e["rule"], e["node"], e["fingerprint"]))
         except (KeyError, TypeError):
-            raise UsageError(f"{path}: malformed baseline entry {e!r}")
+            raise UsageError(f"{path}: malformed baseline entry {repr(e)[:200]}")
     return out
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 
 from . import __version__
+from . import limits
 from .errors import ModelError, UsageError, one_line
 from .lint import Result, collect, lint
 from .formats import FORMATS
@@ -151,22 +152,35 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fail-on-unknown", action="store_true",
                    help="make it an error (exit 1) where shapelint abstains because it could not infer a shape "
                         "or state a run-time check (SL005); by default those are notes")
+    c.add_argument("--follow-links", action="store_true",
+                   help="lint models reached by symbolic links that lead out of the folder given (by default "
+                        "they are skipped, with a note)")
     c.add_argument("--lfs-pointers", choices=("skip", "fail"), default="skip",
                    help="a Git LFS pointer file where a model should be (git lfs pull not run): skip it with "
                         "a note (default) or fail with exit 2")
-    c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes")
+    c.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="lint in N processes (at most one per file, and "
+                   f"{limits.MAX_JOBS_PER_CPU} per CPU)")
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
-                       description="Per dynamic input dim, the exact set of sizes for which every merge, every "
+                       description="Per model and dynamic input dim, the exact set of sizes for which every merge, every "
                                    "run-time shape check (Reshape counts, MatMul inner dims, …) and every "
                                    "transposed convolution of the model is consistent: a modulus, the residues "
                                    "that work, a minimum (and a maximum when the set is finite); then why: the "
                                    "chain of stages from the input, each merge that restricts it with both "
                                    "sizes, and dims that constrain each other. Where an op's shape could not be "
-                                   "inferred, it abstains on every size it cannot show to fail and names the op.")
-    k.add_argument("model", metavar="MODEL")
-    k.add_argument("--format", choices=("text", "json"), default="text")
+                                   "inferred, it abstains on every size it cannot show to fail and names the op. "
+                                   "Exit 0: every model was read (whatever sizes it runs at; check is the judge); "
+                                   "2: a model could not be read, or bad usage.")
+    k.add_argument("models", nargs="+", metavar="MODEL",
+                   help="model files, SavedModel folders (or their saved_model.pb), or folders to search, as for check")
+    k.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: a list with one object per model (file, inputs, rows, fixed_size_failures, proven, "
+                        "unknown; {file, error} for a model that could not be read)")
+    k.add_argument("--plot", metavar="FILE.svg", help="also draw which (H, W) run (green), fail (red) or where "
+                   "shapelint abstains (grey), with the reason for each band, as an SVG file (one model)")
+    k.add_argument("--range", metavar="LO:HI", default="1:256", help="the sizes --plot draws, for H and W "
+                   "(default 1:256)")
     fx = sub.add_parser("fix", help="rewrite an ONNX model so onnxruntime accepts its transposed convolutions "
                         "(SL001) and its skip connections fit (SL003)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -203,23 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _explain(args) -> int:
-    from .explain import explain, transposed_convs
-    from .lint import analyse
+    from .api import explain  # one way to pick the node, for the API and the command line
 
     pins = dict(_parse_shape(s) for s in args.input_shape)
-    graph, inf = analyse(args.model, pins, args.signature)
-    nodes = transposed_convs(inf)
-    if args.node:
-        chosen = [n for n in nodes if n.name == args.node or n.name.endswith("/" + args.node)]
-        if not chosen:
-            names = ", ".join(n.name for n in nodes) or "none"
-            raise UsageError(f"{args.model}: no transposed convolution named '{args.node}' (there are: {names})")
-    elif len(nodes) == 1:
-        chosen = nodes
-    else:
-        names = ", ".join(n.name for n in nodes) or "none"
-        raise UsageError(f"{args.model}: {len(nodes)} transposed convolutions; pick one with --node ({names})")
-    print("\n".join(explain(inf, chosen[0])))
+    print(explain(args.model, args.node, input_shapes=pins, signature=args.signature))
     return 0
 
 
@@ -244,45 +245,105 @@ def _fix(args) -> int:
 
 
 def _contract(args) -> int:
+    """Every model's contract, as text or one JSON list. Exit 0 when every model was read, whatever
+    sizes it runs at (``check`` is the judge); 2 when one could not be (one line each, the others
+    go on) or the usage is wrong; never 1."""
     import json
 
-    from .api import contract_rows
+    from .api import contract_record, contract_rows
     from .lint import analyse
+
+    span = _plot_range(args.range) if args.plot else None
+    paths = collect(args.models)
+    if not paths:
+        raise UsageError("no model files found in " + ", ".join(args.models))
+    if args.plot and len(paths) != 1:
+        raise UsageError(f"--plot draws one model; {len(paths)} were given")
+    records, code = [], 0
+    for path in paths:
+        try:
+            graph, inf = analyse(path, None, args.signature)
+            got = contract_rows(inf, path)
+            record = contract_record(path, graph, inf, got)
+        except (ModelError, UsageError) as e:
+            error = str(e)
+        except RecursionError:
+            error = f"{path}: graph too deeply nested to analyse"
+        except MemoryError:
+            error = f"{path}: not enough memory to analyse this model"
+        except Exception as e:  # a bug of ours: one line for this model, and the others go on (as check)
+            error = f"{path}: internal error ({type(e).__name__}: {str(e)[:200]}); please report it with the model"
+        else:
+            error = None
+        if error is not None:
+            print(f"shapelint: {one_line(error)}", file=sys.stderr)
+            records.append({"file": path, "error": error})
+            code = EXIT_ERROR
+            continue
+        records.append(record)
+        if args.format == "text":
+            if len(records) > 1:
+                print()
+            print("\n".join(one_line(line) for line in _contract_text(path, inf, got, record)))
+        if args.plot:
+            from .plot import plot, write
+
+            svg = plot(path, graph, inf, got, record, span)
+            write(args.plot, svg)
+            print(f"shapelint: wrote {args.plot} ({len(svg.encode('utf-8'))} bytes)", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    return code
+
+
+def _plot_range(text: str) -> tuple:
+    from .plot import MAX_SPAN
+
+    lo, sep, hi = text.partition(":")
+    try:
+        span = (int(lo), int(hi)) if sep else (1, int(lo))
+    except ValueError:
+        raise UsageError(f"--range {text!r}: expected LO:HI, e.g. 1:256")
+    if not 1 <= span[0] <= span[1] or span[1] - span[0] + 1 > MAX_SPAN:
+        raise UsageError(f"--range {text!r}: need 1 ≤ LO ≤ HI and at most {MAX_SPAN} sizes")
+    return span
+
+
+def _contract_text(path: str, inf, got, record: dict) -> list:
     from .reasons import render
 
-    graph, inf = analyse(args.model, None, args.signature)
-    got = contract_rows(inf)
     rows, c, why, together, works = got.rows, got.contract, got.why, got.together, got.works
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
+    out = []
     for r in rows:
         alone = " on its own" if r["with"] else ""
         said = r["works"] if not c.unknown else (
             f"fails outside {r['works']}; shapelint abstains on those sizes" if _restricted(works, r["symbol"])
             else "shapelint abstains on every size")
-        print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
+        out.append(f"{path}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
         if c.note(r["symbol"]):
-            print(f"  note: {c.note(r['symbol'])}")
-        for line in render(inf, why.get(r["symbol"], [])):
-            print(line)
+            out.append(f"  note: {c.note(r['symbol'])}")
+        out.extend(render(inf, why.get(r["symbol"], [])))
     for j in together:
-        print(f"{args.model}: {j['text']}; shapelint gives no per-size set for that (pin sizes with "
-              f"`check --input-shape` to check a combination)")
-    if c.static_failures:
-        print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
+        out.append(f"{path}: {j['text']}; shapelint gives no per-size set for that (pin sizes with "
+                   f"`check --input-shape` to check a combination)")
+    dynamic = any(not isinstance(d, int) for i in record["inputs"] for d in (i["shape"] or [None]))
+    for f in record["fixed_size_failures"]:
+        lead = "" if f"'{f['node']}'" in f["message"] else f"{f['op']} '{f['node']}': "
+        out.append(f"{path}: fails at {'every size' if dynamic else 'its fixed sizes'}"
+                   f"{' (' + f['rule'] + ')' if f['rule'] else ''}: {lead}{f['message']}")
     if c.unknown:
         first, more = c.unknown[0], len(c.unknown) - 1
-        print(f"{args.model}: unknown: {first.text()}"
-              + (f" (and {more} more: {', '.join(repr(u.node) for u in c.unknown[1:4])}{', …' if more > 3 else ''})"
-                 if more else "")
-              + "; no size is said to run past it")
-    elif not rows and not c.static_failures:
-        print(f"{args.model}: every size of every dynamic input dim works")
+        out.append(f"{path}: unknown: {first.text()}"
+                   + (f" (and {more} more: {', '.join(repr(u.node) for u in c.unknown[1:4])}{', …' if more > 3 else ''})"
+                      if more else "")
+                   + "; no size is said to run past it")
+    elif not rows and not record["fixed_size_failures"]:
+        out.append(f"{path}: every size of every dynamic input dim works" if dynamic
+                   else f"{path}: runs at its fixed sizes (it has no dynamic input dim)")
     for name, axis, reason in c.undecided:
         if not any(j["node"] == name and j["axis"] == axis for j in together):
-            print(f"{args.model}: note: '{name}' axis {axis} not decided ({reason})")
-    return 0
+            out.append(f"{path}: note: '{name}' axis {axis} not decided ({reason})")
+    return out
 
 
 def _restricted(works: dict, name: str) -> bool:
@@ -323,17 +384,26 @@ def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 must not crash a report
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    from .escape import SafeStream
+
+    # every line printed, by any command, goes through one sanitiser (names escaped, no "::" line)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     try:
         return _main(argv)
     except BrokenPipeError:  # `shapelint … | head`: the reader has gone, which is not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "format", None) == "github" and hasattr(sys.stdout, "commands"):
+        sys.stdout.commands = True  # its ::error/::warning lines are workflow commands, on purpose
     if args.command == "rule":
         return _rule_docs(args)
     commands = {"fix": _fix, "contract": _contract, "explain": _explain}
@@ -367,7 +437,11 @@ def _main(argv=None) -> int:
     except UsageError as e:
         print(f"shapelint: {e}", file=sys.stderr)
         return EXIT_ERROR
-    paths = collect(args.paths)
+    walk_notes: list = []
+    paths = collect(args.paths, walk_notes, follow_links=args.follow_links)
+    if not args.quiet:
+        for note in walk_notes:
+            print(one_line(note), file=sys.stderr)
     skipped = 0
     if args.lfs_pointers == "skip":  # "fail": lint.load raises ModelError naming the pointer (exit 2)
         from .lfs import NOTE as LFS_NOTE, pointer_file
@@ -384,11 +458,12 @@ def _main(argv=None) -> int:
                             fail_on_unknown=args.fail_on_unknown)
     results, fail_on = [], args.fail_on
     progress = sys.stderr.isatty() and len(paths) > 5
-    if args.jobs > 1 and len(paths) > 1:
+    workers = limits.jobs(args.jobs, len(paths))  # -j 1000 on 2 files starts 2 processes, not 1,000
+    if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            outcomes = pool.map(job, paths, chunksize=max(1, len(paths) // (4 * args.jobs)))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outcomes = pool.map(job, paths, chunksize=max(1, len(paths) // (4 * workers)))
             for k, outcome in enumerate(outcomes, 1):
                 results.append(_report_outcome(outcome, progress, k, len(paths)))
                 fail_on = fail_on or outcome[1]

@@ -23,7 +23,9 @@ import os
 from dataclasses import dataclass, replace
 
 from .errors import UsageError
+from .files import inside, read_bounded
 from .findings import ABSTENTION_RULES
+from .limits import MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NUMBER_DIGITS, MAX_DECLARED_SIZE
 
 SEVERITIES = ("error", "warning", "info")
 KEYS = ("select", "ignore", "extend-select", "fail-on", "fail-on-unknown", "severity", "per-file-ignores",
@@ -84,6 +86,15 @@ def with_rules(cfg: Config, select=None, extend_select=(), ignore=()) -> Config:
     return replace(cfg, extend_select=cfg.extend_select + tuple(extend_select), ignore=cfg.ignore + tuple(ignore))
 
 
+def _show(value) -> str:
+    """A value in a message, bounded: a YAML alias bomb or a huge list is not printed whole."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, 60, 60, 40
+    return r.repr(value)
+
+
 def _matches(rule: str, ids) -> bool:
     return any(rule.startswith(i) for i in ids)
 
@@ -92,12 +103,12 @@ def rule_ids(value, key: str, source: str) -> tuple:
     from .checks import CHECKS
 
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise UsageError(f"{source}: {key} must be a list of rule ids or prefixes, got {value!r}")
+        raise UsageError(f"{source}: {key} must be a list of rule ids or prefixes, got {_show(value)}")
     out = []
     for v in value:
         v = str(v).upper()
         if not any(r.startswith(v) for r in CHECKS):
-            raise UsageError(f"{source}: {key}: {v!r} matches no rule ({', '.join(CHECKS)})")
+            raise UsageError(f"{source}: {key}: {_show(v)} matches no rule ({', '.join(CHECKS)})")
         out.append(v)
     return tuple(out)
 
@@ -119,11 +130,11 @@ def parse(data, source: str, root: str) -> Config:
         cfg = replace(cfg, extend_select=rule_ids(data["extend-select"], "extend-select", source))
     if "fail-on" in data:
         if data["fail-on"] not in SEVERITIES:
-            raise UsageError(f"{source}: fail-on must be one of {', '.join(SEVERITIES)}, got {data['fail-on']!r}")
+            raise UsageError(f"{source}: fail-on must be one of {', '.join(SEVERITIES)}, got {_show(data['fail-on'])}")
         cfg = replace(cfg, fail_on=data["fail-on"])
     if "fail-on-unknown" in data:
         if not isinstance(data["fail-on-unknown"], bool):
-            raise UsageError(f"{source}: fail-on-unknown must be true or false, got {data['fail-on-unknown']!r}")
+            raise UsageError(f"{source}: fail-on-unknown must be true or false, got {_show(data['fail-on-unknown'])}")
         cfg = replace(cfg, fail_on_unknown=data["fail-on-unknown"])
     if "severity" in data:
         sev = data["severity"]
@@ -133,7 +144,7 @@ def parse(data, source: str, root: str) -> Config:
         for k, v in sev.items():
             (rid,) = rule_ids([k], "severity", source)
             if v not in SEVERITIES:
-                raise UsageError(f"{source}: severity.{k} must be one of {', '.join(SEVERITIES)}, got {v!r}")
+                raise UsageError(f"{source}: severity.{k} must be one of {', '.join(SEVERITIES)}, got {_show(v)}")
             pairs.append((rid, v))
         cfg = replace(cfg, severity=tuple(pairs))
     for key, attr in (("per-file-ignores", "per_file_ignores"), ("per-node-ignores", "per_node_ignores")):
@@ -159,12 +170,14 @@ def _inputs(table, source: str) -> tuple:
             try:
                 axis_i = int(axis)
             except (TypeError, ValueError):
-                raise UsageError(f"{source}: inputs.{name}: axis {axis!r} is not an integer")
+                raise UsageError(f"{source}: inputs.{name}: axis {_show(axis)} is not an integer")
             if not isinstance(spec, dict) or set(spec) - {"multiple-of", "min"} or not spec:
-                raise UsageError(f"{source}: inputs.{name}.{axis} takes multiple-of and/or min, got {spec!r}")
+                raise UsageError(f"{source}: inputs.{name}.{axis} takes multiple-of and/or min, got {_show(spec)}")
             mult, low = spec.get("multiple-of", 1), spec.get("min", 1)
-            if not isinstance(mult, int) or not isinstance(low, int) or mult < 1 or mult > 4096 or low < 1:
-                raise UsageError(f"{source}: inputs.{name}.{axis}: multiple-of must be 1…4096 and min ≥ 1")
+            if (not isinstance(mult, int) or not isinstance(low, int) or isinstance(mult, bool) or isinstance(low, bool)
+                    or mult < 1 or mult > 4096 or low < 1 or low > MAX_DECLARED_SIZE):
+                raise UsageError(f"{source}: inputs.{name}.{axis}: multiple-of must be 1…4096 and min 1…"
+                                 f"{MAX_DECLARED_SIZE} (shapelint.limits.MAX_DECLARED_SIZE)")
             out.append((str(name), axis_i, mult, low))
     return tuple(out)
 
@@ -174,23 +187,51 @@ def _read_pyproject(path: str):
         import tomllib
     except ImportError:  # Python < 3.11
         import tomli as tomllib  # type: ignore[no-redef]
+    data = read_bounded(path, MAX_CONFIG_BYTES, "configuration")
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{path}: cannot read: {e}")
-    tool = data.get("tool", {})
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: cannot read: not UTF-8 text ({e.reason} at byte {e.start})")
+    try:
+        parsed = tomllib.loads(text)
+    except (ValueError, RecursionError, MemoryError) as e:  # TOMLDecodeError; too deep a nesting
+        raise UsageError(f"{path}: cannot read: {_first_line(e)}")
+    tool = parsed.get("tool", {})
     return tool.get("shapelint") if isinstance(tool, dict) and "shapelint" in tool else None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
 
 
 def _read_yaml(path: str):
     import yaml
 
+    data = read_bounded(path, MAX_CONFIG_BYTES, "configuration")
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise UsageError(f"{path}: cannot read: {str(e).splitlines()[0]}")
+        text = data.decode("utf-8")
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):  # events: no recursion, no expansion
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise UsageError(f"{path}: line {event.start_mark.line + 1}: anchors and aliases (&, *) are not "
+                                 f"allowed in a shapelint configuration")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    raise UsageError(f"{path}: nested more than {MAX_CONFIG_DEPTH} levels deep "
+                                     f"(shapelint.limits.MAX_CONFIG_DEPTH)")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_CONFIG_NUMBER_DIGITS \
+                    and event.value.lstrip("+-").replace("_", "").isdigit() and event.style is None:
+                raise UsageError(f"{path}: line {event.start_mark.line + 1}: an integer of {len(event.value)} "
+                                 f"digits (the limit is {MAX_CONFIG_NUMBER_DIGITS}: shapelint.limits)")
+        return yaml.safe_load(text)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: cannot read: not UTF-8 text ({e.reason} at byte {e.start})")
+    except (yaml.YAMLError, ValueError, RecursionError, MemoryError) as e:
+        raise UsageError(f"{path}: cannot read: {_first_line(e)}")
 
 
 def load(path: str) -> Config:
@@ -208,16 +249,25 @@ def find(model_path: str) -> Config:
     while True:
         y = os.path.join(d, ".shapelint.yaml")
         if os.path.isfile(y):
-            return parse(_read_yaml(y), y, d)
+            return parse(_read_yaml(_found(y, d)), y, d)
         t = os.path.join(d, "pyproject.toml")
         if os.path.isfile(t):
-            data = _read_pyproject(t)
+            data = _read_pyproject(_found(t, d))
             if data is not None:
                 return parse(data, t, d)
         parent = os.path.dirname(d)
         if parent == d:
             return Config()
         d = parent
+
+
+def _found(path: str, folder: str) -> str:
+    """A configuration found by walking up is read only where it lies: a symbolic link that leads
+    out of its folder is refused (give it with --config to use it)."""
+    if os.path.islink(path) and not inside(path, folder):
+        raise UsageError(f"{path}: a symbolic link out of its folder (to {os.path.realpath(path)}); a configuration "
+                         f"found by walking up is not followed there: pass it with --config to use it")
+    return path
 
 
 def apply(cfg: Config, result) -> None:

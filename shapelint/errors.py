@@ -5,9 +5,9 @@ def one_line(text: str) -> str:
     """``text`` with every character that is not printable (newlines and other controls, line
     separators, the surrogates that stand for undecodable bytes of a file name) escaped, so that an
     error about any file name stays one line and can be printed to any stream."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    from .escape import line
+
+    return line(text)
 
 
 class ModelError(Exception):

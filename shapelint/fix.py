@@ -262,14 +262,17 @@ def plan_sl001(path: str, model=None, analysed=None, findings=None) -> tuple:
 
 
 def declared_shapes(model) -> dict:
-    """Tensor name -> the dims the ONNX model declares for it (graph outputs and value_info): an
-    int where a dim is fixed, else None."""
+    """Tensor name (escaped, as the IR has it) -> the dims the ONNX model declares for it (graph
+    outputs and value_info): an int where a dim is fixed, else None."""
+    from .escape import name as escaped
+
     out = {}
     for vi in list(model.graph.value_info) + list(model.graph.output):
         t = vi.type.tensor_type
         if not t.HasField("shape"):
             continue
-        out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+        out[escaped(vi.name)] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                                      for d in t.shape.dim)
     return out
 
 
@@ -651,9 +654,14 @@ def _require_onnx(path: str) -> None:
 def _apply(model, step, tag: str) -> None:
     from onnx import helper, numpy_helper
 
+    from .escape import name as escaped
+
     g = model.graph
+    # the IR's names are escaped (escape.name, injective): the file's own names are found by theirs
+    raw = {escaped(t): t for n in g.node for t in list(n.input) + list(n.output)}
+    raw.update((escaped(t.name), t.name) for t in g.input)
     if isinstance(step, Repair):
-        node = next(n for n in g.node if n.output and n.output[0] == step.node_output)
+        node = next(n for n in g.node if n.output and n.output[0] == raw.get(step.node_output))
         for name, (_old, new) in step.attrs.items():
             keep = [a for a in node.attribute if a.name != name]
             if new is not None:
@@ -662,7 +670,7 @@ def _apply(model, step, tag: str) -> None:
             node.attribute.extend(keep)
         return
     if step.convt is not None:
-        node = next(n for n in g.node if n.output and n.output[0] == step.convt_output)
+        node = next(n for n in g.node if n.output and n.output[0] == raw.get(step.convt_output))
         for name, (_old, new) in step.attrs.items():
             keep = [a for a in node.attribute if a.name != name]
             del node.attribute[:]
@@ -676,7 +684,7 @@ def _apply(model, step, tag: str) -> None:
     # tensor's own shape, so every other axis gets 0)
     begins = numpy_helper.from_array(_i64([0] * rank), f"{tag}_begins")
     g.initializer.extend([ax, zeros, begins])
-    up, skip = step.up, step.skip
+    up, skip = raw.get(step.up, step.up), raw.get(step.skip, step.skip)
     nodes = [
         helper.make_node("Shape", [skip], [f"{tag}_skip_shape"], name=f"{tag}/skip_shape"),
         helper.make_node("Gather", [f"{tag}_skip_shape", ax.name],
@@ -707,7 +715,7 @@ def _apply(model, step, tag: str) -> None:
     ]
     ordered = []
     for n in g.node:
-        if n.output and n.output[0] == step.merge_output:
+        if n.output and n.output[0] == raw.get(step.merge_output):
             ordered.extend(nodes)
             for k, i in enumerate(n.input):
                 if i == up:
@@ -842,17 +850,10 @@ def _node_key(node, index: int):
 
 
 def _escaped(text: str, quote: bool = False) -> str:
-    """``text`` with backslashes, quotes (when quoted) and every character that is not printable
-    (controls, line separators, bidi overrides) escaped, so that a listing line is one line and
-    shows what the name is."""
-    out = []
-    for c in text:
-        if c == "\\" or (quote and c == '"'):
-            out.append("\\" + c)
-        elif c.isprintable():
-            out.append(c)
-        else:
-            code = ord(c)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    body = "".join(out)
-    return f'"{body}"' if quote else body
+    """``text`` as escape.name shows a name (every character that is not printable, and the
+    backslash, escaped: a listing line is one line and shows what the name is), in double quotes
+    with its own quotes escaped when ``quote``."""
+    from .escape import name
+
+    body = name(text)
+    return '"' + body.replace('"', '\\"') + '"' if quote else body

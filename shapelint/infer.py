@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
+from . import limits
 from .frameworks import Alias, Dialect, RuleContext, dialect, of_domain, op_key
 from .ir import Graph, Node
 from .symbolic import (
@@ -50,6 +51,7 @@ class Inferred:
     lost: dict = field(default_factory=dict)
     why_no_value: dict = field(default_factory=dict)  # tensor name -> why its value is unknown
     tainted: set = field(default_factory=set)  # tensors whose shape is unknown because of an earlier loss
+    why_input_unknown: dict = field(default_factory=dict)  # graph input -> why its shape is not followed
 
     def shape(self, name: str):
         return self.shapes.get(name) if name else None
@@ -76,6 +78,10 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
     pins = pins or {}
     for t in graph.inputs:
         shape = pins.get(t.name, t.shape)
+        if shape is not None and len(shape) > limits.MAX_RANK:
+            inf.why_input_unknown[t.name] = (f"rank {len(shape)}, over the limit of {limits.MAX_RANK} "
+                                             f"(shapelint.limits.MAX_RANK): its shape is not followed")
+            shape = None
         if shape is None:
             inf.shapes[t.name] = None
             inf.tainted.add(t.name)
@@ -152,7 +158,10 @@ def _infer_node(inf: Inferred, node: Node) -> None:
             shape, value = results[j] if j < len(results) else (None, None)
             if shape is not None:
                 shape = tuple(shape)
-                if _too_large(shape):
+                if len(shape) > limits.MAX_RANK:  # (ops over every dim of a shape cost its rank squared)
+                    shape, why = None, why or f"a rank of {len(shape)}, over the limit of {limits.MAX_RANK} " \
+                                              f"(shapelint.limits.MAX_RANK)"
+                elif _too_large(shape):
                     # a dim whose exact expression has grown past what can be followed (nested broadcasts
                     # and window paddings multiply): unknown, said so, rather than minutes of arithmetic
                     shape = tuple(None if isinstance(d, Expr) and expr_size(d) > MAX_DIM_SIZE else d for d in shape)
@@ -180,7 +189,7 @@ def _infer_node(inf: Inferred, node: Node) -> None:
         _record_loss(inf, node, own, why)
 
 
-MAX_DIM_SIZE = 2000  # atoms in a dim's expression tree (values.expr_size); beyond, the dim is unknown
+MAX_DIM_SIZE = limits.MAX_DIM_TERMS  # atoms in a dim's expression tree (values.expr_size); beyond, unknown
 
 
 def _too_large(shape: tuple) -> bool:

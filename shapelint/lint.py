@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from . import limits
+
 import os
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .checks import CHECKS
 from .checks._context import CheckContext
 from .errors import ModelError, UsageError
+from .escape import name as escape_name
 from .findings import Finding
 from .infer import CAUGHT as _INFER_CAUGHT
 from .infer import Inferred, infer
@@ -34,10 +38,41 @@ def is_saved_model(path: str) -> bool:
         os.path.basename(path) == "saved_model.pb"
 
 
-MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
+MAX_FILE_BYTES = limits.MAX_FILE_BYTES  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
+    """The model at ``path`` as IR, its names escaped (``escape.name``) for every output."""
+    return displayable(_load(path, signature))
+
+
+def displayable(graph: Graph) -> Graph:
+    """``graph`` with every name that holds a character unfit for a terminal or a CI log (or a
+    backslash) escaped -- node, tensor, input, constant and graph names and named dims; escaping is
+    injective, so the graph's edges are unchanged. Most graphs have none: then it is ``graph``."""
+    from dataclasses import replace as _replace
+    from types import MappingProxyType
+
+    from .escape import name as esc
+
+    def bad(s) -> bool:
+        return isinstance(s, str) and (not s.isprintable() or "\\" in s)
+
+    if not (bad(graph.name) or any(bad(n.name) or any(map(bad, n.inputs)) or any(map(bad, n.outputs))
+                                   for n in graph.nodes)
+            or any(bad(t.name) or any(map(bad, t.shape or ())) for t in graph.inputs)
+            or any(map(bad, graph.outputs)) or any(map(bad, graph.constants))):
+        return graph
+    nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)))
+                  for n in graph.nodes)
+    inputs = tuple(_replace(t, name=esc(t.name), shape=None if t.shape is None else
+                            tuple(esc(d) if isinstance(d, str) else d for d in t.shape)) for t in graph.inputs)
+    constants = MappingProxyType({esc(k): _replace(c, name=esc(c.name)) for k, c in graph.constants.items()})
+    return _replace(graph, name=esc(graph.name), nodes=nodes, inputs=inputs, outputs=tuple(map(esc, graph.outputs)),
+                    constants=constants)
+
+
+def _load(path: str, signature: str | None = None) -> Graph:
     from .lfs import NOTE as LFS_NOTE, pointer_file
 
     pointer = pointer_file(path)
@@ -79,7 +114,7 @@ def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:
     out = {}
     by_name = {t.name: t for t in graph.inputs}
     for name, dims in pins.items():
-        t = by_name.get(name)
+        t = by_name.get(name) or by_name.get(escape_name(name))  # (names are escaped where loaded)
         if t is None:
             if len(by_name) == 1 and name == "":
                 t = next(iter(by_name.values()))
@@ -108,6 +143,21 @@ def findings(rule, ctx: CheckContext) -> list:
                     tuple(v.chain), v.details, rule.identity) for v in rule.check(ctx)]
 
 
+def run_checks(ctx: CheckContext, select=None) -> list:
+    """The findings of every registered rule (of ``select`` only, when given) on one analysed model,
+    before any configuration. A check that meets a malformed attribute adds a note instead."""
+    out = []
+    for rule_id, rule in CHECKS.items():
+        if select is not None and rule_id not in select:
+            continue
+        try:
+            out.extend(findings(rule, ctx))
+        except _CAUGHT as e:
+            # a malformed attribute the check did not expect: say so, never a traceback
+            ctx.inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
+    return out
+
+
 def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None,
          inputs: dict | None = None) -> Result:
     """``inputs``: declared contracts, {input name: {axis: SizeSet}}: sizes outside them are not
@@ -120,14 +170,7 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
             declared[sym_name] = ss
     ctx = CheckContext(path, graph, inferred, declared)
     res = Result(path)
-    for rule_id, rule in CHECKS.items():
-        if select is not None and rule_id not in select:
-            continue
-        try:
-            res.findings.extend(findings(rule, ctx))
-        except _CAUGHT as e:
-            # a malformed attribute the check did not expect: say so, never a traceback
-            inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
+    res.findings.extend(run_checks(ctx, select))
     if any(f.rule in ("SL003", "SL006", "SL007") and (f.details.get("symbol") or f.details.get("condition"))
            for f in res.findings):  # a dynamic finding: the whole model's line
         c = ctx.contract
@@ -147,22 +190,38 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
     return res
 
 
-def collect(paths: list) -> list:
-    """Files and folders → model files (folders walked, sorted, hidden entries skipped)."""
+def collect(paths: list, notes: Optional[list] = None, follow_links: bool = False) -> list:
+    """Files and folders → model files (folders walked, sorted, hidden entries skipped). A symbolic
+    link met while walking a folder is followed only where it stays inside that folder (unless
+    ``follow_links``); one that leaves it is skipped, with a line in ``notes``. Paths named on the
+    command line are the user's choice and always read."""
+    from .files import inside
+
     out = []
     for p in paths:
         if is_saved_model(p):
             out.append(p)
         elif os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p):  # (linked folders are never descended: no cycles)
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 if "saved_model.pb" in files:  # a SavedModel is linted as its folder
                     out.append(os.path.normpath(root))
                     dirs[:] = []
                     continue
+                for d in dirs:
+                    link = os.path.join(root, d)
+                    if notes is not None and os.path.islink(link) and not inside(link, p):
+                        notes.append(f"{os.path.normpath(link)}: note: a symbolic link out of {p} (to "
+                                     f"{os.path.realpath(link)}), not followed")
                 for f in sorted(files):
                     if f.lower().endswith(MODEL_SUFFIXES):  # (normpath: "m.onnx", not "./m.onnx", for ".")
-                        out.append(os.path.normpath(os.path.join(root, f)))
+                        path = os.path.normpath(os.path.join(root, f))
+                        if not follow_links and os.path.islink(path) and not inside(path, p):
+                            if notes is not None:
+                                notes.append(f"{path}: note: a symbolic link out of {p} (to "
+                                             f"{os.path.realpath(path)}), not followed: --follow-links to lint it")
+                            continue
+                        out.append(path)
         else:
             out.append(p)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .escape import name as esc
 from .findings import ABSTENTION_RULES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -53,7 +54,7 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
             tag = f"[{f.severity}]"
             if colour:
                 tag = f"{COLOURS[f.severity]}{tag}\033[0m"
-            out.append(f"{f.file}: {f.rule} {tag} {f.name} at {f.op} '{f.node}'")
+            out.append(f"{esc(f.file)}: {f.rule} {tag} {f.name} at {f.op} '{f.node}'")
             out.append(f"  {f.message}")
             for line in f.chain:
                 out.append(f"  | {line}")
@@ -63,15 +64,15 @@ def text(results, show_info: bool = False, show_notes: bool = True, colour: bool
             out.append("")
         if r.works:
             what = "runs only for" if not unknown else "fails outside"
-            out.append(f"{r.path}: the whole model {what} " + "; ".join(r.works.values()))
+            out.append(f"{esc(r.path)}: the whole model {what} " + "; ".join(r.works.values()))
         for f in unknown:
             tag = f"[{f.severity}]" if f.severity != "info" else ""
-            out.append(f"{f.file}: unknown{tag}: {f.message}")
+            out.append(f"{esc(f.file)}: unknown{tag}: {f.message}")
         if unknown:
-            out.append(f"{r.path}: shapelint abstains: no input size is said to run past the op(s) above")
+            out.append(f"{esc(r.path)}: shapelint abstains: no input size is said to run past the op(s) above")
         if show_notes:
             for note in r.notes:
-                out.append(f"{r.path}: note: {note}")
+                out.append(f"{esc(r.path)}: note: {note}")
     n_files = sum(1 for r in results if not r.error)
     if not n_files:
         return ""
@@ -95,7 +96,8 @@ def as_json(results, show_info: bool = True) -> str:
     items = []
     for r in results:
         if r.error:
-            items.append({"file": r.path, "rule": None, "name": "unreadable", "severity": "error", "node": "",
+            items.append({"file": esc(r.path), "rule": None, "name": "unreadable", "severity": "error", "node": "",
                           "op": "", "message": r.error, "suggestion": "", "chain": [], "details": {}})
-        items.extend(f.as_json() for f in visible(r.findings, show_info))
+        # file names escaped (not valid UTF-8, control characters): the JSON is always valid UTF-8
+        items.extend({**f.as_json(), "file": esc(f.file)} for f in visible(r.findings, show_info))
     return json.dumps(items, indent=2, ensure_ascii=False)

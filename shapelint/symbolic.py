@@ -17,6 +17,8 @@ Nothing here guesses: what cannot be decided raises :class:`Undecidable`.
 
 from __future__ import annotations
 
+from . import limits
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache, reduce
@@ -830,8 +832,8 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-MAX_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning, no set)
-MAX_CONCRETE = 20_000  # sizes evaluated one by one below the periodic regime
+MAX_CLASSES = limits.MAX_RESIDUE_CLASSES  # residue classes per decision; beyond, undecided
+MAX_CONCRETE = limits.MAX_CONCRETE_SIZES  # sizes evaluated one by one below the periodic regime
 
 
 _SOLVED: dict = {}  # (dims, predicate class, name, low) -> SizeSet or the Undecidable message

@@ -3,6 +3,8 @@
 only (``import shapelint``)."""
 
 import json
+import subprocess
+import sys
 
 import onnx
 import pytest
@@ -75,15 +77,31 @@ def test_pinned_input_shapes(tmp_path):
         shapelint.check(model, input_shapes={"x": "64"})
 
 
-def test_contract_rows_are_the_cli_json(tmp_path, capsys):
+def test_contract_is_the_cli_json_of_the_model(tmp_path, capsys):
     onnx.save(unet(depth=2), tmp_path / "m.onnx")
-    rows = shapelint.contract(tmp_path / "m.onnx")
-    assert [(r["symbol"], r["works"], r["proven"]) for r in rows] == [
+    record = shapelint.contract(tmp_path / "m.onnx")
+    assert [(r["symbol"], r["works"], r["proven"]) for r in record["rows"]] == [
         ("H", "H mod 4 = 0, H ≥ 4", True), ("W", "W mod 4 = 0, W ≥ 4", True)]
+    assert record["inputs"] == [{"name": "x", "shape": ["N", 1, "H", "W"]}] and record["fixed_size_failures"] == []
     from shapelint.cli import main
 
     assert main(["contract", str(tmp_path / "m.onnx"), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == rows
+    assert json.loads(capsys.readouterr().out) == [record]
+
+
+def test_contract_of_a_model_that_fails_at_its_fixed_sizes_says_where(tmp_path):
+    """At 1×1×65×65 the skip Concat gets 33 and 34: the contract (given as an onnx.ModelProto) names
+    the merge, its rule and SL003's message, and no size works; onnxruntime fails there."""
+    model = unet(depth=2, shape=(1, 1, 65, 65))
+    record = shapelint.contract(model)
+    assert record["file"].startswith("<onnx.ModelProto") and record["rows"] == []
+    (first, second) = record["fixed_size_failures"]
+    assert (first["rule"], first["op"], first["node"], first["axes"]) == ("SL003", "Concat", "concat12", [2, 3])
+    assert "33" in first["message"] and "34" in first["message"] and second["node"] == "concat18"
+    report = shapelint.check(model)
+    assert [f.message for f in report.errors if f.node == "concat12"] == [first["message"]]
+    ok, msg = run(model, (1, 1, 65, 65))
+    assert not ok and "concat12" in msg
 
 
 def test_unreadable_and_wrong_models_raise(tmp_path):
@@ -129,3 +147,22 @@ def test_an_op_without_a_rule_is_an_unknown_not_a_silent_pass(tmp_path):
     (tmp_path / ".shapelint.yaml").write_text("fail-on-unknown: true\n")
     strict = shapelint.check(tmp_path / "m.onnx")
     assert not strict.ok and [f.severity for f in strict.unknowns] == ["error"]
+
+
+def test_explain_names_the_sizes_and_picks_the_node(tmp_path):
+    """``shapelint.explain`` is what the command prints: the admissible sizes of the named node at
+    pinned sizes, and a UsageError listing the names when the choice is ambiguous or wrong."""
+    model = unet(depth=2, shape=(1, 1, 65, 65))
+    names = [n.name for n in model.graph.node if n.op_type == "ConvTranspose"]
+    assert len(names) == 2
+    text = shapelint.explain(model, names[0])
+    assert text.startswith(f"ConvTranspose '{names[0]}'")
+    assert "admissible output sizes: {" in text and "this node produces" in text
+    onnx.save(model, tmp_path / "u.onnx")
+    cli = subprocess.run([sys.executable, "-m", "shapelint", "explain", str(tmp_path / "u.onnx"), "--node", names[0]],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0 and cli.stdout.rstrip("\n") == text
+    with pytest.raises(shapelint.UsageError, match="2 transposed convolutions.*" + names[1]):
+        shapelint.explain(model)
+    with pytest.raises(shapelint.UsageError, match="no transposed convolution named 'nope'"):
+        shapelint.explain(model, "nope")

@@ -153,7 +153,8 @@ def test_contract_command_states_the_exact_sets(dyn_unet):
 
     rc, out, _ = shapelint("contract", dyn_unet, "--format", "json")
     assert rc == 0
-    rows = {r["axis"]: r for r in json.loads(out)}
+    (record,) = json.loads(out)
+    rows = {r["axis"]: r for r in record["rows"]}
     assert rows[2]["input"] == "x" and rows[2]["modulus"] == 4 and rows[2]["residues"] == [0] and rows[2]["min"] == 4
     assert rows[3]["works"] == "W mod 4 = 0, W ≥ 4"
     m = unet(depth=2)

@@ -390,7 +390,7 @@ def test_diff_escapes_names(tmp_path, capsys):
     lines = got.out.rstrip("\n").split("\n")
     assert all(line.isprintable() for line in lines), lines
     assert '-    output_padding = [2, 2]' in lines
-    assert any(line == ' node "up\\"\\x0a\\x1b[31m\\u202e" ConvTranspose("conv6", "wt7") -> "up\\"\\x0a\\x1b[31m\\u202e"'
+    assert any(line == ' node "up\\"\\n\\x1b[31m\\u202e" ConvTranspose("conv6", "wt7") -> "up\\"\\n\\x1b[31m\\u202e"'
                for line in lines), lines
     assert all(line.isprintable() for line in got.err.splitlines())
 

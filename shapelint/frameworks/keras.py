@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import onnx as _onnx
 from .base import Dialect, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
-from .. import sizes
+from .. import limits, sizes
 from .. import values as _v
 from ..symbolic import PositivePred, Undecidable, add, fmt_dim, mul, solve, sub, symbols
 
@@ -45,20 +45,23 @@ def _per_axis(v, n: int, default) -> tuple:
 def _window(node, x):
     """(channel axis, spatial axes, kernel, strides, dilations, padding) of a conv or pool layer,
     validated against the input rank."""
-    kernel = node.attr("kernel_size") if node.attr("kernel_size") is not None else node.attr("pool_size")
+    kernel = raw = node.attr("kernel_size") if node.attr("kernel_size") is not None else node.attr("pool_size")
     kernel = (kernel,) if isinstance(kernel, int) else tuple(kernel) if isinstance(kernel, (tuple, list)) else None
     rank = len(x)
     ch, spatial = layout(node, rank)
     n = len(spatial)
     kernel = _per_axis(kernel, n, None) if kernel is not None else None
     if n < 1 or kernel is None or any(not isinstance(k, int) or k < 1 for k in kernel):
-        raise ValueError("kernel does not match the input rank")
+        raise ValueError(f"kernel_size {raw!r:.80} is not {n} positive integers (the input has rank {rank})")
     strides = _per_axis(node.attr("strides"), n, None)
     if strides[0] is None:  # pools: strides=None means the pool size
         strides = kernel
     dil = _per_axis(node.attr("dilation_rate"), n, 1)
-    if any(s < 1 for s in strides) or any(d < 1 for d in dil):
-        raise ValueError("non-positive stride or dilation")
+    for what, values in (("strides", strides), ("dilation_rate", dil)):
+        if any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+            raise ValueError(f"{what} {list(values)!r:.80} are not integers")
+        if any(v < 1 for v in values):
+            raise ValueError(f"{what} {list(values)!r:.80}: not positive")
     padding = str(node.attr("padding") or "valid").lower()
     return ch, spatial, kernel, strides, dil, padding
 
@@ -93,6 +96,7 @@ def transpose_params(node, x):
     """Per spatial axis of a Conv{1,2,3}DTranspose: dict(axis, i, k, s, d, padding, output_padding
     (None or an int), o = Keras's output size). Raises ValueError on attributes Keras rejects."""
     ch, spatial, kernel, strides, dil, padding = _window(node, x)
+    limits.transposed_strides(strides)
     if padding not in ("same", "valid"):
         raise ValueError(f"padding {padding!r}")
     op = node.attr("output_padding")
@@ -333,7 +337,7 @@ def keras_output_padding(ax) -> str:
 # descriptor"). ``output_padding=None`` and ``0`` are different sizes (tensorflow#50168).
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-MAX_STRIDE = 64  # larger strides are not listed size by size
+MAX_STRIDE = limits.MAX_TRANSPOSED_STRIDE  # larger strides are not listed size by size
 
 
 def keras_params(inf, node):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .. import sizes
+from .. import limits, sizes
 from ..symbolic import Dim, Invalid, fmt_dim, fmt_shape, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
 from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
@@ -547,6 +547,7 @@ def convtranspose_params(ctx_or_node, x_shape, w_shape) -> ConvTransposeParams:
                    ("output_padding", op), ("output_shape", output_shape or ()), ("group", (group,))):
         if any(not isinstance(x, int) or isinstance(x, bool) for x in v):
             raise ValueError(f"attribute {key} must be integers, got {v!r}")
+    limits.transposed_strides(strides)
     return ConvTransposeParams(tuple(kernel), tuple(strides), tuple(dil), tuple(pads), tuple(op), auto_pad,
                                output_shape, group, n_sp)
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from . import onnx as _onnx
 from .base import Dialect, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
 from .keras import keras_output_padding
-from .. import sizes
+from .. import limits, sizes
 from .. import values as _v
 from ..symbolic import PositivePred, SizeSet, Undecidable, add, fmt_dim, mul, solve, sub, symbols
 
@@ -97,6 +97,8 @@ def _pool(ctx):
 
 def _backprop_input(ctx):
     """Conv2DBackpropInput(input_sizes, filter, out_backprop): the output is input_sizes."""
+    strides = ctx.node.attr("strides")
+    limits.transposed_strides(strides if isinstance(strides, (list, tuple)) else ())
     sizes_v = ctx.value(0)
     x = ctx.shape(2)
     if sizes_v is None:

@@ -19,7 +19,7 @@ from . import onnx as _onnx
 from . import tf as tf_dialect
 from .base import Alias, Dialect, RuleContext, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
 from .keras import keras_output_padding
-from .. import sizes
+from .. import limits, sizes
 from .. import values as _v
 from ..symbolic import add, fmt_dim, maximum, mod, mul, sub, symbols
 
@@ -87,6 +87,7 @@ def _output_shape_input(ctx):
     """TRANSPOSE_CONV(output_shape, weights OHWI, input, [bias]), CONV_3D_TRANSPOSE: the output is
     exactly the int32 ``output_shape`` tensor's value; the kernel does not check it against the
     input (SL001 does, with this dialect's transposed_rejects)."""
+    limits.transposed_strides([ctx.node.attr(k, 1) for k in ("stride_h", "stride_w", "stride_d")])
     v = ctx.value(0)
     if v is not None:
         if any(isinstance(d, float) for d in v):
@@ -391,7 +392,7 @@ TFLITE_VALUE_RULES = {
 # Convolution2DTransposeBias sizes its output itself (mediapipe_transpose_conv_bias_out).
 
 _AXES = ((1, "H", "stride_h"), (2, "W", "stride_w"))
-MAX_STRIDE = 64  # beyond, a stride is a corrupt option, not a model: the checks skip the node
+MAX_STRIDE = limits.MAX_TRANSPOSED_STRIDE  # beyond, a stride is a corrupt option, not a model: the checks skip the node
 
 
 def _forward(o: int, k: int, s: int, padding: str) -> int:

@@ -28,15 +28,16 @@ import json
 import zipfile
 from types import MappingProxyType
 
+from .. import limits
 from ..errors import ModelError
 from ..ir import Graph, Node, Tensor
-from . import unique_name
+from . import Names, unique_name
 from .savedmodel_loader import name_dims
 
 CONFIG = "config.json"
-MAX_CONFIG_BYTES = 64 << 20  # config.json above this is refused before reading
-MAX_LAYERS = 1_000_000
-MAX_DEPTH = 64  # nested models
+MAX_CONFIG_BYTES = limits.MAX_KERAS_CONFIG_BYTES  # config.json above this is refused before reading
+MAX_LAYERS = limits.MAX_NODES
+MAX_DEPTH = limits.MAX_NESTING  # nested models
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
@@ -218,7 +219,7 @@ class _Converter:
     def __init__(self, path: str):
         self.path = path
         self.nodes: list = []
-        self.names: set = set()
+        self.names: set = Names()
         self.notes: list = []
         self.inputs: list = []
         self.n_layers = 0
@@ -312,12 +313,14 @@ class _Converter:
         n_outs: dict = {}
         for ins in calls.values():
             for r in ins:
+                self.output_index(r)
                 n_outs[(r[0], r[1])] = max(n_outs.get((r[0], r[1]), 1), r[2] + 1)
         out_calls = []
         for r in out_refs:
             ref = by_name.get(r[0], {})
             functional = _is_model(ref) and "output_layers" in ref["config"]  # not Sequential
             j = r[1] - 1 if not legacy and functional else r[1]
+            self.output_index(r)
             out_calls.append((r[0], j, r[2]))
             n_outs[(r[0], j)] = max(n_outs.get((r[0], j), 1), r[2] + 1)
         for key in self.order(calls, by_name):
@@ -436,6 +439,15 @@ class _Converter:
         attrs = tuple((str(k), _freeze(v)) for k, v in cfg.items())
         self.nodes.append(Node(op, node_name, tuple(inputs), outs, attrs, "keras"))
         return list(outs)
+
+    def output_index(self, ref) -> None:
+        """A reference's call and output indices, checked before they size anything (a layer's
+        outputs are named one by one: an index of 10^9 once built 10^9 names)."""
+        if not (0 <= ref[1] <= MAX_LAYERS and 0 <= ref[2] < limits.MAX_OUTPUTS_PER_LAYER):
+            self.fail(f"a reference to output {ref[2]} of call {ref[1]} of layer '{ref[0]}': over the limit of "
+                      f"{limits.MAX_OUTPUTS_PER_LAYER} outputs per layer (shapelint.limits.MAX_OUTPUTS_PER_LAYER)"
+                      if ref[2] >= 0 and ref[1] >= 0 else
+                      f"a reference to output {ref[2]} of call {ref[1]} of layer '{ref[0]}': negative")
 
     def unique(self, name: str) -> str:
         return unique_name(self.names, name)

@@ -17,6 +17,7 @@ import struct
 import sys
 from types import MappingProxyType
 
+from .. import limits
 from ..errors import ModelError
 from ..ir import Constant, Graph, Node, Tensor
 
@@ -25,7 +26,7 @@ _DTYPES = {
     8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
     16: "bfloat16",
 }
-MAX_NODES = 5_000_000
+MAX_NODES = limits.MAX_NODES
 
 
 _PB2 = None
@@ -336,7 +337,8 @@ def _value_constant(name: str, node, onnx) -> Constant | None:
 
 def _graph(path: str, g, opset: int, onnx) -> Graph:
     if len(g.node) > MAX_NODES:
-        raise ModelError(path, f"graph has {len(g.node)} nodes, more than the {MAX_NODES} shapelint reads")
+        raise ModelError(path, f"graph has {len(g.node):,} nodes, over the limit of {MAX_NODES:,} "
+                               f"(shapelint.limits.MAX_NODES)")
     constants: dict = {}
     for t in g.initializer:
         constants[_text(t.name)] = _constant(_text(t.name), t, onnx)

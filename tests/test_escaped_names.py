@@ -1,0 +1,132 @@
+"""Hardening II, names: a model's names (nodes, tensors, dim_params, Keras layers) and file names
+holding workflow commands, ESC sequences, carriage returns, line separators and bidi controls are
+shown escaped by every command and every format. The test greps all the output for raw control
+characters and for a line that begins with ``::`` other than the workflow commands ``--format
+github`` writes on purpose. In process (``cli.main``): fast tier."""
+
+import json
+import re
+
+import onnx
+import pytest
+
+from shapelint import cli, escape
+from tests.onnx_models import unet
+from tests.test_hostile_inputs import _keras_unet_config, _zip
+
+HOSTILE = [
+    "\n::error file=pwned.py,line=1::owned",
+    "\n::add-mask::secret",
+    "\x1b]0;title\x07\x1b[2J",
+    "\r::warning::fake",
+    "a\u2028::notice::b",
+    "\u202egnp.exe",
+    "\x85next\u2029line",
+    "tab\tand\\backslash",
+    "\ud800" if False else "zero\u200bwidth",
+]
+# what may never reach the terminal or the log (\n ends lines; \t is harmless)
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+
+
+def _rename(model: onnx.ModelProto, k: int) -> onnx.ModelProto:
+    """Every node, every tensor and the dynamic dims get a hostile name (consistently)."""
+    names = {}
+
+    def new(old):
+        if not old:
+            return old
+        if old not in names:
+            names[old] = f"{old}{HOSTILE[len(names) % len(HOSTILE)]}{k}"
+        return names[old]
+
+    g = model.graph
+    for n in g.node:
+        n.name = new(n.name or n.output[0] + "_node")
+        n.input[:] = [new(i) for i in n.input]
+        n.output[:] = [new(o) for o in n.output]
+    for t in list(g.input) + list(g.output) + list(g.value_info):
+        t.name = new(t.name)
+        for d in t.type.tensor_type.shape.dim:
+            if d.dim_param:
+                d.dim_param = new(d.dim_param)
+    for t in g.initializer:
+        t.name = new(t.name)
+    return model
+
+
+def models(tmp_path):
+    out = []
+    for k, m in enumerate([unet(depth=2), unet(depth=2, shape=(1, 1, 65, 65)), unet(depth=1, merge="add")]):
+        path = tmp_path / f"m{k}{HOSTILE[k].strip()}.onnx"  # hostile file names too
+        onnx.save(_rename(m, k), str(path))
+        out.append(path)
+    cfg = _keras_unet_config()
+    rename = {"x": "x" + HOSTILE[0], "pool": "pool" + HOSTILE[2], "up": "up" + HOSTILE[5], "cat": "cat" + HOSTILE[3]}
+    text = json.dumps(cfg)
+    for old, new in rename.items():
+        text = text.replace(f'"{old}"', json.dumps(new))
+    out.append(_zip(tmp_path / f"k{HOSTILE[4]}.keras", {"config.json": text}))
+    return out
+
+
+def assert_safe(text: str, github: bool = False):
+    raw = RAW.findall(text)
+    assert not raw, (raw[:5], text[:3000])
+    for line in text.split("\n"):
+        if line.lstrip().startswith("::"):
+            assert github and re.match(r"::(error|warning|notice) [^\n]*::", line), line
+
+
+def run(argv, capsys):
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "concise", "markdown"])
+def test_every_format_shows_hostile_names_escaped(fmt, tmp_path, capsys):
+    paths = models(tmp_path)
+    rc, out, err = run(["check", *paths, "--format", fmt, "--show-info"], capsys)
+    assert rc == 1, err
+    assert_safe(out, github=fmt == "github")
+    assert_safe(err)
+    if fmt in ("json", "sarif"):
+        data = json.loads(out)  # valid JSON, and valid UTF-8
+        out.encode("utf-8")
+        if fmt == "json":
+            assert {f["node"] for f in data if f["rule"] == "SL003"} >= {escape.name("concat" + HOSTILE[0])} or \
+                any("\\n::error" in f["node"] for f in data), [f["node"] for f in data]
+    # the names are there, escaped, not dropped
+    assert "\\n::error file=pwned.py" in out.replace("\\\\n", "\\n") or "%0A::error" in out, out[:2000]
+
+
+def test_contract_explain_and_fix_show_names_escaped(tmp_path, capsys):
+    paths = models(tmp_path)
+    for path in paths:
+        for argv in (["contract", path], ["contract", path, "--format", "json"], ["explain", path]):
+            rc, out, err = run(argv, capsys)
+            assert rc in (0, 2), (argv, err)
+            assert_safe(out)
+            assert_safe(err)
+    for path in paths[:3]:
+        rc, out, err = run(["fix", path, "--diff"], capsys)
+        assert_safe(out)
+        assert_safe(err)
+
+
+def test_escaping_is_injective_and_keeps_the_graph(tmp_path):
+    """Two names that differ only by an escape must stay two tensors, or a merge of two different
+    tensors could be read as one (a wrong verdict, not just a wrong display)."""
+    for a, b in (("x\n", "x\\n"), ("\\x1b", "\x1b"), ("a\\\\", "a\\")):
+        assert escape.name(a) != escape.name(b)
+    import shapelint
+
+    plain = shapelint.check(unet(depth=2))
+    hostile = shapelint.check(_rename(unet(depth=2), 0))
+    assert [(f.rule, f.severity, f.message.count("\n")) for f in hostile.findings] == \
+        [(f.rule, f.severity, f.message.count("\n")) for f in plain.findings]
+    def dims(works):  # the sizes, whatever the dims are called
+        return sorted(re.sub(r"‹[^›]*›|\b[HW]\b", "D", w) for w in works.values())
+
+    assert dims(hostile.works) == dims(plain.works) == ["D mod 4 = 0, D ≥ 4"] * 2

@@ -1,0 +1,77 @@
+"""Hardening II: every command as robust as ``check``. Layer attributes Keras would refuse (a
+stride of 0, negative, a float, a string kernel, a stride of 2^31) once gave ``explain`` a
+traceback and ``check`` a hang; now ``check`` and ``contract`` abstain on the node (SL005, naming
+the attribute), and ``explain`` says in one line why it cannot, exit 2. In process: fast tier."""
+
+import json
+import time
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from shapelint import cli
+from tests.test_hostile_inputs import _keras_unet_config, _zip
+
+BAD_LAYER = {
+    "stride-0": ({"strides": [0, 0]}, "strides [0, 0]: not positive"),
+    "stride-negative": ({"strides": [-2, 2]}, "strides [-2, 2]: not positive"),
+    "stride-float": ({"strides": [2.5, 2.5]}, "are not integers"),
+    "stride-bool": ({"strides": [True, True]}, "are not integers"),
+    "stride-2^31": ({"strides": [2 ** 31, 2 ** 31]}, "over shapelint's limit of 64"),
+    "kernel-string": ({"kernel_size": "3"}, "kernel_size '3' is not 2 positive integers"),
+    "kernel-negative": ({"kernel_size": [-3, -3]}, "is not 2 positive integers"),
+    "dilation-0": ({"dilation_rate": [0, 0]}, "dilation_rate [0, 0]: not positive"),
+    "strides-of-three-axes": ({"strides": [2, 2, 2]}, "does not have 2 entries"),
+}
+
+
+def run(argv, capsys):
+    started = time.monotonic()
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert time.monotonic() - started < 20, argv  # a stride of 2^31 once listed 2^31 sizes
+    return rc, out, err
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LAYER))
+def test_a_keras_layer_keras_would_refuse(case, tmp_path, capsys):
+    change, reason = BAD_LAYER[case]
+    cfg = _keras_unet_config()
+    cfg["config"]["layers"][2]["config"].update(change)  # the Conv2DTranspose 'up'
+    path = _zip(tmp_path / f"{case}.keras", {"config.json": json.dumps(cfg)})
+
+    rc, out, err = run(["explain", path], capsys)
+    assert rc == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith(f"shapelint: {path}: Conv2DTranspose 'up': cannot explain")
+    assert reason in err, err
+
+    rc, out, err = run(["check", path, "--format", "json", "--show-info"], capsys)
+    items = json.loads(out)
+    abstain = [i for i in items if i["rule"] == "SL005" and i["node"] == "up"]
+    assert abstain and reason in abstain[0]["message"], items
+    assert not [i for i in items if i["severity"] in ("error", "warning")]  # nothing is claimed past it
+
+    rc, out, err = run(["contract", path, "--format", "json"], capsys)
+    assert rc == 0 and "Traceback" not in err
+    rows = json.loads(out)
+    rows = rows if isinstance(rows, list) else [rows]
+    text = json.dumps(rows)
+    assert '"proven": false' in text and "up" in text  # the abstention is in the contract, by name
+
+
+@pytest.mark.parametrize("stride", [65, 2 ** 31, 2 ** 62])
+def test_an_onnx_convtranspose_stride_over_the_limit_is_an_abstention(stride, tmp_path, capsys):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 2, 2], [1.0] * 4)
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[stride, stride])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], [w]),
+                                opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    rc, out, err = run(["check", path, "--format", "json", "--show-info"], capsys)
+    items = json.loads(out)
+    assert [(i["rule"], i["node"]) for i in items if i["rule"] in ("SL001", "SL002", "SL005")] == [("SL005", "up")]
+    assert f"stride {stride} is over shapelint's limit of 64" in items[0]["message"]
+    rc, out, err = run(["explain", path], capsys)
+    assert rc == 2 and "MAX_TRANSPOSED_STRIDE" in err and err.count("\n") == 1
