@@ -580,7 +580,7 @@ def fix(path: str, dest: str | None, diff_only: bool = False) -> list:
 def run(path: str, dest: str | None = None, diff_only: bool = False) -> Outcome:
     """Repair SL001 (first: the sizes SL003 sees depend on it) and then SL003, round by round until
     nothing is left to repair; lint the result again for both. Writes ``dest`` unless
-    ``diff_only`` or nothing changed. A model that cannot be read raises ModelError."""
+    ``diff_only`` (or no ``dest``) or nothing changed. A model that cannot be read raises ModelError."""
     import copy
 
     import onnx
@@ -610,7 +610,7 @@ def run(path: str, dest: str | None = None, diff_only: bool = False) -> Outcome:
             known = {(k.rule, k.node) for k in out.cannot}
             out.cannot += [c for c in cannot if (c.rule, c.node) not in known]
     out.diff = unified_diff(original, model, os.path.basename(path))
-    if diff_only:
+    if diff_only or dest is None:
         return out
     if grows:
         _opset_at_least(model, 11)  # Slice and Pad with their sizes as inputs
