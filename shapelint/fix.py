@@ -37,6 +37,7 @@ from .trace import data_input, find_upsampler, is_upsampler, lineage
 from .errors import ModelError, one_line
 from .frameworks import dialect
 from .frameworks.onnx import convtranspose_params, convtranspose_spatial, default_opset
+from .files import write_with
 from .lint import analyse, is_saved_model, lint
 from .symbolic import fmt_dim, sub
 from . import sizes
@@ -581,8 +582,6 @@ def run(path: str, dest: str | None = None, diff_only: bool = False) -> Outcome:
     """Repair SL001 (first: the sizes SL003 sees depend on it) and then SL003, round by round until
     nothing is left to repair; lint the result again for both. Writes ``dest`` unless
     ``diff_only`` (or no ``dest``) or nothing changed. A model that cannot be read raises ModelError."""
-    import copy
-
     import onnx
 
     _require_onnx(path)
@@ -591,7 +590,8 @@ def run(path: str, dest: str | None = None, diff_only: bool = False) -> Outcome:
     if not steps:
         return out
     model = _load(path)
-    original = copy.deepcopy(model)
+    weights = _take_weights(model)  # held once, here; the model keeps their names, types and dims
+    original = _nodes_only(model)  # what --diff compares with: the nodes and the initializers' names
     done: set = set()
     grows = False  # a run-time crop and pad was inserted
     with tempfile.TemporaryDirectory(prefix="shapelint-fix-") as work:
@@ -613,17 +613,72 @@ def run(path: str, dest: str | None = None, diff_only: bool = False) -> Outcome:
     if diff_only or dest is None:
         return out
     if grows:
-        _opset_at_least(model, 11)  # Slice and Pad with their sizes as inputs
+        _opset_at_least(model, 11, path)  # Slice and Pad with their sizes as inputs
     _relocate_external(model, os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(dest)))
-    tmp = dest + ".shapelint-tmp"
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_with(dest, "fixed model", lambda f: _write_model(f, model, weights))
     out.written = True
     return out
+
+
+# --------------------------------------------------------------------------- weights, held once
+
+WEIGHT_BYTES = 1 << 16  # an initializer's raw_data above this is moved out of the model while fixing
+
+
+def _take_weights(model) -> list:
+    """Move every large ``raw_data`` out of the model's initializers: [(index, bytes)]. The rounds
+    lint the model without them (only dims are read), and :func:`_write_model` writes them back
+    from here, so the weights are in memory once, never in the model and in a serialization too."""
+    out = []
+    for k, t in enumerate(model.graph.initializer):
+        if t.HasField("raw_data"):
+            data = t.raw_data
+            if len(data) > WEIGHT_BYTES:
+                t.ClearField("raw_data")
+                out.append((k, data))
+    return out
+
+
+def _nodes_only(model):
+    """A ModelProto with ``model``'s nodes and its initializers' names only (for --diff)."""
+    import onnx
+
+    light = onnx.ModelProto()
+    light.graph.node.extend(model.graph.node)
+    light.graph.initializer.extend(onnx.TensorProto(name=t.name) for t in model.graph.initializer)
+    return light
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _write_model(f, model, weights: list) -> None:
+    """Serialize ``model`` to ``f`` with the weights :func:`_take_weights` took put back, without a
+    copy of them: the model without those initializers, then one more ``graph`` field per weight
+    holding that initializer (a message field given twice is merged, and a repeated field inside
+    is appended: protobuf's rule), its ``raw_data`` written straight from memory. Those
+    initializers move to the end of the list; nothing else changes."""
+    import onnx
+
+    moved = {k for k, _ in weights}
+    light = onnx.ModelProto()
+    light.CopyFrom(model)  # (cheap: the large raw_data are out)
+    keep = [t for k, t in enumerate(light.graph.initializer) if k not in moved]
+    del light.graph.initializer[:]
+    light.graph.initializer.extend(keep)
+    f.write(light.SerializeToString())
+    for k, data in weights:
+        tensor = model.graph.initializer[k].SerializeToString() + b"\x4a" + _varint(len(data))  # raw_data = 9
+        frag = b"\x2a" + _varint(len(tensor) + len(data)) + tensor  # GraphProto.initializer = 5
+        f.write(b"\x3a" + _varint(len(frag) + len(data)))  # ModelProto.graph = 7
+        f.write(frag)
+        f.write(data)
 
 
 def _next_steps(path: str, model) -> tuple:
@@ -637,10 +692,26 @@ def _next_steps(path: str, model) -> tuple:
 
 
 def _load(path: str):
+    """The ModelProto, parsed from a memory map of the file (its bytes are not read into memory
+    beside the parsed model), without its external data."""
+    import mmap
+
     import onnx
 
     try:
-        return onnx.load(path, load_external_data=False)
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise ModelError(path, "empty file")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                model = onnx.ModelProto()
+                view = memoryview(mm)
+                try:
+                    model.ParseFromString(view)
+                finally:
+                    view.release()
+        return model
+    except ModelError:
+        raise
     except Exception as e:  # shapelint's reader took it, onnx does not
         raise ModelError(path, f"onnx cannot read it: {type(e).__name__}: {str(e)[:200]}")
 
@@ -741,10 +812,10 @@ def _i64(values):
     return np.asarray(values, dtype=np.int64)
 
 
-def _opset_at_least(model, version: int) -> None:
+def _opset_at_least(model, version: int, path: str) -> None:
     have = default_opset(model)
     if have is not None and have < version:
-        raise ModelError("", f"the fix needs opset {version} (Slice/Pad with tensor inputs); the model has {have}")
+        raise ModelError(path, f"the fix needs opset {version} (Slice/Pad with tensor inputs); the model has {have}")
 
 
 def _relocate_external(model, src_dir: str, dst_dir: str) -> None:
