@@ -206,7 +206,7 @@ def message_class(name: str = "SavedModel"):
 
         pool = descriptor_pool.DescriptorPool()
         pool.Add(file_descriptor())
-        get = getattr(message_factory, "GetMessageClass", None)  # protobuf 4.2x and later
+        get = getattr(message_factory, "GetMessageClass", None)  # newer protobuf (5.26 has it, 4.21 not)
         if get is None:
             get = message_factory.MessageFactory(pool).GetPrototype
         for full in MESSAGES:
