@@ -1,9 +1,10 @@
 """TensorFlow SavedModel -> IR, without the TensorFlow runtime.
 
-Reads ``saved_model.pb`` with TensorFlow's protobuf schema (``tf_protos``), picks a serving
-signature, and flattens the graph: TF2 keeps the real body in the function library, reached
-through (nested) ``StatefulPartitionedCall`` / ``PartitionedCall``; each call is inlined with
-its arguments, so node names become ``call/…/node``. ``variables/`` is never read: a variable's
+Reads ``saved_model.pb`` with the part of TensorFlow's protobuf schema it needs, declared in
+``savedmodel_schema`` (TensorFlow need not be installed), picks a serving signature, and flattens
+the graph: TF2 keeps the real body in the function library, reached through (nested)
+``StatefulPartitionedCall`` / ``PartitionedCall``; each call is inlined with its arguments, so
+node names become ``call/…/node``. ``variables/`` is never read: a variable's
 shape comes from its ``VarHandleOp`` (``shape`` attribute), and ``ReadVariableOp`` passes it on.
 Nodes keep TensorFlow's op names, in the IR domain ``"tf"``.
 """
@@ -16,7 +17,7 @@ from types import MappingProxyType
 
 from ..errors import ModelError
 from ..ir import Constant, Graph, Node, Tensor
-from . import tf_protos, unique_name
+from . import unique_name
 
 # TF DataType enum -> dtype name (the ones that matter for shapes)
 _DT = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int64", 10: "bool",
@@ -41,17 +42,19 @@ def load(path: str, signature: str | None = None) -> Graph:
     if not os.path.isfile(pb_path):
         raise ModelError(path, "not a SavedModel: no saved_model.pb in the folder")
     try:
-        pb = tf_protos.saved_model_pb2()
-    except tf_protos.TensorFlowMissing as e:
-        raise ModelError(path, str(e))
-    from google.protobuf.message import DecodeError
+        from google.protobuf.message import DecodeError
 
+        from . import savedmodel_schema
+
+        saved_model = savedmodel_schema.message_class("SavedModel")
+    except ImportError as e:  # pragma: no cover - protobuf comes with onnx, a core dependency
+        raise ModelError(path, f"cannot import protobuf ({e}): pip install protobuf")
     try:
         with open(pb_path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise ModelError(path, f"cannot read saved_model.pb: {e.strerror or e}")
-    sm = pb.SavedModel()
+    sm = saved_model()
     try:
         sm.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
