@@ -21,6 +21,7 @@ MAX_CONSTANT_ELEMENTS = 1024  # a constant's values are read only up to this man
 MAX_NODES = 600_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
+MAX_INLINED_CALLS = 50_000  # SavedModel function calls inlined in all (a call tree doubles per level)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
 MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)

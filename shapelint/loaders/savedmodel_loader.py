@@ -15,9 +15,10 @@ import os
 import re
 from types import MappingProxyType
 
+from .. import limits
 from ..errors import ModelError
 from ..ir import Constant, Graph, Node, Tensor
-from . import unique_name
+from . import Names, unique_name
 
 # TF DataType enum -> dtype name (the ones that matter for shapes)
 _DT = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int64", 10: "bool",
@@ -32,8 +33,8 @@ _OUT_ARGS = {
 }
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 _GENERATED_CALL = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$")
-MAX_DEPTH = 64
-MAX_NODES = 250_000  # after inlining: functions calling functions twice over grow exponentially
+MAX_DEPTH = limits.MAX_NESTING
+MAX_NODES = limits.MAX_NODES  # after inlining: functions calling functions twice over grow exponentially
 
 
 def load(path: str, signature: str | None = None) -> Graph:
@@ -51,7 +52,11 @@ def load(path: str, signature: str | None = None) -> Graph:
         raise ModelError(path, f"cannot import protobuf ({e}): pip install protobuf")
     try:
         with open(pb_path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.MAX_FILE_BYTES:  # checked before reading (a sparse 3 GB file was read whole)
+                raise ModelError(path, f"saved_model.pb is {size:,} bytes, over the limit of "
+                                       f"{limits.MAX_FILE_BYTES:,} (shapelint.limits.MAX_FILE_BYTES)")
+            data = f.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ModelError(path, f"cannot read saved_model.pb: {e.strerror or e}")
     sm = saved_model()
@@ -103,7 +108,8 @@ class _Flattener:
         self.nodes: list = []
         self.constants: dict = {}
         self.notes: list = []
-        self.names: set = set()
+        self.names: set = Names()
+        self.calls = 0  # calls inlined: bounded even when functions only call functions
 
     # ------------------------------------------------------------------ helpers
     def _constant(self, name, node_def):
@@ -123,7 +129,8 @@ class _Flattener:
         attrs = tuple((k, _attr(v)) for k, v in sorted(node_def.attr.items())) + tuple(extra)
         self.nodes.append(Node(op, name, tuple(inputs), tuple(outputs), attrs, "tf"))
         if len(self.nodes) > MAX_NODES:
-            raise ModelError(self.path, f"more than {MAX_NODES} nodes after inlining functions")
+            raise ModelError(self.path, f"more than {MAX_NODES:,} nodes after inlining functions "
+                                        f"(shapelint.limits.MAX_NODES)")
 
     # ------------------------------------------------------------------ top level
     def run(self) -> Graph:
@@ -203,12 +210,17 @@ class _Flattener:
             self._alias(env, node_def.name, op, out, top)
             return
         if op in CALL_OPS and "f" in node_def.attr:
+            self.calls += 1
+            if self.calls > limits.MAX_INLINED_CALLS:
+                raise ModelError(self.path, f"more than {limits.MAX_INLINED_CALLS:,} function calls to inline "
+                                            f"(shapelint.limits.MAX_INLINED_CALLS)")
             fname = node_def.attr["f"].func.name
             fdef = self.lib.get(fname)
             if fdef is None:
                 self.notes.append(f"call '{name}' to a function '{fname}' that is not in the library")
             elif depth >= MAX_DEPTH:
-                raise ModelError(self.path, f"function calls nested deeper than {MAX_DEPTH}")
+                raise ModelError(self.path, f"function calls nested deeper than {MAX_DEPTH} "
+                                            f"(shapelint.limits.MAX_NESTING)")
             else:
                 outs = self._inline(fdef, self._call_prefix(prefix, node_def.name), inputs, depth + 1)
                 for k, t in enumerate(outs):

@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 from ..errors import ModelError
 from ..ir import MAX_VALUE_ELEMENTS, Constant, Graph, Node, Tensor
+from . import Names, unique_name
 from .savedmodel_loader import name_dims
 
 EXTRA = 'pip install "shapelint[tensorflow]"'
@@ -241,17 +242,11 @@ class _Reader:
     def _tensors(self, model, sub, n_buf):
         n = self.length(sub.TensorsLength, 4, "subgraph 0's tensor list")
         out = []
-        seen: set = set()
+        seen: set = Names()  # (60k tensors of one name: linear, not quadratic)
         for i in range(n):
             what = f"tensor {i}"
             t = self.table(sub.Tensors(i), what)
-            name = self.text(t.Name()) or f"tensor_{i}"
-            if name in seen:
-                k = 2
-                while f"{name}#{k}" in seen:
-                    k += 1
-                name = f"{name}#{k}"
-            seen.add(name)
+            name = unique_name(seen, self.text(t.Name()) or f"tensor_{i}")
             shape = self.ints(t.Shape, t.ShapeLength, f"the shape of tensor {i} ('{name}')")
             sig = self.ints(t.ShapeSignature, t.ShapeSignatureLength, f"the shape_signature of tensor {i} ('{name}')")
             if any(d < -1 for d in shape + sig):
@@ -419,15 +414,11 @@ class _Reader:
             if t["data"] is None and not t["variable"] and not t["external"]:
                 self.notes.append(f"tensor '{t['name']}' is consumed but neither produced, an input nor a constant")
         nodes = []
-        node_names: set = set()
+        node_names: set = Names()
         for o in order:
             outs = tuple(names[i] if i >= 0 else "" for i in o["outputs"])
             base = next((n for n in outs if n), f"{o['op'].lower()}_{o['index']}")
-            nname = base
-            k = 2
-            while nname in node_names:
-                nname = f"{base}#{k}"
-                k += 1
+            nname = unique_name(node_names, base)
             node_names.add(nname)
             attrs = o["attrs"]
             if o["op"] in _DECLARED_SHAPE_OPS and o["outputs"] and o["outputs"][0] >= 0:
