@@ -75,7 +75,8 @@ def _artifact_location(path: str, base: str | None) -> dict:
     path = _model_file(path)
     rel = _relative(path, base)
     if rel is not None:
-        return {"uri": quote(rel, safe="/!$&'()*+,;=@"), "uriBaseId": SRCROOT}
+        # (the bytes of the name: a file name that is not UTF-8 is percent-encoded as it is on disk)
+        return {"uri": quote(os.fsencode(rel), safe="/!$&'()*+,;=@"), "uriBaseId": SRCROOT}
     return {"uri": Path(os.path.abspath(path)).as_uri()}
 
 

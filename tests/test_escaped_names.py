@@ -130,3 +130,28 @@ def test_escaping_is_injective_and_keeps_the_graph(tmp_path):
         return sorted(re.sub(r"‹[^›]*›|\b[HW]\b", "D", w) for w in works.values())
 
     assert dims(hostile.works) == dims(plain.works) == ["D mod 4 = 0, D ≥ 4"] * 2
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "json", "github", "markdown", "text", "concise"])
+def test_a_file_name_that_is_not_utf8(fmt, tmp_path, capsys, monkeypatch):
+    """SARIF once raised UnicodeEncodeError on such a name; every format is now valid UTF-8, the
+    SARIF URI percent-encodes the bytes on disk, and the others show them as \\xff."""
+    import os
+
+    folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/models\xff")
+    os.mkdir(folder)
+    onnx.save(unet(depth=2), os.path.join(folder, os.fsdecode(b"m\xfe.onnx")))
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(["check", os.fsdecode(b"models\xff"), "--format", fmt], capsys)
+    assert rc == 1, err
+    out.encode("utf-8")  # strict: no lone surrogate
+    assert_safe(out, github=fmt == "github")
+    if fmt == "sarif":
+        result = json.loads(out)["runs"][0]["results"][0]
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models%FF/m%FE.onnx"
+    elif fmt == "json":
+        assert {f["file"] for f in json.loads(out)} == {"models\\xff/m\\xfe.onnx"}
+    elif fmt == "markdown":  # (a backslash doubled in a table cell renders as one)
+        assert "models\\\\xff/m\\\\xfe.onnx" in out
+    else:
+        assert "models\\xff/m\\xfe.onnx" in out
