@@ -107,3 +107,22 @@ def test_fix_on_models_its_onnx_reader_refuses_or_that_point_outside(tmp_path, c
     assert rc == 0 and "Traceback" not in err, err
     fixed = onnx.load(str(tmp_path / "fixed.onnx"), load_external_data=False)  # the reference is kept, unread
     assert {e.key: e.value for e in fixed.graph.initializer[0].external_data}["location"] == "../../etc/passwd"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom\n::error::x"), RecursionError(), MemoryError()])
+def test_a_bug_of_ours_in_any_command_is_one_line_exit_2(error, tmp_path, capsys, monkeypatch):
+    """A traceback exits 1, which CI reads as "findings": outside the test suite's strict mode, an
+    unexpected exception in any command is one escaped line and exit 2."""
+    import shapelint.api
+
+    def broken(*a, **k):
+        raise error
+
+    monkeypatch.setenv("SHAPELINT_STRICT", "0")
+    monkeypatch.setattr(shapelint.api, "explain", broken)
+    rc, out, err = run(["explain", tmp_path / "any.onnx"], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"shapelint: internal error ({type(error).__name__}") and "\n::" not in err
+    monkeypatch.setenv("SHAPELINT_STRICT", "1")  # the test suite: the bug surfaces
+    with pytest.raises(type(error)):
+        cli.main(["explain", str(tmp_path / "any.onnx")])
