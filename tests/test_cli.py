@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import onnx
 import pytest
@@ -12,9 +10,8 @@ from tests.onnx_models import single_convt, unet
 
 
 def shapelint(*args, cwd=None):
-    p = subprocess.run([sys.executable, "-m", "shapelint", *map(str, args)], capture_output=True,
-                       text=True, cwd=cwd, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+    """The command line, in process (the fast tier): (exit code, stdout, stderr)."""
+    return _cli(*args, cwd=cwd or os.getcwd())
 
 
 @pytest.fixture()
