@@ -586,6 +586,12 @@ def unknowns(inf: Inferred) -> list:
                 and not all(_complete(inf.shape(n)) for n in ins if n) and merge_spec(node, inf) is not None:
             out.append(Unknown(node.name, node.op, "an input's shape is unknown, so the merge is not checked"))
             tainted.update(o for o in node.outputs if o)
+    # a graph output no node makes (a reference the loader could not resolve): its shape is unknown
+    # with no op to blame, and the model's verdict must not pass over it
+    for o in inf.graph.outputs:
+        if o and o not in inf.producer and not _complete(inf.shape(o)):
+            out.append(Unknown(o, "output", "the graph output is made by no node shapelint read: its shape is "
+                                            "unknown"))
     order = {n.name: k for k, n in enumerate(inf.graph.nodes)}
     out.sort(key=lambda u: order.get(u.node, -1))
     inf.memo["unknowns"] = out

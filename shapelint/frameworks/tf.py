@@ -44,12 +44,16 @@ def _explicit(ctx, spatial):
     pads = ctx.attr("explicit_paddings") or ()
     if not pads:
         return [(0, 0)] * len(spatial)
+    if len(pads) < 2 * (max(spatial) + 1):
+        raise ValueError(f"explicit_paddings {list(pads)[:16]} do not cover the spatial axes")
     return [(pads[2 * a], pads[2 * a + 1]) for a in spatial]
 
 
 def conv_attrs(node, rank: int) -> tuple:
     """A TF conv / pool / transposed conv's (channel axis, spatial axes, strides, dilations,
     padding, explicit (begin, end) pads), per spatial axis; ``node`` is a Node or a rule's ctx."""
+    if rank < 3:  # (a malformed node: its outputs are unknown, and shapelint abstains there)
+        raise ValueError(f"an input of rank {rank}: a conv or pool needs batch, spatial and channel axes")
     ch, spatial = _layout(node, rank)
     strides = _per_spatial(node.attr("strides"), spatial, rank, 1)
     dil = _per_spatial(node.attr("dilations"), spatial, rank, 1)

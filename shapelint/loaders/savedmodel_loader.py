@@ -141,7 +141,8 @@ class _Flattener:
         single = len(self.sig.inputs) == 1
         for key, info in sorted(self.sig.inputs.items()):
             node_name = info.name.split(":")[0]
-            shape = name_dims(key, _dims(info.tensor_shape), single)
+            # (no tensor_shape at all: unknown, not a scalar -- TF always writes one)
+            shape = name_dims(key, _dims(info.tensor_shape) if info.HasField("tensor_shape") else None, single)
             inputs.append(Tensor(key, shape, _DT.get(info.dtype, "float32")))
             env[f"{node_name}:0"] = key
             env[node_name] = key
