@@ -84,6 +84,8 @@ def merge_spec(node, inf: Inferred):
         return None
     names = tuple(n for n in node.inputs if n)
     axis = node.attr("axis", 0) if kind == "equal" else None
+    if axis.__class__ is not int:  # (a malformed axis: a list, a string…) the merge is not judged
+        axis = None
     if d.merge_inputs is not None:  # branches apart from other inputs (a condition, an axis tensor)
         names, axis_tensor = d.merge_inputs(node, names)
         if axis_tensor is not None:
@@ -110,7 +112,7 @@ def merges(inf: Inferred) -> list:
             continue
         rank = max(len(s) for s in shapes)
         if kind == "equal":
-            if any(len(s) != rank for s in shapes) or cat_axis is None:
+            if any(len(s) != rank for s in shapes) or cat_axis is None or not -rank <= cat_axis < rank:
                 continue
             cat_axis = cat_axis + rank if cat_axis < 0 else cat_axis
         axes = []
@@ -881,6 +883,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
 
 MAX_SMALL = limits.MAX_SMALL_SIZES  # sizes per symbol evaluated one by one below the pools' windows
 MAX_SMALL_WORK = limits.MAX_SMALL_WORK  # node inferences in all for those (a big graph with deep pools: abstain)
+SMALL_WORK_INPUTS = 4  # a node's inputs past this many count as one node inference each (a 100k-input Concat)
 
 
 def _pinned(graph, name: str, x: int) -> dict:
@@ -897,9 +900,11 @@ def small_verdicts(inf: Inferred, pool_sets: dict) -> dict:
 
     out, skipped = {}, {}
     budget = MAX_SMALL_WORK
+    per_inference = max(1, len(inf.graph.nodes) + sum(max(0, len(n.inputs) - SMALL_WORK_INPUTS)
+                                                       for n in inf.graph.nodes))
     for name, ss in sorted(pool_sets.items()):
         below = [x for x in range(1, ss.start) if x not in ss]
-        cost = len(below) * max(1, len(inf.graph.nodes))
+        cost = len(below) * per_inference
         if not below:
             continue
         if len(below) > MAX_SMALL or cost > budget:

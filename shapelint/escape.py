@@ -6,7 +6,9 @@ other invisible format characters and the surrogates that stand for undecodable 
 become ``\\x1b``, ``\\u2028``, ``\\xff``…, and a backslash becomes ``\\\\`` so that no two names
 escape alike. :func:`name` is applied once, where a model is loaded (``lint.load``) and to file
 names, so every format -- text, JSON, SARIF, GitHub, markdown, and ``contract``, ``explain``,
-``fix`` -- shows the same escaped names, and a name can never start a line of its own.
+``fix`` -- shows the same escaped names, and a name can never start a line of its own. A name of
+``limits.MAX_NAME_CHARS`` characters or more (escaped) is shown shortened, with a hash of the whole
+name, so that a 1 MB name in a file does not make megabytes of every message that quotes it.
 
 :func:`output` is the last step of every human-readable output: whatever reached it, no
 character that moves the cursor or reorders text is printed, and no line begins with ``::`` (a
@@ -15,7 +17,10 @@ GitHub Actions workflow command) unless shapelint wrote it as one (``commands=Tr
 
 from __future__ import annotations
 
+import hashlib
 import re
+
+from .limits import MAX_NAME_CHARS
 
 _SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -33,12 +38,36 @@ def _char(c: str) -> str:
     return f"\\U{o:08x}"
 
 
+class _Table(dict):
+    """str.translate's table: a code point -> how it is shown, worked out when first met (kept
+    for the BMP: at most 65,536 entries)."""
+
+    def __init__(self, backslash: bool):
+        super().__init__()
+        self.backslash = backslash
+
+    def __missing__(self, o: int) -> str:
+        c = chr(o)
+        shown = c if c.isprintable() and (c != "\\" or not self.backslash) else _char(c)
+        if o < 0x10000:
+            self[o] = shown
+        return shown
+
+
+_NAME, _LINE = _Table(backslash=True), _Table(backslash=False)
+
+
 def name(s: str) -> str:
-    """``s`` with every character that is not printable, and the backslash, escaped. Injective,
-    and the identity on ordinary names (checked first, in C)."""
-    if s.isprintable() and "\\" not in s:
-        return s
-    return "".join(c if c.isprintable() and c != "\\" else _char(c) for c in s)
+    """``s`` with every character that is not printable, and the backslash, escaped; shortened
+    when it is MAX_NAME_CHARS long or longer (its first characters, then ``…#`` and a hash of the
+    whole). Injective (but for a hash collision), and the identity on ordinary names (checked
+    first, in C)."""
+    if not s.isprintable() or "\\" in s:
+        s = s.translate(_NAME)
+    if len(s) >= MAX_NAME_CHARS:
+        digest = hashlib.blake2b(s.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        s = f"{s[:MAX_NAME_CHARS - 18]}…#{digest}"
+    return s
 
 
 def line(s: str) -> str:
@@ -46,7 +75,7 @@ def line(s: str) -> str:
     for messages that were composed of escaped names already)."""
     if s.isprintable():
         return s
-    return "".join(c if c.isprintable() else _char(c) for c in s)
+    return s.translate(_LINE)
 
 
 # C0 controls but \n and \t, DEL and C1, the soft hyphen, bidi marks and embeddings/isolates,
@@ -73,6 +102,15 @@ def output(text: str, commands: bool = False) -> str:
 
 
 _OURS = re.compile(r"^::(error|warning|notice)( [a-zA-Z]+=[^:]*)?::")
+
+
+def json_text(text: str) -> str:
+    """JSON written by ``json.dumps(…, ensure_ascii=False)`` with every unsafe character left in
+    it (in a string: JSON has them nowhere else) written as a JSON escape, ``\\u0085``: then
+    :func:`output` finds nothing to change, and the JSON stays valid (its ``\\x85`` would not be)."""
+    if _UNSAFE.search(text):
+        text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def _is_ours(ln: str) -> bool:

@@ -239,7 +239,9 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
 
 def sarif(results, show_info: bool = True, base: str | None = None) -> str:
     """SARIF 2.1.0, for GitHub code scanning and other SARIF viewers."""
-    return json.dumps(sarif_log(results, show_info, base), indent=2, ensure_ascii=False, default=str)
+    from .escape import json_text
+
+    return json_text(json.dumps(sarif_log(results, show_info, base), indent=2, ensure_ascii=False, default=str))
 
 
 # --------------------------------------------------------------------------- GitHub Actions

@@ -19,11 +19,17 @@ MAX_CONSTANT_ELEMENTS = 1024  # a constant's values are read only up to this man
 # nodes (ONNX nodes, Keras layers) in one graph. Measured (scripts/make_large.py, the CLI's peak
 # RSS): 500,000 nodes 1.06 GB, 1,000,000 nodes 2.5 GB; the limit keeps the worst case under ~2 GB
 MAX_NODES = 600_000
+# items a graph lists: node inputs, outputs, attributes and attribute values, graph inputs and outputs
+# and their dims (an ONNX graph: each costs protobuf and Python objects, however few bytes it takes in
+# the file). Real graphs list 3-8 per node (make_large's 600,000 nodes: 4.1M); 6M of the costliest
+# kind (empty attributes, one node's outputs) peak at ~1.5 GB
+MAX_GRAPH_ITEMS = 6_000_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_INLINED_CALLS = 50_000  # SavedModel function calls inlined in all (a call tree doubles per level)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
+MAX_NAME_CHARS = 1000  # a name shown (escaped) this long or longer is shortened, with a hash (escape.name)
 MAX_TRANSPOSED_STRIDE = 64  # a transposed convolution's stride: above, the node is an abstention (SL005)
 
 

@@ -48,23 +48,26 @@ def load(path: str, signature: str | None = None) -> Graph:
 
 def displayable(graph: Graph) -> Graph:
     """``graph`` with every name that holds a character unfit for a terminal or a CI log (or a
-    backslash) escaped -- node, tensor, input, constant and graph names and named dims; escaping is
-    injective, so the graph's edges are unchanged. Most graphs have none: then it is ``graph``."""
+    backslash), or is too long to quote (limits.MAX_NAME_CHARS), escaped -- node, tensor, input,
+    constant and graph names, named dims, ops and domains; escaping is injective, so the graph's
+    edges are unchanged (and no op a rule knows holds such a character). Most graphs have none:
+    then it is ``graph``."""
     from dataclasses import replace as _replace
     from types import MappingProxyType
 
     from .escape import name as esc
+    from .limits import MAX_NAME_CHARS
 
     def bad(s) -> bool:
-        return isinstance(s, str) and (not s.isprintable() or "\\" in s)
+        return isinstance(s, str) and (not s.isprintable() or "\\" in s or len(s) >= MAX_NAME_CHARS)
 
     if not (bad(graph.name) or any(bad(n.name) or any(map(bad, n.inputs)) or any(map(bad, n.outputs))
-                                   for n in graph.nodes)
+                                   or bad(n.op) or bad(n.domain) for n in graph.nodes)
             or any(bad(t.name) or any(map(bad, t.shape or ())) for t in graph.inputs)
             or any(map(bad, graph.outputs)) or any(map(bad, graph.constants))):
         return graph
-    nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)))
-                  for n in graph.nodes)
+    nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)),
+                           op=esc(n.op), domain=esc(n.domain)) for n in graph.nodes)
     inputs = tuple(_replace(t, name=esc(t.name), shape=None if t.shape is None else
                             tuple(esc(d) if isinstance(d, str) else d for d in t.shape)) for t in graph.inputs)
     constants = MappingProxyType({esc(k): _replace(c, name=esc(c.name)) for k, c in graph.constants.items()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .escape import name as esc
+from .escape import json_text, name as esc
 from .findings import ABSTENTION_RULES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -100,4 +100,4 @@ def as_json(results, show_info: bool = True) -> str:
                           "op": "", "message": r.error, "suggestion": "", "chain": [], "details": {}})
         # file names escaped (not valid UTF-8, control characters): the JSON is always valid UTF-8
         items.extend({**f.as_json(), "file": esc(f.file)} for f in visible(r.findings, show_info))
-    return json.dumps(items, indent=2, ensure_ascii=False)
+    return json_text(json.dumps(items, indent=2, ensure_ascii=False))  # (a raw C1 control: \u0085, valid JSON)

@@ -726,6 +726,9 @@ def broadcast(vals, shapes, out_shape, fn) -> tuple:
     rank = len(out_shape)
     strides = []
     for s in shapes:
+        if len(s) > rank or any(d != 1 and d != o for d, o in zip(s, out_shape[rank - len(s):])):
+            # (the output's shape came from elsewhere: two tensors of one name in a malformed graph)
+            raise Unknown(f"a value of shape {list(s)} does not broadcast to the output's {list(out_shape)}")
         st = _strides(s)
         pad = rank - len(s)
         strides.append(tuple(0 for _ in range(pad)) + tuple(0 if d == 1 else st[k] for k, d in enumerate(s)))

@@ -195,9 +195,11 @@ def test_flipped_bytes_give_one_line_or_the_lint_protobuf_itself_reads(tmp_path,
     assert compared >= 5, compared
 
 
-def test_names_that_are_not_utf8_are_read_with_replacement_characters(tmp_path, good):
+def test_names_that_are_not_utf8_are_read_with_their_bytes_escaped(tmp_path, good):
     """protobuf hands back the raw bytes of a string field that is not UTF-8: a node name and a
-    node's op_type with such bytes are read, not a crash of the whole batch."""
+    node's op_type with such bytes are read, not a crash of the whole batch. A name keeps its bytes
+    (shown ``\\xff``: two names that differ there stay two tensors); an op_type is read with
+    replacement characters."""
     data = good[0].read_bytes()
     name, op = b"\x1a\x08concat12", b"\x22\x06Concat"  # NodeProto.name, NodeProto.op_type
     assert data.count(name) == 1 and data.count(op) == 2
@@ -206,8 +208,8 @@ def test_names_that_are_not_utf8_are_read_with_replacement_characters(tmp_path, 
     run = shapelint_check(p, good[0])
     assert run.code == 1 and run.err == ""
     assert_good_linted(run, good)
-    # the first Concat is named with U+FFFD; the second is an unknown op, its merge not judged
-    assert [(r, s, n) for r, s, n, _ in findings(run, p) if r == "SL003"] == [("SL003", "warning", "concat1\ufffd")]
+    # the first Concat is named with its byte escaped; the second is an unknown op, its merge not judged
+    assert [(r, s, n) for r, s, n, _ in findings(run, p) if r == "SL003"] == [("SL003", "warning", "concat1\\xff")]
 
 
 def test_special_paths(tmp_path, good):

@@ -120,6 +120,13 @@ def _sides(m, ax, env):
     return first, other
 
 
+def _shapes(shapes) -> list:
+    """Each input's shape as text, each distinct shape formatted once (a Concat of one tensor
+    100,000 times)."""
+    done: dict = {}
+    return [done[id(s)] if id(s) in done else done.setdefault(id(s), fmt_shape(s)) for s in shapes]
+
+
 def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others=()):
     node = m.node
     bad_env = {} if v.symbol is None else {v.symbol: bad}
@@ -135,7 +142,7 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     details = {
         "axis": ax.axis,
         "inputs": list(m.inputs),
-        "shapes": [fmt_shape(s) for s in m.shapes],
+        "shapes": _shapes(m.shapes),
         "sizes": [fmt_dim(a), fmt_dim(b)],
     }
     if v.symbol is None:

@@ -26,6 +26,17 @@ def alias(onnx_op: str, **attrs) -> Alias:
     return Alias("", onnx_op, tuple(attrs.items()))
 
 
+class IntAttrs(frozenset):
+    """A dialect's attributes that must be integers: ``scalars`` one integer, ``lists`` a list of
+    them (an ONNX INTS attribute stored as one INT, or a Keras ``filters`` given a list, is a
+    malformed node, not a crash), the rest either."""
+
+    def __new__(cls, either=(), scalars=(), lists=()):
+        self = super().__new__(cls, {*either, *scalars, *lists})
+        self.scalars, self.lists = frozenset(scalars), frozenset(lists)
+        return self
+
+
 class RuleContext:
     """One node as a rule sees it: its inputs' shapes and values, its attributes (checked to be
     integers where the dialect says they must be), and the ONNX op whose semantics apply."""
@@ -53,11 +64,16 @@ class RuleContext:
 
     def attr(self, key, default=None):
         v = self.node.attr(key, default)
-        if v is default or v is None or v.__class__ is int or key not in self.int_attrs:
+        if v is default or v is None or key not in self.int_attrs:
+            return v
+        if v.__class__ is int:
+            if key in getattr(self.int_attrs, "lists", ()):
+                raise ValueError(f"attribute {key} must be a list of integers, got {v!r}")
             return v
         # (bool is not int here: its class is bool; map/count keep this check in C, it runs per node)
-        if v.__class__ not in (tuple, list) or list(map(type, v)).count(int) != len(v):
-            raise ValueError(f"attribute {key} must be integers, got {v!r}")
+        if v.__class__ not in (tuple, list) or list(map(type, v)).count(int) != len(v) \
+                or key in getattr(self.int_attrs, "scalars", ()):
+            raise ValueError(f"attribute {key} must be {'an integer' if key in getattr(self.int_attrs, 'scalars', ()) else 'integers'}, got {v!r:.80}")
         return v
 
     def ints(self, i: int):

@@ -12,7 +12,7 @@ sizes.py.
 from __future__ import annotations
 
 from . import onnx as _onnx
-from .base import Dialect, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
+from .base import Dialect, IntAttrs, TransposedAxis, TransposedChoice, TransposedIssue, alias as _alias, out as _out
 from .. import limits, sizes
 from .. import values as _v
 from ..symbolic import PositivePred, Undecidable, add, fmt_dim, mul, solve, sub, symbols
@@ -28,12 +28,19 @@ def layout(node, rank: int):
     return rank - 1, tuple(range(1, rank - 1))
 
 
-def _per_axis(v, n: int, default) -> tuple:
-    """A Keras int-or-tuple argument (strides, dilation_rate, size, …) as n ints."""
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _per_axis(v, n: int, default, what: str = "") -> tuple:
+    """A Keras int-or-tuple argument (strides, dilation_rate, size, …) as n ints; ValueError when
+    it is not integers (the config is hand-edited or corrupt: the layer's output is unknown)."""
     if v is None:
         return (default,) * n
-    if isinstance(v, int):
+    if _is_int(v):
         return (v,) * n
+    if not isinstance(v, (tuple, list)) or not all(map(_is_int, v)):
+        raise ValueError(f"{what or 'value'} {list(v) if isinstance(v, tuple) else v!r:.80} are not integers")
     v = tuple(v)
     if len(v) == 1 and n > 1:
         return v * n
@@ -53,10 +60,10 @@ def _window(node, x):
     kernel = _per_axis(kernel, n, None) if kernel is not None else None
     if n < 1 or kernel is None or any(not isinstance(k, int) or k < 1 for k in kernel):
         raise ValueError(f"kernel_size {raw!r:.80} is not {n} positive integers (the input has rank {rank})")
-    strides = _per_axis(node.attr("strides"), n, None)
+    strides = _per_axis(node.attr("strides"), n, None, "strides")
     if strides[0] is None:  # pools: strides=None means the pool size
         strides = kernel
-    dil = _per_axis(node.attr("dilation_rate"), n, 1)
+    dil = _per_axis(node.attr("dilation_rate"), n, 1, "dilation_rate")
     for what, values in (("strides", strides), ("dilation_rate", dil)):
         if any(not isinstance(v, int) or isinstance(v, bool) for v in values):
             raise ValueError(f"{what} {list(values)!r:.80} are not integers")
@@ -100,7 +107,7 @@ def transpose_params(node, x):
     if padding not in ("same", "valid"):
         raise ValueError(f"padding {padding!r}")
     op = node.attr("output_padding")
-    ops = (None,) * len(spatial) if op is None else _per_axis(op, len(spatial), 0)
+    ops = (None,) * len(spatial) if op is None else _per_axis(op, len(spatial), 0, "output_padding")
     axes = []
     for j, a in enumerate(spatial):
         i, k, s, d = x[a], kernel[j], strides[j], dil[j]
@@ -147,7 +154,7 @@ def _upsampling(ctx):
     if x is None:
         return _out(None)
     ch, spatial = layout(ctx.node, len(x))
-    factors = _per_axis(ctx.attr("size", 2), len(spatial), 2)
+    factors = _per_axis(ctx.attr("size", 2), len(spatial), 2, "size")
     out = list(x)
     for f, a in zip(factors, spatial):
         out[a] = mul(x[a], f)
@@ -156,12 +163,15 @@ def _upsampling(ctx):
 
 def _pairs(v, n: int) -> tuple:
     """ZeroPadding/Cropping amounts as n (begin, end) pairs: 1-D layers store one pair."""
-    if isinstance(v, int):
+    if _is_int(v):
         return ((v, v),) * n
+    if not isinstance(v, (tuple, list)) or not all(_is_int(p) or isinstance(p, (tuple, list)) and all(map(_is_int, p))
+                                                  for p in v):
+        raise ValueError(f"padding/cropping {v!r:.80} is not integers or pairs of integers")
     v = tuple(v)
-    if n == 1 and len(v) == 2 and all(isinstance(p, int) for p in v):
+    if n == 1 and len(v) == 2 and all(_is_int(p) for p in v):
         return (v,)
-    out = tuple((p, p) if isinstance(p, int) else tuple(p) for p in v)
+    out = tuple((p, p) if _is_int(p) else tuple(p) for p in v)
     if len(out) != n or any(len(p) != 2 for p in out):
         raise ValueError("padding/cropping does not match the input rank")
     return out
@@ -230,6 +240,8 @@ def _permute(ctx):
     dims = ctx.attr("dims")
     if x is None or dims is None:
         return _out(None)
+    if sorted(dims) != list(range(1, len(x))):
+        raise ValueError(f"dims {list(dims)!r:.80} is not a permutation of the axes 1…{len(x) - 1}")
     return _out((x[0],) + tuple(x[d] for d in dims))
 
 
@@ -559,6 +571,8 @@ def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str =
 DIALECT = Dialect(
     "keras", ("keras",), "TensorFlow",
     shape_rules=KERAS_RULES,
+    int_attrs=IntAttrs(scalars={"filters", "units", "output_dim", "n", "depth_multiplier", "height", "width"},
+                       lists={"target_shape", "dims"}),
     merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
     # below a window's size TensorFlow is erratic (an error, a crash, an empty or a 1-pixel output,
     # measured), so, like pools, shapelint abstains there

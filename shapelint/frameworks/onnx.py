@@ -16,7 +16,7 @@ from ..symbolic import Dim, Invalid, fmt_dim, fmt_shape, PositivePred, Undecidab
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
 from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
 from ..values import slice_dim as _slice_dim
-from .base import Dialect, Rule, TransposedAxis, TransposedChoice, TransposedIssue, out as _out
+from .base import Dialect, IntAttrs, Rule, TransposedAxis, TransposedChoice, TransposedIssue, out as _out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -580,6 +580,8 @@ def _convtranspose(ctx):
     x, w = ctx.shape(0), ctx.shape(1)
     if x is None or w is None:
         return _out(None)
+    if len(w) != len(x):
+        raise ValueError(f"weight of rank {len(w)} for an input of rank {len(x)}")
     p = convtranspose_params(ctx.node, x, w)
     n = p.n_spatial
     if n < 1 or len(p.kernel) != n or len(p.strides) != n or len(p.pads) != 2 * n \
@@ -657,6 +659,8 @@ def _pad(ctx):
             return _out((None,) * rank)
         axes = tuple(_norm_axis(_need(_int_or_none(a)), rank) for a in av)
     n = len(axes)
+    if len(pads) != 2 * n:
+        raise ValueError(f"{len(pads)} pads for {n} axes")
     out = list(x)
     for j, a in enumerate(axes):
         out[a] = add(add(x[a], pads[j]), pads[j + n])
@@ -753,9 +757,11 @@ RULES: dict[str, Rule] = {
 # --------------------------------------------------------------------------- the dialect
 
 # attributes that are integers in every op that has them: anything else is a malformed node
-INT_ATTRS = frozenset({"axis", "axes", "strides", "pads", "dilations", "kernel_shape", "output_padding",
-                       "output_shape", "group", "perm", "blocksize", "keepdims", "allowzero", "split", "starts",
-                       "ends", "ceil_mode", "batch_dims", "transA", "transB", "num_outputs", "noop_with_empty_axes"})
+INT_ATTRS = IntAttrs(
+    scalars={"axis", "group", "blocksize", "keepdims", "allowzero", "ceil_mode", "batch_dims", "transA", "transB",
+             "num_outputs", "noop_with_empty_axes"},  # ONNX INT attributes
+    lists={"axes", "strides", "pads", "dilations", "kernel_shape", "output_padding", "output_shape", "perm", "split",
+           "starts", "ends"})  # ONNX INTS attributes
 
 # inputs that are shape arguments: their values decide an output's shape
 SHAPE_ARGS = {"Reshape": (1,), "Expand": (1,), "Pad": (1, 3), "Slice": (1, 2, 3, 4), "Resize": (1, 2, 3),

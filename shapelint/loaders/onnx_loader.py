@@ -27,6 +27,7 @@ _DTYPES = {
     16: "bfloat16",
 }
 MAX_NODES = limits.MAX_NODES
+MAX_ITEMS = limits.MAX_GRAPH_ITEMS
 
 
 _PB2 = None
@@ -66,6 +67,7 @@ def load(path: str) -> Graph:
     except OSError as e:
         raise ModelError(path, f"cannot read: {e.strerror or e}")
     model = onnx.ModelProto()
+    walk = _Walk(path)
     with f:
         size = os.fstat(f.fileno()).st_size
         if not size:
@@ -78,10 +80,10 @@ def load(path: str) -> Graph:
             buf = f.read()
         try:
             try:  # small nodes copied whole (fast); a deep nest of small If/Loop bodies needs the full walk
-                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), _SMALL_NODE))
+                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), _SMALL_NODE, walk))
             except (DecodeError, RuntimeError):
-                model = onnx.ModelProto()
-                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), 0))
+                model, walk = onnx.ModelProto(), _Walk(path)
+                model.ParseFromString(_skeleton(buf, _MODEL, 0, len(buf), 0, walk))
         except _WireError as e:
             raise ModelError(path, f"not a valid ONNX protobuf ({e})")
         except (DecodeError, RuntimeError, ValueError, TypeError) as e:
@@ -89,7 +91,7 @@ def load(path: str) -> Graph:
         finally:
             if isinstance(buf, mmap.mmap):
                 buf.close()
-    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+    if not model.HasField("graph") or (not walk.nodes and not model.graph.output):
         raise ModelError(path, "not an ONNX model (no graph)")
     if not model.opset_import and model.ir_version >= 3:  # the field after the graph: a cut file
         raise ModelError(path, f"no opset_import, which IR version {model.ir_version} requires (a truncated file?)")
@@ -99,7 +101,7 @@ def load(path: str) -> Graph:
             opset = imp.version
     if opset is None:
         opset = 1 if not model.opset_import else 0
-    return _graph(path, model.graph, opset, onnx)
+    return _graph(path, model.graph, opset, onnx, walk)
 
 
 # ---------------------------------------------------------------------------- wire-format skeleton
@@ -161,15 +163,57 @@ def _encode_varint(n: int) -> bytes:
 
 
 _SMALL_NODE = 512  # bytes: a node this small has no tensor worth cutting; copied without a walk
+_CHUNK = 1 << 20  # bytes of nodes protobuf parses at a time (a tiny field can cost it 100 bytes)
 
 
-def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
+class _Walk:
+    """What the wire walk takes apart from the skeleton: the graph's nodes, in chunks of about
+    _CHUNK bytes that are parsed one at a time (``_node_protos``), and counts checked against
+    shapelint.limits as they grow, before protobuf or Python allocate for them: the nodes
+    (MAX_NODES), and the fields of the model, of the graph and of the nodes walked
+    (MAX_GRAPH_ITEMS; the small nodes' items are counted as they are read, in ``_graph``)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.nodes = self.items = 0
+        self.chunks: list = []
+        self._parts: list = []
+        self._size = 0
+
+    def node_bytes(self, data) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self.chunks.append(b"".join(self._parts))
+            self._parts, self._size = [], 0
+
+    def count(self, n: int) -> None:
+        self.items += n
+        if self.items > MAX_ITEMS:
+            raise ModelError(self.path, too_many_items())
+
+
+def too_many_items() -> str:
+    return (f"the graph lists more than {MAX_ITEMS:,} items (node inputs, outputs, attributes and their values, "
+            f"graph inputs, outputs and dims), over the limit (shapelint.limits.MAX_GRAPH_ITEMS)")
+
+
+def _skeleton(buf, kind: str, start: int, end: int, small: int = 0, walk: _Walk | None = None) -> bytes:
     """The fields of one ``kind`` message in ``buf[start:end]`` that the loader reads, re-encoded.
     Runs of kept fields are copied as one slice; a message with nothing to cut is its own bytes.
-    Nodes of at most ``small`` bytes are copied whole (100k nodes cost one loop step each)."""
+    Nodes of at most ``small`` bytes are copied whole (100k nodes cost one loop step each). With
+    ``walk``, the graph's nodes go to ``walk`` rather than into the skeleton, and every field
+    walked is counted there."""
     schema = _SCHEMA[kind]
     out = []
     run = -1  # start of the current run of fields kept as they are
+    nodes = -1  # start of the current run of small nodes (with a walk)
+    top = walk is not None and kind == _GRAPH
+    counted = 0  # fields walked, not yet added to the walk's count (added every 4096)
     payload, payload_bytes = [], 0
     pos = start
     while pos < end:
@@ -200,11 +244,44 @@ def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
             raise _WireError(f"unsupported wire type {wire} at byte {field_start}")
         if pos > end:
             raise _WireError(f"field {number} runs past the end of its message (byte {end})")
+        if top and number == 1:  # a node of the graph: to the walk's chunks, not to the skeleton
+            walk.nodes += 1
+            if walk.nodes > MAX_NODES:
+                raise ModelError(walk.path, f"graph has more than {MAX_NODES:,} nodes, the limit "
+                                            f"(shapelint.limits.MAX_NODES)")
+            if run >= 0:
+                out.append(buf[run:field_start])
+                run = -1
+            if wire == 2 and pos - body > small:  # walked: its subgraphs emptied, its fields counted
+                if nodes >= 0:
+                    walk.node_bytes(buf[nodes:field_start])
+                    nodes = -1
+                inner = _skeleton(buf, _NODE, body, pos, small, walk)
+                walk.node_bytes(buf[field_start:pos] if len(inner) == pos - body else
+                                _encode_varint(key) + _encode_varint(len(inner)) + inner)
+            elif nodes < 0:
+                nodes = field_start
+            elif field_start - nodes >= _CHUNK:
+                walk.node_bytes(buf[nodes:field_start])
+                nodes = field_start
+            continue
         action = schema.get(number, _DROP)
+        if walk is not None:
+            if nodes >= 0:
+                walk.node_bytes(buf[nodes:field_start])
+                nodes = -1
+            # a field is an item; a graph input's or output's dims cost 2 bytes or more each, a
+            # packed list of numbers kept 1 byte or more each (counted at 8: real ones are short)
+            counted += 1
+            if wire == 2 and action == _KEEP and (kind in (_ATTR, _TENSOR) or kind == _GRAPH and number in (11, 12)):
+                counted += (pos - body) // (4 if kind == _GRAPH else 8)
+            if counted >= 4096:
+                walk.count(counted)
+                counted = 0
         if action == _NODE and wire == 2 and pos - body <= small:
             action = _KEEP
         if action in _SCHEMA and wire == 2:  # a sub-message: its own skeleton, with its new length
-            inner = _skeleton(buf, action, body, pos, small)
+            inner = _skeleton(buf, action, body, pos, small, walk)
             if len(inner) == pos - body:  # nothing cut: keep the original bytes
                 action = _KEEP
             else:
@@ -226,6 +303,12 @@ def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
                 payload.append(buf[field_start:pos])
         elif action == _EMPTY:
             out.append(_encode_varint(key) + b"\0")
+    if nodes >= 0:
+        walk.node_bytes(buf[nodes:end])
+    if counted:
+        walk.count(counted)
+    if top:
+        walk.flush()
     if run == start:
         return buf[start:end]
     if run >= 0:
@@ -238,6 +321,13 @@ def _skeleton(buf, kind: str, start: int, end: int, small: int = 0) -> bytes:
 def _text(s) -> str:
     """A string field: protobuf returns the raw bytes of one that is not valid UTF-8."""
     return s if isinstance(s, str) else s.decode("utf-8", "replace")
+
+
+def _name(s) -> str:
+    """A name (a tensor, a node, a dim): bytes that are not UTF-8 kept apart as surrogates, so that
+    two names differing only there stay two tensors (replacement characters would merge them);
+    escape.name shows each such byte as ``\\xff``."""
+    return s if isinstance(s, str) else s.decode("utf-8", "surrogateescape")
 
 
 def _short(e: Exception) -> str:
@@ -335,28 +425,46 @@ def _value_constant(name: str, node, onnx) -> Constant | None:
     return None
 
 
-def _graph(path: str, g, opset: int, onnx) -> Graph:
-    if len(g.node) > MAX_NODES:
-        raise ModelError(path, f"graph has {len(g.node):,} nodes, over the limit of {MAX_NODES:,} "
-                               f"(shapelint.limits.MAX_NODES)")
+def _node_protos(path: str, chunks: list, onnx):
+    """The graph's NodeProtos, parsed a chunk of nodes at a time: protobuf's memory for them is that
+    of one chunk, not of the whole graph."""
+    from google.protobuf.message import DecodeError
+
+    for chunk in chunks:
+        part = onnx.GraphProto()
+        try:
+            try:
+                part.ParseFromString(chunk)
+            except (DecodeError, RuntimeError):  # small nodes with If/Loop bodies nested deep: emptied
+                part = onnx.GraphProto()
+                part.ParseFromString(_skeleton(chunk, _GRAPH, 0, len(chunk), 0))
+        except _WireError as e:
+            raise ModelError(path, f"not a valid ONNX protobuf ({e})")
+        except (DecodeError, RuntimeError, ValueError, TypeError) as e:
+            raise ModelError(path, f"not a valid ONNX protobuf ({_short(e)})")
+        yield from part.node
+
+
+def _graph(path: str, g, opset: int, onnx, walk: _Walk) -> Graph:
     constants: dict = {}
     for t in g.initializer:
-        constants[_text(t.name)] = _constant(_text(t.name), t, onnx)
+        constants[_name(t.name)] = _constant(_name(t.name), t, onnx)
     inputs = []
     for vi in g.input:
-        if _text(vi.name) in constants:
+        if _name(vi.name) in constants:
             continue
-        inputs.append(Tensor(_text(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
+        inputs.append(Tensor(_name(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
     nodes = []
     notes = []
     custom: dict = {}
-    for i, n in enumerate(g.node):
+    items = 0
+    for i, n in enumerate(_node_protos(path, walk.chunks, onnx)):
         op, domain, name = n.op_type, n.domain, n.name
         outputs, ins = tuple(n.output), tuple(n.input)
         if not (op.__class__ is str and domain.__class__ is str and name.__class__ is str
                 and all(x.__class__ is str for x in outputs + ins)):  # a string that is not UTF-8
-            op, domain, name = _text(op), _text(domain), _text(name)
-            outputs, ins = tuple(_text(o) for o in outputs), tuple(_text(x) for x in ins)
+            op, domain, name = _text(op), _text(domain), _name(name)
+            outputs, ins = tuple(_name(o) for o in outputs), tuple(_name(x) for x in ins)
         name = name or f"{op}_{i}"
         if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
             c = _value_constant(outputs[0], n, onnx)
@@ -366,16 +474,22 @@ def _graph(path: str, g, opset: int, onnx) -> Graph:
         if domain not in ("", "ai.onnx"):
             custom[domain] = custom.get(domain, 0) + 1
         attrs = tuple((_text(a.name), _attr_value(a, onnx)) for a in n.attribute)
+        items += len(ins) + len(outputs) + len(attrs)
+        for _, v in attrs:
+            if v.__class__ is tuple:
+                items += len(v)
+        if items > MAX_ITEMS:
+            raise ModelError(path, too_many_items())
         nodes.append(Node(op, name, ins, outputs, attrs, domain))
     for dom, k in sorted(custom.items()):
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
     return Graph(
-        name=_text(g.name) or os.path.basename(path),
+        name=_name(g.name) or os.path.basename(path),
         framework="onnx",
         opset=opset,
         inputs=tuple(inputs),
-        outputs=tuple(_text(o.name) for o in g.output),
+        outputs=tuple(_name(o.name) for o in g.output),
         nodes=tuple(ordered),
         constants=MappingProxyType(constants),
         notes=tuple(notes),
@@ -391,11 +505,11 @@ def _shape_of(vi):
         if d.HasField("dim_value") and d.dim_value > 0:
             dims.append(int(d.dim_value))
         elif d.HasField("dim_param") and d.dim_param:
-            dims.append(_text(d.dim_param))
+            dims.append(_name(d.dim_param))
         elif d.HasField("dim_value") and d.dim_value == 0:
             dims.append(0)
         else:
-            dims.append(f"{_text(vi.name)}[{axis}]")
+            dims.append(f"{_name(vi.name)}[{axis}]")
     return tuple(dims)
 
 
