@@ -144,6 +144,8 @@ def _call_tree_savedmodel(folder, levels: int):
     sig = mg.signature_def["serving_default"]
     sig.inputs["x"].name = "x:0"
     sig.inputs["x"].dtype = 1
+    for d in (-1, 4):
+        sig.inputs["x"].tensor_shape.dim.add(size=d)
     sig.outputs["y"].name = "call:0"
     sig.outputs["y"].dtype = 1
     folder.mkdir()
