@@ -440,6 +440,47 @@ def _check_depth_to_space(inf: Inferred, node) -> Optional[list]:
     return _axis_checks(node, (node.input(0),), (x,), checks, f"divisible by the block size {b}")
 
 
+def _space_batch_args(inf: Inferred, node):
+    x, block, pads = inf.shape(node.input(0)), inf.value(node.input(1)), inf.value(node.input(2))
+    if x is None or block is None or pads is None or len(pads) != 2 * len(block) or not 1 <= len(block) < len(x) \
+            or any(not isinstance(b, int) or b < 1 for b in block):
+        return None
+    return x, tuple(block), tuple(pads)
+
+
+def _check_space_to_batch(inf: Inferred, node) -> Optional[list]:
+    """SpaceToBatchND(x, block_shape, paddings) (TF, TFLite; ONNX has none): each padded spatial
+    size divides by its block (TF: "padded_shape[j]=… is not divisible by block_shape[j]=…")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, pads = got
+    checks = []
+    for j, b in enumerate(block):
+        padded = add(add(x[1 + j], pads[2 * j]), pads[2 * j + 1])
+        if b > 1:
+            checks.append((1 + j, (padded, mul(b, floordiv(padded, b))), "equal"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "padded size divisible by the block size")
+
+
+def _check_batch_to_space(inf: Inferred, node) -> Optional[list]:
+    """BatchToSpaceND(x, block_shape, crops): the batch divides by prod(block_shape), and each
+    cropped size is ≥ 0 (TF: "Negative output dimension size caused by overly large crop")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, crops = got
+    n = math.prod(block)
+    checks = [(0, (x[0], mul(n, floordiv(x[0], n))), "equal")] if n > 1 and x[0] is not None else []
+    for j, b in enumerate(block):
+        size = sub(sub(mul(x[1 + j], b), crops[2 * j]), crops[2 * j + 1]) if x[1 + j] is not None else None
+        if not isinstance(size, int):
+            checks.append((1 + j, (add(size, 1) if size is not None else None,), "positive"))
+        elif size < 0:
+            checks.append((1 + j, (size + 1,), "positive"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "batch divisible by the block, crops within the size")
+
+
 def _check_einsum(inf: Inferred, node) -> Optional[list]:
     eq = node.attr("equation")
     if isinstance(eq, bytes):
@@ -492,6 +533,9 @@ SHAPE_CHECKS = {
     "SpaceToDepth": _check_depth_to_space,
     "Einsum": _check_einsum,
     "Pad": _check_pad,
+    # no ONNX op: the TF family's (their dialects map their op names here)
+    "SpaceToBatchND": _check_space_to_batch,
+    "BatchToSpaceND": _check_batch_to_space,
 }
 
 def shape_checks(inf: Inferred) -> list:

@@ -232,30 +232,6 @@ def _space_depth(ctx):
     return _out((n, _onnx.exact_div(h, b), _onnx.exact_div(w, b), mul(c, b * b)))
 
 
-def _space_batch(ctx):
-    """SPACE_TO_BATCH_ND(x, block_shape, paddings [M, 2]) / BATCH_TO_SPACE_ND(x, block_shape,
-    crops [M, 2]) over the M axes after the batch (how a dilated conv is converted)."""
-    x, block, pads = ctx.shape(0), ctx.value(1), ctx.value(2)
-    if x is None:
-        return _out(None)
-    if block is None or pads is None or len(pads) != 2 * len(block) or len(block) >= len(x):
-        return _out((None,) * len(x))
-    if any(not isinstance(b, int) or b < 1 for b in block):
-        raise ValueError("block_shape")
-    n = 1
-    for b in block:
-        n *= b
-    out = list(x)
-    for j, b in enumerate(block):
-        a = 1 + j
-        if ctx.node.op == "SPACE_TO_BATCH_ND":
-            out[a] = _onnx.exact_div(add(add(x[a], pads[2 * j]), pads[2 * j + 1]), b)
-        else:
-            out[a] = sub(sub(mul(x[a], b), pads[2 * j]), pads[2 * j + 1])
-    out[0] = mul(x[0], n) if ctx.node.op == "SPACE_TO_BATCH_ND" else _onnx.exact_div(x[0], n)
-    return _out(tuple(out))
-
-
 def _gather(ctx):
     if ctx.attr("batch_dims", 0):
         raise _v.Unknown("GATHER with batch_dims is not modelled")
@@ -294,8 +270,8 @@ TFLITE_RULES = {
     "RESIZE_BILINEAR": _tf("ResizeBilinear"),
     "RESIZE_NEAREST_NEIGHBOR": _tf("ResizeNearestNeighbor"),
     "SPACE_TO_DEPTH": _space_depth,
-    "SPACE_TO_BATCH_ND": _space_batch,
-    "BATCH_TO_SPACE_ND": _space_batch,
+    "SPACE_TO_BATCH_ND": _tf("SpaceToBatchND"),
+    "BATCH_TO_SPACE_ND": _tf("BatchToSpaceND"),
     "DEPTH_TO_SPACE": _space_depth,
     "PAD": _tf("Pad"),
     "PADV2": _tf("Pad"),
@@ -578,4 +554,6 @@ DIALECT = Dialect(
                           "Convolution2DTransposeBias"}),
     data_input={"TRANSPOSE_CONV": 2, "CONV_3D_TRANSPOSE": 2},
     weight_ops=frozenset({"VAR_HANDLE", "READ_VARIABLE"}),
+    # run-time checks the interpreter makes that analysis.SHAPE_CHECKS states (TF's, same inputs)
+    shape_checks={"SPACE_TO_BATCH_ND": "SpaceToBatchND", "BATCH_TO_SPACE_ND": "BatchToSpaceND"},
 )
