@@ -68,9 +68,9 @@ def _forward(ctx, kernel, out_channels):
         if padding == "SAME":
             out[a] = sizes.same_out(i, s)
         elif padding == "VALID":
-            out[a] = sizes.conv_out(i, k, s, d, 0, 0)
+            out[a] = sizes.tf_window_out(i, k, s, d, 0, 0)
         else:
-            out[a] = sizes.conv_out(i, k, s, d, explicit[j][0], explicit[j][1])
+            out[a] = sizes.tf_window_out(i, k, s, d, explicit[j][0], explicit[j][1])
     out[ch] = out_channels
     return tuple(out)
 
@@ -769,10 +769,20 @@ DIALECT = Dialect(
                                               "SquaredDifference", "FloorDiv", "Pow", "DivNoNan", "MulNoNan",
                                               "Xlogy", "Xdivy", "TruncateDiv")}},
     merge_inputs=_concat_inputs,
-    # below a window's size TensorFlow is erratic (oneDNN even returns a 2×2 output for a 3×3 VALID
-    # conv on 2×2): shapelint abstains there
-    erratic_ops=frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "MaxPool3D",
-                           "AvgPool3D"}),
+    # a window larger than its (padded) input, measured with TF 2.21 on CPU (docs/soundness-and-zoo.md):
+    # the size is trunc((i + pads − K + s) / s) (sizes.tf_window_out); negative fails ("Computed output
+    # size would be negative"); at 0 AvgPool gives an empty tensor; the convs too without oneDNN but
+    # their input unchanged with it (TF_ENABLE_ONEDNN_OPTS=1), and MaxPool with oneDNN an empty tensor
+    # or an AbortedError, so shapelint abstains there, and after an empty tensor (what each later op
+    # does with it was not measured). The 3-D ops were not measured: abstain below them.
+    pool_ops=frozenset({"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool"}),
+    erratic_at_zero=frozenset({"Conv2D", "DepthwiseConv2dNative", "MaxPool"}),
+    erratic_ops=frozenset({"Conv3D", "MaxPool3D", "AvgPool3D"}),
+    contract_below_windows=True,
+    empty_window="TensorFlow may not fail here: AvgPool returns an empty tensor; a conv an empty tensor "
+                 "without oneDNN and its input unchanged with it (TF_ENABLE_ONEDNN_OPTS=1); MaxPool with "
+                 "oneDNN an empty tensor or an AbortedError; what follows works on nothing or on the wrong "
+                 "tensor",
     spatial_axes=spatial_axes,
     transposed_ops=frozenset(TRANSPOSED),
     output_size_input=tf_params,

@@ -38,13 +38,13 @@ def _unknown_like(ctx, i=0):
 
 
 def _forward_dim(i, k, s, d, padding):
-    """TFLite's ComputeOutSize: SAME ceil(i/s); VALID floor((i − K)/s) + 1."""
+    """TFLite's ComputeOutSize: SAME ceil(i/s); VALID trunc((i − K + s)/s) (sizes.tf_window_out)."""
     if not isinstance(k, int) or not isinstance(s, int) or not isinstance(d, int) or s < 1 or d < 1 or k < 1:
         raise ValueError("kernel, stride and dilation must be positive integers")
     if padding == "SAME":
         return sizes.same_out(i, s)
     if padding == "VALID":
-        return sizes.conv_out(i, k, s, d, 0, 0)
+        return sizes.tf_window_out(i, k, s, d, 0, 0)
     raise ValueError(f"padding {padding!r}")
 
 
@@ -540,7 +540,15 @@ DIALECT = Dialect(
     merge_ops={"CONCATENATION": "equal",
                **{op: "broadcast" for op in ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE",
                                               "FLOOR_DIV", "FLOOR_MOD", "POW", "SELECT_V2")}},
-    erratic_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONV_3D"}),
+    # a window larger than its input, measured with the interpreter without delegates: TF's
+    # arithmetic (sizes.tf_window_out); a negative size fails to allocate ("BytesRequired number of
+    # elements overflowed"), 0 gives an empty tensor without an error (SL004 warns), after which
+    # shapelint abstains. CONV_3D was not measured: abstain below it.
+    pool_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
+    erratic_ops=frozenset({"CONV_3D"}),
+    contract_below_windows=True,
+    empty_window="the TFLite interpreter returns an empty tensor here without an error, and every op after it "
+                 "works on nothing",
     spatial_axes=spatial_axes,
     transposed_ops=frozenset({"TRANSPOSE_CONV"}),
     transposed_axes=transposed_axes,
