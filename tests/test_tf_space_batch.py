@@ -157,3 +157,29 @@ def test_tflite_space_to_batch_and_back(tmp_path):
             wrong.append(((h, w), ok, pred, got))
     assert not wrong, wrong
     assert fails >= 10
+
+
+@pytest.mark.parametrize("name", ["gather_batch_dims", "gather_batch_dims_neg"])
+def test_tflite_gather_with_batch_dims(tmp_path, name):
+    """TFLite's GATHER with batch_dims (its options, two inputs): the interpreter's output shape."""
+    from tests.tflite_models import convert, no_delegates
+
+    data = convert(_fns()[name], (None, None, None, 2))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    graph, inf = analyse(str(path))
+    gathers = [n for n in graph.nodes if n.op == "GATHER"]
+    assert gathers and all(n.attr("batch_dims") for n in gathers), [(n.op, n.attrs) for n in graph.nodes]
+    (out,) = graph.outputs
+    shape = inf.shape(out)
+    assert shape is not None and None not in shape, (shape, inf.lost)
+    for n, h, w in [(1, 3, 5), (2, 4, 6), (3, 7, 2)]:
+        x = (n, h, w, 2)
+        it = tf.lite.Interpreter(model_content=data, experimental_op_resolver_type=no_delegates())
+        d = it.get_input_details()[0]
+        it.resize_tensor_input(d["index"], list(x))
+        it.allocate_tensors()
+        it.set_tensor(d["index"], np.ones(x, np.float32))
+        it.invoke()
+        got = tuple(it.get_tensor(it.get_output_details()[0]["index"]).shape)
+        assert tuple(evaluate(dim, _env(inf, x)) for dim in shape) == got, (x, [str(dim) for dim in shape], got)

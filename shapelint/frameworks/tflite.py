@@ -233,8 +233,9 @@ def _space_depth(ctx):
 
 
 def _gather(ctx):
+    """GATHER(params, indices) with ``axis`` and ``batch_dims`` options: TF's GatherV2."""
     if ctx.attr("batch_dims", 0):
-        raise _v.Unknown("GATHER with batch_dims is not modelled")
+        return tf_dialect.TF_RULES["GatherV2"](ctx)
     return _alias("Gather")(ctx)
 
 
