@@ -183,3 +183,22 @@ def test_tflite_gather_with_batch_dims(tmp_path, name):
         it.invoke()
         got = tuple(it.get_tensor(it.get_output_details()[0]["index"]).shape)
         assert tuple(evaluate(dim, _env(inf, x)) for dim in shape) == got, (x, [str(dim) for dim in shape], got)
+
+
+def test_pinned_check_errors_exactly_where_tensorflow_fails(saved):
+    """check --input-shape on s2b -> conv -> b2s: an SL006 error where TF fails, nothing where it runs."""
+    from shapelint.api import check as check_model
+
+    path = saved["s2b_conv_b2s"]
+    graph, _ = analyse(path)
+    run = _run(path)
+    seen = set()
+    for h, w in [(2, 5), (3, 5), (4, 6), (5, 6), (6, 7), (7, 7)]:
+        ok, _got = run((2, h, w, 2))
+        report = check_model(path, input_shapes={graph.inputs[0].name: (2, h, w, 2)})
+        errors = [f.rule for f in report.findings if f.severity == "error"]
+        assert (errors == []) == ok, ((h, w), ok, errors, [f.message for f in report.findings])
+        assert all(r == "SL006" for r in errors)
+        assert not [f for f in report.findings if f.rule == "SL005"]  # a failing size is not "not inferred"
+        seen.add(ok)
+    assert seen == {True, False}

@@ -383,7 +383,7 @@ def _space_to_batch(ctx):
         return _out(None if x is None else (None,) * len(x))
     out = list(x)
     for j, b in enumerate(block):
-        out[1 + j] = _onnx.exact_div(add(add(x[1 + j], pads[2 * j]), pads[2 * j + 1]), b)
+        out[1 + j] = _floor_quotient(add(add(x[1 + j], pads[2 * j]), pads[2 * j + 1]), b)
     out[0] = mul(x[0], _prod(block))
     return _out(tuple(out))
 
@@ -398,8 +398,14 @@ def _batch_to_space(ctx):
     out = list(x)
     for j, b in enumerate(block):
         out[1 + j] = sub(sub(mul(x[1 + j], b), crops[2 * j]), crops[2 * j + 1])
-    out[0] = _onnx.exact_div(x[0], _prod(block))
+    out[0] = _floor_quotient(x[0], _prod(block))
     return _out(tuple(out))
+
+
+def _floor_quotient(n, b: int):
+    """n / b where TF checks at run time that b divides n (the check is analysis.SHAPE_CHECKS'):
+    floored, so a fixed size that does not divide still has a shape, and the check reports it."""
+    return n // b if isinstance(n, int) else _onnx.exact_div(n, b)
 
 
 def _prod(block) -> int:
