@@ -442,6 +442,47 @@ def _check_depth_to_space(inf: Inferred, node) -> Optional[list]:
     return _axis_checks(node, (node.input(0),), (x,), checks, f"divisible by the block size {b}")
 
 
+def _space_batch_args(inf: Inferred, node):
+    x, block, pads = inf.shape(node.input(0)), inf.value(node.input(1)), inf.value(node.input(2))
+    if x is None or block is None or pads is None or len(pads) != 2 * len(block) or not 1 <= len(block) < len(x) \
+            or any(not isinstance(b, int) or b < 1 for b in block):
+        return None
+    return x, tuple(block), tuple(pads)
+
+
+def _check_space_to_batch(inf: Inferred, node) -> Optional[list]:
+    """SpaceToBatchND(x, block_shape, paddings) (TF, TFLite; ONNX has none): each padded spatial
+    size divides by its block (TF: "padded_shape[j]=… is not divisible by block_shape[j]=…")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, pads = got
+    checks = []
+    for j, b in enumerate(block):
+        padded = add(add(x[1 + j], pads[2 * j]), pads[2 * j + 1])
+        if b > 1:
+            checks.append((1 + j, (padded, mul(b, floordiv(padded, b))), "equal"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "padded size divisible by the block size")
+
+
+def _check_batch_to_space(inf: Inferred, node) -> Optional[list]:
+    """BatchToSpaceND(x, block_shape, crops): the batch divides by prod(block_shape), and each
+    cropped size is ≥ 0 (TF: "Negative output dimension size caused by overly large crop")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, crops = got
+    n = math.prod(block)
+    checks = [(0, (x[0], mul(n, floordiv(x[0], n))), "equal")] if n > 1 and x[0] is not None else []
+    for j, b in enumerate(block):
+        size = sub(sub(mul(x[1 + j], b), crops[2 * j]), crops[2 * j + 1]) if x[1 + j] is not None else None
+        if not isinstance(size, int):
+            checks.append((1 + j, (add(size, 1) if size is not None else None,), "positive"))
+        elif size < 0:
+            checks.append((1 + j, (size + 1,), "positive"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "batch divisible by the block, crops within the size")
+
+
 def _check_einsum(inf: Inferred, node) -> Optional[list]:
     eq = node.attr("equation")
     if isinstance(eq, bytes):
@@ -494,6 +535,9 @@ SHAPE_CHECKS = {
     "SpaceToDepth": _check_depth_to_space,
     "Einsum": _check_einsum,
     "Pad": _check_pad,
+    # no ONNX op: the TF family's (their dialects map their op names here)
+    "SpaceToBatchND": _check_space_to_batch,
+    "BatchToSpaceND": _check_batch_to_space,
 }
 
 def shape_checks(inf: Inferred) -> list:
@@ -645,8 +689,9 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
 
 
 # windowed ops, keyed as frameworks.op_key names them: below the window the runtime fails (sized:
-# ONNX Conv/ConvTranspose), truncates (ONNX pools) or is erratic (the TF family: an error, a crash,
-# an empty or a 1-pixel output, measured), where shapelint abstains
+# ONNX Conv/ConvTranspose, Keras Conv2D), truncates (ONNX pools; the TF family's 2-D windows: negative
+# fails, 0 is an empty tensor, measured) or was not measured (the TF family's 3-D windows, erratic_ops), where
+# shapelint abstains
 POOL_OPS = op_keys("pool_ops")
 SIZED_OPS = op_keys("sized_ops") | POOL_OPS
 ABSTAIN_SIZED = POOL_OPS | op_keys("erratic_ops")
@@ -786,7 +831,7 @@ class Contract:
 
     def abstains(self, name: str) -> list:
         """The sizes of ``name`` at which :meth:`runs` abstains whatever the other dims are: below a
-        TensorFlow, Keras or TFLite window (their runtimes are erratic there), or an ONNX pool's
+        TensorFlow, Keras or TFLite window where no measurement says what the runtime does, or an ONNX pool's
         window where that was not evaluated. Listed up to one period past the largest threshold of
         the dim's sets: from there on the verdict repeats, so these are all of them unless the
         last period has some too (which would recur)."""
@@ -814,7 +859,7 @@ class Contract:
 
     def runs(self, env: dict) -> Optional[bool]:
         """Predicted verdict at concrete sizes: True, False, or None where a TensorFlow, Keras or
-        TFLite window would be larger than its input (their runtimes are erratic there). A Conv
+        TFLite window not measured (3-D) would be larger than its input, or an empty tensor reaches an op. A Conv
         or ConvTranspose output < 1 is a failure; ONNX pools whose window exceeds the input follow
         onnxruntime (see :func:`concrete_verdict`)."""
         if self.static_failures:
@@ -861,14 +906,20 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
         # or any input of an elementwise merge / Concat
         data = ins if node.op in d.merge_ops else ins[:1]
         empty = any(0 in _ints(inf.shape(n) or ()) for n in data)
+        if empty and node.op not in d.empty_ok and node.op not in d.empty_fails:
+            tainted.update(outs)  # what the runtime does on an empty tensor here was not measured
+            continue
         if (node.op in d.sized_ops or node.op in d.pool_ops) and x is not None and len(x) > 2:
-            if any(v <= 0 for v in _ints(x[2:])) and node.op in d.empty_fails:
+            if any(v <= 0 for v in _ints(spatial_dims(node, x))) and node.op in d.empty_fails:
                 fails = True
                 continue
             y = inf.shape(outs[0]) if outs else None
             floor = 0 if node.op in d.pool_ops else 1
-            if y is not None and any(d < floor for d in _ints(y[2:])):
+            if y is not None and any(v < floor for v in _ints(spatial_dims(node, y))):
                 fails = True
+                continue
+            if y is not None and node.op in d.erratic_at_zero and 0 in _ints(spatial_dims(node, y)):
+                tainted.update(outs)  # the runtime's result here depends on its build
                 continue
         if any(not ax.holds_at({}) for m in at_merge.get(node.name, ()) for ax in m.axes
                if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
@@ -935,7 +986,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
     for node, _x, _shape, bad in too_small(inf):  # a fixed-size Conv output < 1: fails at every size
-        static.append((node.name, 2 + bad[0]))
+        static.append((node.name, bad[0]))
     for name, ss, node, axis in _output_shape_limits(inf):
         if ss is None:
             static.append((node.name, axis))
@@ -987,7 +1038,7 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
                 own = (node.name, "size")
                 if key not in SIZED_OPS and up is None:
                     note = (f"'{node.name}' ({node.op}) gets an input smaller than its window at these sizes: the "
-                            f"runtime's behaviour there is erratic (an error, or an odd output), so nothing after "
+                            f"runtime's behaviour there was not measured, so nothing after "
                             f"it is analysed")
                     if note not in inf.notes:
                         inf.notes.append(note)
@@ -1002,7 +1053,9 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
 
 
 def too_small(inf: Inferred) -> list:
-    """Nodes whose output is too small at fixed sizes: Conv/ConvTranspose < 1, pools < 0."""
+    """Nodes whose output is too small at fixed sizes: (node, input shape, output shape, the
+    spatial axes below the limit): Conv/ConvTranspose (sized_ops) < 1, pools < 0 -- the TF
+    family's windows are pools in this sense: a negative size fails, 0 is an empty tensor."""
     cached = inf.memo.get("too_small")
     if cached is not None:
         return cached
@@ -1012,12 +1065,33 @@ def too_small(inf: Inferred) -> list:
             continue
         shape = inf.shape(node.outputs[0])
         x = inf.shape(node.input(0))
-        limit = 0 if node.op in POOL_OPS else 1
+        limit = 0 if _sized_key(node) in POOL_OPS else 1
         if shape is None or x is None:
             continue
-        bad = [a for a, d in enumerate(shape[2:]) if isinstance(d, int) and d < limit]
+        bad = [a for a in dialect(node).spatial_axes(node, len(shape)) if isinstance(shape[a], int) and shape[a] < limit]
         if bad:
             out.append((node, x, shape, bad))
+    return out
+
+
+def empty_windows(inf: Inferred) -> list:
+    """At fixed sizes, windowed ops (pool_ops) of a dialect whose runtime runs them into an empty
+    tensor without an error (``empty_window``): (node, input shape, output shape, the spatial axes
+    that are 0), where the input is not empty already."""
+    out = []
+    for node in inf.graph.nodes:
+        d = dialect(node)
+        if not d.empty_window or node.op not in d.pool_ops or not node.outputs:
+            continue
+        shape, x = inf.shape(node.outputs[0]), inf.shape(node.input(0))
+        if shape is None or x is None or 0 in x:
+            continue
+        axes = d.spatial_axes(node, len(shape))
+        if any(isinstance(shape[a], int) and shape[a] < 0 for a in axes):
+            continue  # fails: too_small
+        zero = [a for a in axes if shape[a] == 0]
+        if zero:
+            out.append((node, x, shape, zero))
     return out
 
 

@@ -219,7 +219,11 @@ def legend_lines(inf, got, record: dict, axes: PlotAxes, counts: dict) -> list:
         pool = (c.pool_domain or {}).get(sym)
         if pool is not None and not pool.is_everything():
             out.append(("", 1, f"grey outside {pool.describe(sym)}: a window larger than its input, where the "
-                               f"runtime is erratic (shapelint abstains)"))
+                               f"runtime's behaviour was not measured (shapelint abstains)"))
+        empty = sorted(x for x, v in ((c.small or {}).get(sym) or {}).items() if v is None)
+        if empty:
+            out.append(("", 1, f"grey at {sym} = {', '.join(map(str, empty))}: a window larger than its input gives an "
+                               f"empty tensor there (a TF or Keras conv with oneDNN: its input), which shapelint does not follow"))
     for j in got.together:
         if {axes.h, axes.w} & set(j["symbols"]):
             rule = "SL003" if j["node"] in merge_nodes else "SL006"

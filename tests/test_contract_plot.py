@@ -338,4 +338,6 @@ def test_keras_unet_picks_h_and_w_from_the_channels_last_layout(tmp_path, capsys
     check_cells(record, cells, grid)
     assert {f for row in grid for f in row} == set(COLOUR.values())
     assert [rows[h]["abstains"], rows[w]["abstains"]] == [[1, 2, 3]] * 2  # a pool window larger than its input
-    assert any(t.startswith("grey outside H ≥ 4: a window larger than its input") for t in texts(root))
+    # the runtime runs the 2×2 pools into an empty tensor there (measured: docs/soundness-and-zoo.md)
+    assert any(t.startswith("grey at H = 1, 2, 3: a window larger than its input gives an empty tensor")
+               for t in texts(root))

@@ -199,8 +199,8 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
         if of_graph(ctx.graph).contract_below_windows:  # the whole-model contract follows the runtime there
-            message += (f" (from {name}={pools.minimum()} on, where every pool window fits its input; below, "
-                        f"onnxruntime truncates the pools, and the whole-model line counts those sizes)")
+            message += (f" (from {name}={pools.minimum()} on, where every window fits its input; below, the "
+                        f"whole-model line counts the sizes where {ctx.runtime} runs)")
         else:
             message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
                         f"or behaves erratically; shapelint does not analyse those sizes)")

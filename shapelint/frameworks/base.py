@@ -214,6 +214,12 @@ class Dialect:
     contract_below_windows: bool = False
     # the runtime on empty tensors (measured): ops that run and keep the empty axis, ops that fail;
     # any other op given an empty tensor: shapelint abstains
+    # what the runtime does, in its words, where a windowed op (pool_ops) gives an empty output (size 0)
+    # from a non-empty input without an error: SL004 warns at fixed sizes; "" where it says nothing
+    empty_window: str = ""
+    # windowed ops whose result at output size 0 is not one behaviour (TF with oneDNN returns a conv's
+    # input unchanged, without it an empty tensor, measured): the contract abstains from there
+    erratic_at_zero: frozenset = frozenset()
     empty_ok: frozenset = frozenset()
     empty_fails: frozenset = frozenset()
     # what the runtime says when a check fails (by op, or "op/check"; "broadcast" for elementwise

@@ -77,7 +77,7 @@ def _forward_spatial(i, k, s, d, padding):
     if padding in ("same", "causal"):
         return sizes.same_out(i, s)
     if padding == "valid":
-        return sizes.conv_out(i, k, s, d, 0, 0)
+        return sizes.tf_window_out(i, k, s, d, 0, 0)  # TF's arithmetic: Keras checks, then calls TF
     raise ValueError(f"padding {padding!r}")
 
 
@@ -574,9 +574,22 @@ DIALECT = Dialect(
     int_attrs=IntAttrs(scalars={"filters", "units", "output_dim", "n", "depth_multiplier", "height", "width"},
                        lists={"target_shape", "dims"}),
     merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
-    # below a window's size TensorFlow is erratic (an error, a crash, an empty or a 1-pixel output,
-    # measured), so, like pools, shapelint abstains there
-    erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS),
+    # a window larger than its input, measured with Keras 3.15 on TF 2.21 (docs/soundness-and-zoo.md):
+    # TF's arithmetic; a negative size fails. At 0 AveragePooling2D gives an empty tensor, MaxPooling2D
+    # too, or with oneDNN sometimes an AbortedError; Conv2D raises
+    # a ValueError of its own without oneDNN, but with it (TF_ENABLE_ONEDNN_OPTS=1) TF hands back the
+    # conv's input unchanged and the bias add fails or not by the channel count; DepthwiseConv2D
+    # gives an empty tensor or its input: shapelint abstains there, and after an empty tensor. The
+    # layers not measured (1-D, 3-D, separable) keep abstaining below their window.
+    pool_ops=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"}),
+    erratic_at_zero=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D"}),
+    erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS) - {"Conv2D", "DepthwiseConv2D", "MaxPooling2D",
+                                                        "AveragePooling2D"},
+    contract_below_windows=True,
+    empty_window="Keras does not fail here in every build: AveragePooling2D returns an empty tensor, "
+                 "MaxPooling2D too (with oneDNN sometimes an AbortedError); a conv raises without oneDNN, but "
+                 "with it (TF_ENABLE_ONEDNN_OPTS=1) TensorFlow hands back the conv's input unchanged; what "
+                 "follows works on nothing or on the wrong tensor",
     spatial_axes=spatial_axes,
     pass_through=frozenset({"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization",
                             "LayerNormalization", "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract",
