@@ -19,6 +19,7 @@ from typing import Optional
 from .infer import CAUGHT as _CAUGHT, Inferred
 from .frameworks import dialect, of_graph, op_key, op_keys
 from .frameworks.tf import tf_transposed_verdict
+from .frameworks.onnx import RECURRENT_GATES, recurrent_dirs
 from . import sizes
 from .ir import Node
 from .symbolic import (
@@ -475,6 +476,47 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
                                                       if not isinstance(d, int)], "padded size ≥ 0")
 
 
+def _check_recurrent(inf: Inferred, node) -> Optional[list]:
+    """onnxruntime's checks on LSTM / GRU / RNN inputs (rnn_helpers, measured with 1.32): W, R, B,
+    initial_h / initial_c and P of the shapes the node's hidden_size, direction and X imply
+    ("Input W must have shape {1,16,4}"), sequence_lens of [batch] with values in [0, seq_length],
+    and no empty batch (LSTM, GRU) or empty sequence (GRU): those abort the process."""
+    x = inf.shape(node.input(0))
+    gates, hidden = RECURRENT_GATES[node.op], node.attr("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int):
+        return None
+    dirs = recurrent_dirs(node)
+    seq, batch, size = x
+    gh = gates * hidden
+    want = {1: (dirs, gh, size), 2: (dirs, gh, hidden), 3: (dirs, 2 * gh), 5: (dirs, batch, hidden)}
+    if node.op == "LSTM":
+        want.update({6: (dirs, batch, hidden), 7: (dirs, 3 * hidden)})
+    inputs, shapes, dims = [node.input(0)], [x], []
+    for i, w in want.items():
+        if not node.input(i):
+            continue
+        s = inf.shape(node.input(i))
+        if s is None or len(s) != len(w):
+            return None
+        inputs.append(node.input(i))
+        shapes.append(s)
+        dims += [(k, (d, e), "equal") for k, (d, e) in enumerate(zip(s, w)) if d != e]
+    if node.input(4):
+        s, v = inf.shape(node.input(4)), inf.value(node.input(4))
+        if s is None or v is None or len(s) != 1 or any(not isinstance(t, int) for t in v):
+            return None  # lengths given at run time: data, not shapes
+        inputs.append(node.input(4))
+        shapes.append(s)
+        dims.append((1, (batch, s[0]), "equal"))
+        if v:
+            dims += [(0, (add(sub(seq, max(v)), 1),), "positive"), (0, (min(v) + 1,), "positive")]
+    if node.op != "RNN":
+        dims.append((1, (batch,), "positive"))
+    if node.op == "GRU":
+        dims.append((0, (seq,), "positive"))
+    return _axis_checks(node, tuple(inputs), tuple(shapes), dims, "recurrent input shapes")
+
+
 # ONNX op -> its run-time shape check (merges are above, in each dialect's merge_ops); None from a rule: the
 # check could not be stated (an unknown, see unknowns())
 SHAPE_CHECKS = {
@@ -492,6 +534,7 @@ SHAPE_CHECKS = {
     "SpaceToDepth": _check_depth_to_space,
     "Einsum": _check_einsum,
     "Pad": _check_pad,
+    **{op: _check_recurrent for op in RECURRENT_GATES},
 }
 
 def shape_checks(inf: Inferred) -> list:

@@ -681,6 +681,44 @@ def _nonzero_like(ctx):
     return _out(None)
 
 
+# --------------------------------------------------------------------------- recurrent
+
+# gates per ONNX recurrent op: W is [dirs, gates·hidden, input], R [dirs, gates·hidden, hidden],
+# B [dirs, 2·gates·hidden]
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def recurrent_dirs(node) -> int:
+    """1 or 2 (direction "bidirectional"); anything else is a malformed node."""
+    direction = node.attr("direction", "forward") or "forward"
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{node.op}: direction {direction!r} is not forward, reverse or bidirectional")
+    return 2 if direction == "bidirectional" else 1
+
+
+def _recurrent(ctx):
+    """LSTM / GRU / RNN (spec, layout 0): X [seq, batch, input] -> Y [seq, dirs, batch, hidden],
+    Y_h (and LSTM's Y_c) [dirs, batch, hidden]. onnxruntime 1.32 rejects layout=1 ("Batchwise
+    recurrent operations (layout == 1) are not supported") and a missing hidden_size when the
+    session is created: shapelint abstains there. Its run-time checks (W's input size, initial_h's
+    batch, sequence_lens) are analysis.SHAPE_CHECKS'."""
+    x = ctx.shape(0)
+    n_out = len(ctx.node.outputs)
+    if ctx.attr("layout", 0) != 0:
+        raise _Unknown(f"{ctx.op} with layout={ctx.attr('layout')}: onnxruntime supports layout=0 only")
+    hidden = ctx.attr("hidden_size")
+    if not isinstance(hidden, int) or hidden < 1:
+        raise _Unknown(f"{ctx.op} without a positive hidden_size (onnxruntime requires one)")
+    dirs = recurrent_dirs(ctx.node)
+    if x is None:
+        return [(None, None)] * n_out
+    if len(x) != 3:
+        raise ValueError(f"{ctx.op}: input X of rank {len(x)}, must be 3 ([seq_length, batch_size, input_size])")
+    seq, batch = x[0], x[1]
+    state = (dirs, batch, hidden)
+    return [((seq, dirs, batch, hidden), None)] + [(state, None)] * (n_out - 1)
+
+
 RULES: dict[str, Rule] = {
     # convolution and pooling
     "Conv": _conv,
@@ -743,6 +781,9 @@ RULES: dict[str, Rule] = {
     "Gemm": _gemm,
     "OneHot": _onehot,
     "NonZero": _nonzero_like,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "RNN": _recurrent,
     **{op: _reduce for op in (
         "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin",
@@ -755,7 +796,8 @@ RULES: dict[str, Rule] = {
 # attributes that are integers in every op that has them: anything else is a malformed node
 INT_ATTRS = frozenset({"axis", "axes", "strides", "pads", "dilations", "kernel_shape", "output_padding",
                        "output_shape", "group", "perm", "blocksize", "keepdims", "allowzero", "split", "starts",
-                       "ends", "ceil_mode", "batch_dims", "transA", "transB", "num_outputs", "noop_with_empty_axes"})
+                       "ends", "ceil_mode", "batch_dims", "transA", "transB", "num_outputs", "noop_with_empty_axes",
+                       "hidden_size", "layout"})
 
 # inputs that are shape arguments: their values decide an output's shape
 SHAPE_ARGS = {"Reshape": (1,), "Expand": (1,), "Pad": (1, 3), "Slice": (1, 2, 3, 4), "Resize": (1, 2, 3),
@@ -1128,7 +1170,7 @@ def _sizes_from(low, s: int) -> list:
 
 # ops analysis.SHAPE_CHECKS states a run-time check for (in ONNX terms: the same op)
 CHECKED_OPS = ("Reshape", "MatMul", "Gemm", "Expand", "Split", "Resize", "Squeeze", "Gather", "GatherND", "Conv",
-               "DepthToSpace", "SpaceToDepth", "Einsum", "Pad")
+               "DepthToSpace", "SpaceToDepth", "Einsum", "Pad", "LSTM", "GRU", "RNN")
 
 DIALECT = Dialect(
     "onnx", ("", "ai.onnx"), "onnxruntime",

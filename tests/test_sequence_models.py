@@ -1,0 +1,249 @@
+"""1-D sequence models (issue 14, item 5): LSTM / GRU / RNN shape rules and their run-time checks,
+the Reshape element-count check on a ConvTasNet-like model, each confirmed with onnxruntime at
+every length of a sweep: where the contract says a size runs, it runs with the inferred output
+shapes; where it says fails, onnxruntime fails; where shapelint abstains, it names the op."""
+
+import numpy as np
+import pytest
+
+from shapelint.analysis import contract, merges
+from shapelint.lint import analyse, lint
+from shapelint.symbolic import SizeSet, evaluate
+from tests import onnx_models as om
+
+RNG = np.random.default_rng(0)
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _i64(b, values):
+    return b.const(np.array(values, np.int64))
+
+
+def _save(model, tmp_path, name="m.onnx"):
+    import onnx
+
+    path = str(tmp_path / name)
+    onnx.save(model, path)
+    return path
+
+
+def _outputs(b, y_names, model):
+    """Every output of the recurrent node as a graph output (Y, Y_h, and LSTM's Y_c)."""
+    from onnx import TensorProto, helper
+
+    for extra in y_names[1:]:
+        model.graph.output.append(helper.make_tensor_value_info(extra, TensorProto.FLOAT, None))
+    return model
+
+
+def _recurrent(b, x, op, hidden, size, direction="forward", extra_inputs=(), **attrs):
+    dirs = 2 if direction == "bidirectional" else 1
+    g = GATES[op]
+    w = b.const(RNG.standard_normal((dirs, g * hidden, size)).astype(np.float32) * 0.1, "W")
+    r = b.const(RNG.standard_normal((dirs, g * hidden, hidden)).astype(np.float32) * 0.1, "R")
+    bias = b.const(np.zeros((dirs, 2 * g * hidden), np.float32), "B")
+    n_out = 3 if op == "LSTM" else 2
+    y = b.node(op, [x, w, r, bias, *extra_inputs], n_out=n_out, hidden_size=hidden, direction=direction, **attrs)
+    return [y] + [f"{y}_out{j}" for j in range(1, n_out)]
+
+
+def conv_recurrent(op="LSTM", direction="bidirectional"):
+    """x[N, 2, L] → Conv1d(2→6, k=3, s=2, p=1) → [L', N, 6] → op (hidden 5): runs at every N, L."""
+    b = om.Builder()
+    w = b.const(RNG.standard_normal((6, 2, 3)).astype(np.float32) * 0.1, "w")
+    c = b.node("Conv", ["x", w], kernel_shape=[3], strides=[2], pads=[1, 1])
+    t = b.node("Transpose", [c], perm=[2, 0, 1])
+    ys = _recurrent(b, t, op, 5, 6, direction)
+    return _outputs(b, ys, b.model("x", ("N", 2, "L"), ys[0]))
+
+
+def crnn(op="GRU"):
+    """A CRNN: x[1, 1, F, T] → Conv2d(1→2, k=3, s=2, p=1) → [1, 2·F', T'] → [T', 1, 2·F'] → op whose
+    W was traced at F = 16 (input size 2·8 = 16): onnxruntime runs only at F ∈ {15, 16}."""
+    b = om.Builder()
+    c = b.conv("x", 1, 2, k=3, s=2, p=1)
+    t = b.node("Transpose", [c], perm=[3, 0, 1, 2])
+    t = b.node("Reshape", [t, _i64(b, [0, 0, -1])])
+    ys = _recurrent(b, t, op, 4, 16)
+    return _outputs(b, ys, b.model("x", (1, 1, "F", "T"), ys[0]))
+
+
+def traced_state(op="LSTM"):
+    """x[N, 2, L] → [L, N, 2] → op with a constant initial_h (and initial_c) traced at batch 1:
+    onnxruntime runs only at N = 1 ("Input initial_h must have shape {1,2,3}")."""
+    b = om.Builder()
+    t = b.node("Transpose", ["x"], perm=[2, 0, 1])
+    h0 = b.const(np.zeros((1, 1, 3), np.float32), "h0")
+    extra = ["", h0] + ([b.const(np.zeros((1, 1, 3), np.float32), "c0")] if op == "LSTM" else [])
+    ys = _recurrent(b, t, op, 3, 2, extra_inputs=extra)
+    return _outputs(b, ys, b.model("x", ("N", 2, "L"), ys[0]))
+
+
+def state_from_shape(op="GRU"):
+    """initial_h = zeros expanded to [1, N, 3] with N read from x's shape at run time (what
+    exporters write for a dynamic batch): runs at every N and L."""
+    b = om.Builder()
+    t = b.node("Transpose", ["x"], perm=[2, 0, 1])
+    n = b.node("Slice", [b.node("Shape", [t]), _i64(b, [1]), _i64(b, [2])])
+    shape = b.node("Concat", [_i64(b, [1]), n, _i64(b, [3])], axis=0)
+    h0 = b.node("Expand", [b.const(np.zeros((1, 1, 1), np.float32)), shape])
+    ys = _recurrent(b, t, op, 3, 2, extra_inputs=["", h0])
+    return _outputs(b, ys, b.model("x", ("N", 2, "L"), ys[0]))
+
+
+def seq_lens(op="RNN", lens=(4, 6)):
+    """sequence_lens traced as a constant [4, 6]: onnxruntime needs N = 2 and L ≥ 6 ("Invalid
+    value/s in sequence_lens. All values must be >= 0 and <= seq_length")."""
+    b = om.Builder()
+    t = b.node("Transpose", ["x"], perm=[2, 0, 1])
+    s = b.const(np.array(lens, np.int32), "lens")
+    ys = _recurrent(b, t, op, 3, 2, extra_inputs=[s])
+    return _outputs(b, ys, b.model("x", ("N", 2, "L"), ys[0]))
+
+
+def convtasnet_like(stride=8, k=16):
+    """torchaudio's ConvTasNet as traced at a length that is a multiple of the stride: encoder
+    Conv1d(1→4, k=16, s=8, p=8) → ReLU → decoder ConvTranspose1d(4→1, k=16, s=8, p=8), whose output
+    has 8·floor(L/8) samples, then ``view(batch, 1, L)`` with L read from the input: the Reshape's
+    element count holds only at L mod 8 = 0."""
+    b = om.Builder()
+    w = b.const(RNG.standard_normal((4, 1, k)).astype(np.float32) * 0.1, "w")
+    e = b.node("Relu", [b.node("Conv", ["x", w], kernel_shape=[k], strides=[stride], pads=[k // 2, k // 2])])
+    wt = b.const(RNG.standard_normal((4, 1, k)).astype(np.float32) * 0.1, "wt")
+    d = b.node("ConvTranspose", [e, wt], kernel_shape=[k], strides=[stride], pads=[k // 2, k // 2])
+    sh = b.node("Shape", ["x"])
+    target = b.node("Concat", [b.node("Slice", [sh, _i64(b, [0]), _i64(b, [1])]), _i64(b, [1]),
+                               b.node("Slice", [sh, _i64(b, [2]), _i64(b, [3])])], axis=0)
+    y = b.node("Reshape", [d, target])
+    return b.model("x", ("N", 1, "L"), y, out_rank=3)
+
+
+MODELS = {
+    "lstm_bidirectional": lambda: conv_recurrent("LSTM", "bidirectional"),
+    "gru_forward": lambda: conv_recurrent("GRU", "forward"),
+    "rnn_reverse": lambda: conv_recurrent("RNN", "reverse"),
+    "crnn_gru": lambda: crnn("GRU"),
+    "crnn_lstm": lambda: crnn("LSTM"),
+    "traced_state_lstm": lambda: traced_state("LSTM"),
+    "traced_state_rnn": lambda: traced_state("RNN"),
+    "state_from_shape_gru": lambda: state_from_shape("GRU"),
+    "seq_lens_rnn": lambda: seq_lens("RNN"),
+    "seq_lens_lstm": lambda: seq_lens("LSTM"),
+    "convtasnet_like": convtasnet_like,
+}
+
+
+def _sizes(model):
+    """(symbol -> size) environments of the sweep and the input shape at each."""
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    syms = [d for d in dims if isinstance(d, str)]
+    if syms == ["N", "L"] and model.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 1:
+        grid = [{"N": n, "L": x} for n in (1, 2) for x in range(1, 401)]  # ConvTasNet: every L in 1..400
+    elif syms == ["N", "L"]:
+        grid = [{"N": n, "L": x} for n in (1, 2, 3) for x in range(1, 41)]
+    else:
+        grid = [{"F": f, "T": t} for f in range(1, 25) for t in (1, 2, 5, 9)]
+    return [(env, tuple(env[d] if isinstance(d, str) else d for d in dims)) for env in grid]
+
+
+def _run_all(model, shape):
+    """onnxruntime at ``shape``: (True, every output's shape) or (False, the error)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    try:
+        outs = sess.run(None, {"x": RNG.standard_normal(shape).astype(np.float32)})
+        return True, [tuple(o.shape) for o in outs]
+    except Exception as e:  # onnxruntime raises several exception types
+        return False, str(e).splitlines()[0][:300]
+
+
+@pytest.mark.slow
+@pytest.mark.runtime
+@pytest.mark.parametrize("name", list(MODELS))
+def test_contract_and_shapes_equal_onnxruntime_at_every_length(name, tmp_path):
+    model = MODELS[name]()
+    _g, inf = analyse(_save(model, tmp_path))
+    c = contract(inf, merges(inf))
+    assert not c.unknown, c.unknown
+    outs = [o.name for o in model.graph.output]
+    bad, ran, failed = [], 0, 0
+    for env, shape in _sizes(model):
+        ok, got = _run_all(model, shape)
+        pred = c.runs(env)
+        if pred is not ok:
+            bad.append((env, pred, got))
+        elif ok:
+            ran += 1
+            want = [tuple(evaluate(d, env) for d in inf.shape(o)) for o in outs]
+            if want != got:
+                bad.append((env, want, got))
+        else:
+            failed += 1
+    assert not bad, bad[:5]
+    assert ran  # compared both ways where the model also fails somewhere
+    assert failed or name in ("lstm_bidirectional", "gru_forward", "rnn_reverse", "state_from_shape_gru")
+
+
+def _works(model, tmp_path) -> dict:
+    _g, inf = analyse(_save(model, tmp_path))
+    c = contract(inf, merges(inf))
+    assert not c.unknown, c.unknown
+    return c.works()
+
+
+def _only(*sizes):
+    return SizeSet(1, frozenset(), max(sizes) + 1, frozenset(sizes))
+
+
+EVERY = SizeSet(1, frozenset({0}), 1, frozenset())
+
+
+def test_contracts_of_sequence_models(tmp_path):
+    """The sets the runtime sweep above confirms, computed in process (the fast tier's share)."""
+    assert _works(convtasnet_like(), tmp_path) == {"L": SizeSet(8, frozenset({0}), 1, frozenset())}
+    assert _works(crnn("GRU"), tmp_path) == {"F": _only(15, 16), "T": EVERY}
+    assert _works(traced_state("LSTM"), tmp_path) == {"N": _only(1)}
+    assert _works(seq_lens("RNN"), tmp_path) == {"N": _only(2), "L": SizeSet(1, frozenset({0}), 6, frozenset())}
+    assert _works(conv_recurrent("LSTM", "bidirectional"), tmp_path) == {"N": EVERY, "L": EVERY}
+
+
+def test_recurrent_output_shapes_are_exact(tmp_path):
+    _g, inf = analyse(_save(conv_recurrent("LSTM", "bidirectional"), tmp_path))
+    node = next(n for n in inf.graph.nodes if n.op == "LSTM")
+    env = {"N": 3, "L": 11}
+    got = [tuple(evaluate(d, env) for d in inf.shape(o)) for o in node.outputs]
+    assert got == [(6, 2, 3, 5), (2, 3, 5), (2, 3, 5)]  # onnxruntime's, at L=11 → L' = 6
+
+
+@pytest.mark.parametrize("attrs, words", [({"layout": 1}, "layout=1"), ({"hidden_size": None}, "hidden_size")])
+def test_recurrent_op_onnxruntime_rejects_abstains_naming_it(attrs, words, tmp_path):
+    """onnxruntime 1.32 refuses layout=1 and a missing hidden_size when the session is created;
+    shapelint abstains there, naming the node (never "runs")."""
+    from onnx import helper
+
+    model = conv_recurrent("GRU", "forward")
+    node = next(n for n in model.graph.node if n.op_type == "GRU")
+    kept = [a for a in node.attribute if a.name not in attrs]
+    del node.attribute[:]
+    node.attribute.extend(kept + [helper.make_attribute(k, v) for k, v in attrs.items() if v is not None])
+    path = _save(model, tmp_path)
+    _g, inf = analyse(path)
+    c = contract(inf, merges(inf))
+    assert [u.node for u in c.unknown] == [node.name] and words in c.unknown[0].reason, c.unknown
+    assert c.runs({"N": 1, "L": 8}) is None
+    (note,) = [f for f in lint(path).findings if f.rule == "SL005"]
+    assert note.node == node.name
+
+
+@pytest.mark.runtime
+def test_pinned_recurrent_failure_is_an_error_with_onnxruntimes_words(tmp_path):
+    model = crnn("GRU")
+    path = _save(model, tmp_path)
+    ok, err = _run_all(model, (1, 1, 20, 5))
+    assert not ok and "Input W must have shape" in err, err
+    errors = [f for f in lint(path, {"x": (1, 1, 20, 5)}).findings if f.severity == "error"]
+    assert errors and errors[0].node == next(n.name for n in model.graph.node if n.op_type == "GRU"), errors
+    assert not [f for f in lint(path, {"x": (1, 1, 16, 5)}).findings if f.severity == "error"]
