@@ -247,3 +247,42 @@ def test_pinned_recurrent_failure_is_an_error_with_onnxruntimes_words(tmp_path):
     errors = [f for f in lint(path, {"x": (1, 1, 20, 5)}).findings if f.severity == "error"]
     assert errors and errors[0].node == next(n.name for n in model.graph.node if n.op_type == "GRU"), errors
     assert not [f for f in lint(path, {"x": (1, 1, 16, 5)}).findings if f.severity == "error"]
+
+
+def cropped(op):
+    """x[N, 2, L] → x[:, :, 4:] → [L − 4, N, 2] → op: below L = 5 the sequence is empty."""
+    b = om.Builder()
+    s = b.node("Slice", ["x", _i64(b, [4]), _i64(b, [(1 << 63) - 1]), _i64(b, [2])])  # x[..., 4:] as torch exports it
+    ys = _recurrent(b, b.node("Transpose", [s], perm=[2, 0, 1]), op, 3, 2)
+    return _outputs(b, ys, b.model("x", ("N", 2, "L"), ys[0]))
+
+
+_RUN_IN_CHILD = """
+import sys, numpy as np, onnx, onnxruntime as ort
+m = onnx.load(sys.argv[1])
+s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+print([o.shape for o in s.run(None, {"x": np.zeros((1, 2, int(sys.argv[2])), np.float32)})])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.runtime
+@pytest.mark.parametrize("op", ["GRU", "LSTM", "RNN"])
+def test_empty_sequence_gru_aborts_others_run(op, tmp_path):
+    """onnxruntime 1.32 aborts the process on a GRU over an empty sequence ("terminate called
+    without an active exception"); LSTM and RNN return empty Y. Run in a child process."""
+    import subprocess
+    import sys
+
+    model = cropped(op)
+    path = _save(model, tmp_path)
+    _g, inf = analyse(path)
+    c = contract(inf, merges(inf))
+    assert not c.unknown, c.unknown
+    verdicts = {}
+    for length in (1, 3, 4, 5, 9):
+        p = subprocess.run([sys.executable, "-c", _RUN_IN_CHILD, path, str(length)], capture_output=True, text=True)
+        verdicts[length] = c.runs({"N": 1, "L": length})
+        assert (p.returncode == 0) is verdicts[length], (length, p.returncode, p.stderr[-300:])
+    assert [x for x, v in verdicts.items() if not v] == ([1, 3, 4] if op == "GRU" else [])
+    assert c.works().get("L", EVERY) == (SizeSet(1, frozenset({0}), 5, frozenset()) if op == "GRU" else EVERY)
