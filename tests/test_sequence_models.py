@@ -130,6 +130,7 @@ MODELS = {
     "seq_lens_rnn": lambda: seq_lens("RNN"),
     "seq_lens_lstm": lambda: seq_lens("LSTM"),
     "convtasnet_like": convtasnet_like,
+    "padded_no_crop": lambda: padded_no_crop(),  # defined below
 }
 
 
@@ -184,7 +185,7 @@ def test_contract_and_shapes_equal_onnxruntime_at_every_length(name, tmp_path):
             failed += 1
     assert not bad, bad[:5]
     assert ran  # compared both ways where the model also fails somewhere
-    assert failed or name in ("lstm_bidirectional", "gru_forward", "rnn_reverse", "state_from_shape_gru")
+    assert failed or name in ("lstm_bidirectional", "gru_forward", "rnn_reverse", "state_from_shape_gru", "padded_no_crop")
 
 
 def _works(model, tmp_path) -> dict:
@@ -286,3 +287,51 @@ def test_empty_sequence_gru_aborts_others_run(op, tmp_path):
         assert (p.returncode == 0) is verdicts[length], (length, p.returncode, p.stderr[-300:])
     assert [x for x, v in verdicts.items() if not v] == ([1, 3, 4] if op == "GRU" else [])
     assert c.works().get("L", EVERY) == (SizeSet(1, frozenset({0}), 5, frozenset()) if op == "GRU" else EVERY)
+
+
+def padded_no_crop(block=80, stride=8, k=16):
+    """asteroid-style: the input padded at the end to a multiple of 80 (pad = (80 − L mod 80) mod 80
+    from the run-time shape), encoder Conv1d(k=16, s=8) and decoder ConvTranspose1d(k=16, s=8),
+    no crop: runs at every L and returns 80·ceil(L/80) samples, not L."""
+    b = om.Builder()
+    length = b.node("Slice", [b.node("Shape", ["x"]), _i64(b, [2]), _i64(b, [3])])
+    rem = b.node("Mod", [length, _i64(b, [block])])
+    pad = b.node("Mod", [b.node("Sub", [_i64(b, [block]), rem]), _i64(b, [block])])
+    pads = b.node("Concat", [_i64(b, [0, 0, 0, 0, 0]), pad], axis=0)
+    p = b.node("Pad", ["x", pads], mode="constant")
+    w = b.const(RNG.standard_normal((4, 1, k)).astype(np.float32) * 0.1, "w")
+    e = b.node("Relu", [b.node("Conv", [p, w], kernel_shape=[k], strides=[stride])])
+    wt = b.const(RNG.standard_normal((4, 1, k)).astype(np.float32) * 0.1, "wt")
+    y = b.node("ConvTranspose", [e, wt], kernel_shape=[k], strides=[stride])
+    return b.model("x", ("N", 1, "L"), y, out_rank=3)
+
+
+
+def _contract_cli(path, *flags):
+    import contextlib
+    import io
+
+    from shapelint.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["contract", path, *flags])
+    return rc, out.getvalue()
+
+
+def test_contract_states_the_length_rule_and_output_lengths(tmp_path):
+    """ConvTasNet-like: "L mod 8 = 0" with the Reshape as the reason; asteroid-like padding without
+    a crop runs everywhere and returns 80·ceil(L/80) samples, which the contract prints; an
+    output whose dims are the input's gets no such line."""
+    import json
+
+    rc, text = _contract_cli(_save(convtasnet_like(), tmp_path, "tasnet.onnx"))
+    assert rc == 0 and "(L): L mod 8 = 0, L ≥ 8" in text and "because Reshape" in text, text
+    path = _save(padded_no_crop(), tmp_path, "pad.onnx")
+    rc, text = _contract_cli(path)
+    assert "every L ≥ 1" in text and text.rstrip().endswith(": [N, 1, 80·ceil(L/80)]"), text
+    rc, text = _contract_cli(path, "--format", "json")
+    (record,) = json.loads(text)
+    assert [o["shape"] for o in record["outputs"]] == [["N", 1, "80·ceil(L/80)"]]
+    rc, text = _contract_cli(_save(traced_state("RNN"), tmp_path, "rnn.onnx"))
+    assert "output" not in text, text  # [L, 1, N, 3]: the input's own dims
