@@ -335,3 +335,39 @@ def test_contract_states_the_length_rule_and_output_lengths(tmp_path):
     assert [o["shape"] for o in record["outputs"]] == [["N", 1, "80·ceil(L/80)"]]
     rc, text = _contract_cli(_save(traced_state("RNN"), tmp_path, "rnn.onnx"))
     assert "output" not in text, text  # [L, 1, N, 3]: the input's own dims
+
+
+def with_if():
+    """asteroid's ``_unsqueeze_to_3d`` as torch.onnx writes it when the rank test is not folded: an
+    If on Shape(x)'s size, whose branches hold the tensors. Their shapes are not in the IR (the
+    loader empties subgraphs), so shapelint abstains at the If, naming it: no size "runs"."""
+    from onnx import TensorProto, helper
+
+    b = om.Builder()
+    rank = b.node("Size", [b.node("Shape", ["x"])])
+    cond = b.node("Equal", [rank, b.const(np.array(2, np.int64))])
+    out_t, out_e = helper.make_tensor_value_info("t", TensorProto.FLOAT, None), \
+        helper.make_tensor_value_info("e", TensorProto.FLOAT, None)
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    then = helper.make_graph([helper.make_node("Unsqueeze", ["x", "one"], ["t"])], "then", [], [out_t], [one])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [out_e])
+    y3 = b.node("If", [cond], then_branch=then, else_branch=other)
+    b.nodes[-1].name = "unsqueeze_to_3d"
+    w = b.const(RNG.standard_normal((4, 1, 16)).astype(np.float32) * 0.1, "w")
+    y = b.node("Conv", [y3, w], kernel_shape=[16], strides=[8], pads=[8, 8])
+    return b.model("x", ("N", 1, "L"), y, out_rank=3)
+
+
+@pytest.mark.runtime
+def test_if_abstains_naming_the_node(tmp_path):
+    model = with_if()
+    path = _save(model, tmp_path)
+    _g, inf = analyse(path)
+    c = contract(inf, merges(inf))
+    assert [(u.node, u.op) for u in c.unknown] == [("unsqueeze_to_3d", "If")], c.unknown
+    assert {c.runs({"N": 1, "L": x}) for x in (1, 8, 9, 64)} == {None}
+    assert om.run(model, (1, 1, 64))[0]  # onnxruntime runs it: abstaining is the honest answer
+    (note,) = [f for f in lint(path).findings if f.rule == "SL005"]
+    assert note.node == "unsqueeze_to_3d"
+    rc, text = _contract_cli(path)
+    assert "unknown: 'unsqueeze_to_3d' (If)" in text and "abstains on every size" in text, text
