@@ -371,3 +371,50 @@ def test_if_abstains_naming_the_node(tmp_path):
     assert note.node == "unsqueeze_to_3d"
     rc, text = _contract_cli(path)
     assert "unknown: 'unsqueeze_to_3d' (If)" in text and "abstains on every size" in text, text
+
+
+# --------------------------------------------------------------------------- Keras
+
+
+def keras_recurrent_zoo():
+    """Every recurrent layer form on a (None, 3) sequence, each output a model output."""
+    from tests import keras_models as km
+
+    keras = km._keras()
+    L = keras.layers
+    x = keras.Input((None, 3), name="seq")
+    outs = [
+        L.LSTM(4, return_sequences=True, name="lstm_seq")(x),
+        L.LSTM(4, name="lstm_last")(x),
+        *L.GRU(5, return_sequences=True, return_state=True, name="gru_state")(x),
+        L.SimpleRNN(2, go_backwards=True, name="rnn_backwards")(x),
+        L.Bidirectional(L.LSTM(3, return_sequences=True), name="bi_concat")(x),
+        L.Bidirectional(L.GRU(3), merge_mode="sum", name="bi_sum")(x),
+        *L.Bidirectional(L.LSTM(2, return_state=True), name="bi_state")(x),
+        L.LSTM(3, return_sequences=True, name="after_conv")(L.Conv1D(4, 3, strides=2, name="conv")(x)),
+    ]
+    return keras.Model(x, outs, name="keras_recurrent")
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.runtime
+def test_keras_recurrent_shapes_equal_tf(tmp_path):
+    from tests import keras_models as km
+
+    path = km.save(keras_recurrent_zoo(), tmp_path / "rec.keras")
+    graph, inf = analyse(path)
+    assert not inf.unknown_ops and not inf.lost, (inf.notes, inf.lost)
+    (sym,) = [d for d in graph.inputs[0].shape if isinstance(d, str) and d != graph.inputs[0].shape[0]]
+    sizes = [(2, t, 3) for t in (3, 4, 5, 8, 13)]
+    runs = km.run_in_tf([(path, s) for s in sizes])
+    bad = []
+    for shape, (ok, got) in zip(sizes, runs):
+        assert ok, got
+        env = {graph.inputs[0].shape[0]: shape[0], sym: shape[1]}
+        ours = [tuple(evaluate(d, env) for d in inf.shape(o)) for o in graph.outputs]
+        if ours != [tuple(s) for s in got]:
+            bad.append((shape, ours, got))
+    assert not bad, bad
+    c = contract(inf, merges(inf))
+    assert not c.unknown and c.runs(env) is True, c.unknown
