@@ -24,6 +24,9 @@ from . import sizes
 from .ir import Node
 from .symbolic import (
     display_name,
+    Expr,
+    Prod,
+    Sym,
     BroadcastPred,
     EqualPred,
     Invalid,
@@ -156,8 +159,10 @@ def _unknown(d) -> bool:
 
 def _factors_cancel(a: list, b: list) -> tuple:
     """Two products given as lists of factors, with the factors they share removed (sizes are
-    ≥ 1, so a common factor never decides an equality) and the integer parts reduced."""
-    a, b = list(a), list(b)
+    ≥ 1, so a common factor never decides an equality) and the integer parts reduced. A factor
+    c·x (a single term) or a product of atoms is split first: ConvTasNet's [2·N, 1, 8·floor(L/8)]
+    against [N, 2, L] is 8·floor(L/8) = L, a condition on L alone."""
+    a, b = _split_factors(a), _split_factors(b)
     for x in list(a):
         if not isinstance(x, int) and x in b:
             a.remove(x)
@@ -173,6 +178,22 @@ def _factors_cancel(a: list, b: list) -> tuple:
         g = math.gcd(ka, kb)
         ka, kb = ka // g, kb // g
     return [ka] + [x for x in a if not isinstance(x, int)], [kb] + [x for x in b if not isinstance(x, int)]
+
+
+def _split_factors(fs) -> list:
+    """c·N·W as c, N, W where every factor is an input dim (≥ 1, so cancelling one is exact);
+    anything else (floor(H/8) may be 0) stays whole."""
+    out = []
+    for x in fs:
+        if isinstance(x, Expr) and len(x.terms) == 1 and not x.const and x.terms[0][1] > 0:
+            (atom, c), = x.terms
+            factors = atom.factors if isinstance(atom, Prod) else (atom,)
+            if all(isinstance(f, Sym) for f in factors):
+                out.append(c)
+                out.extend(Expr(((f, 1),)) for f in factors)
+                continue
+        out.append(x)
+    return out
 
 
 def _product(fs) -> Dim:
@@ -266,7 +287,12 @@ def _check_reshape(inf: Inferred, node) -> Optional[list]:
                           (AxisCheck(0, (_product(s), p * (_product(s) // p)), "equal"),), "element count")]
     if not _known(out):
         return None
-    return _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    found = _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    if target is not None and -1 in target:  # onnxruntime: "size != 0", the dims besides the -1 not empty
+        found += _axis_checks(node, (node.input(0), node.input(1)), (s, out),
+                              [(k, (d,), "positive") for k, (t, d) in enumerate(zip(target, out))
+                               if t != -1 and not isinstance(d, int)], "element count") or []
+    return found
 
 
 def _check_matmul(inf: Inferred, node) -> Optional[list]:

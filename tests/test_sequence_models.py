@@ -418,3 +418,68 @@ def test_keras_recurrent_shapes_equal_tf(tmp_path):
     assert not bad, bad
     c = contract(inf, merges(inf))
     assert not c.unknown and c.runs(env) is True, c.unknown
+
+
+# --------------------------------------------------------------------------- torch exports
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def test_torch_exported_sequence_contracts():
+    """torch.onnx exports (scripts/make_seq_models.py): the ConvTasNet-like model's final Reshape
+    (view(batch, sources, num_padded_frames), traced at L = 800) needs L mod 8 = 0 — the element
+    counts 16·N·floor(L/8) and 2·N·L are compared per symbol after N cancels; the LSTM's output
+    reshape [seq, N, 2, 6] → [0, 0, -1] is 12 and nothing is unknown."""
+    _g, inf = analyse(str(DATA / "tasnet_like_ts.onnx"))
+    c = contract(inf, merges(inf))
+    works = c.works()
+    assert not c.unknown and not c.joint() and works["L"] == SizeSet(8, frozenset({0}), 1, frozenset()), works
+    assert works.get("N", EVERY) == EVERY
+    rc, text = _contract_cli(str(DATA / "tasnet_like_ts.onnx"))
+    assert "(L): L mod 8 = 0, L ≥ 8" in text and "because Reshape '/Reshape_2'" in text, text
+    _g, inf = analyse(str(DATA / "bilstm_gru_ts.onnx"))
+    c = contract(inf, merges(inf))
+    assert not c.unknown and c.works().get("L") == SizeSet(1, frozenset({0}), 16, frozenset()), (c.unknown, c.works())
+
+
+@pytest.mark.slow
+@pytest.mark.runtime
+@pytest.mark.parametrize("name", ["tasnet_like_ts", "bilstm_gru_ts"])
+def test_torch_exported_sequence_models_equal_onnxruntime(name):
+    import onnx
+
+    model = onnx.load(str(DATA / f"{name}.onnx"))
+    _g, inf = analyse(str(DATA / f"{name}.onnx"))
+    c = contract(inf, merges(inf))
+    bad, counts = [], {True: 0, False: 0}
+    for n in (1, 2):
+        for length in range(1, 401):
+            ok, got = _run_all(model, (n, 1, length))
+            env = {"N": n, "L": length}
+            if c.runs(env) is not ok:
+                bad.append((env, ok, got))
+            elif ok and [tuple(evaluate(d, env) for d in inf.shape("y"))] != got:
+                bad.append((env, inf.shape("y"), got))
+            counts[ok] += 1
+    assert not bad, bad[:5]
+    assert counts == ({True: 100, False: 700} if name == "tasnet_like_ts" else {True: 770, False: 30})
+
+
+def reshape_after_crop():
+    """x[..., 4:] then Reshape [0, -1, 0]: below L = 5 the copied length is 0, and onnxruntime
+    rejects a -1 beside an empty dim ("size != 0 ... cannot be reshaped"), although the element
+    counts (0 and 0) agree."""
+    b = om.Builder()
+    s = b.node("Slice", ["x", _i64(b, [4]), _i64(b, [(1 << 63) - 1]), _i64(b, [2])])
+    y = b.node("Reshape", [s, _i64(b, [0, -1, 0])])
+    return b.model("x", ("N", 2, "L"), y, out_rank=3)
+
+
+@pytest.mark.runtime
+def test_reshape_minus_one_beside_an_empty_dim_fails(tmp_path):
+    model = reshape_after_crop()
+    _g, inf = analyse(_save(model, tmp_path))
+    c = contract(inf, merges(inf))
+    verdicts = {length: om.run(model, (1, 2, length))[0] for length in (1, 4, 5, 6, 9)}
+    assert verdicts == {1: False, 4: False, 5: True, 6: True, 9: True}
+    assert {x: c.runs({"N": 1, "L": x}) for x in verdicts} == verdicts

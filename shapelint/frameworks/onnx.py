@@ -276,8 +276,18 @@ def reshape(ctx):
         else:
             out.append(t)
     if infer_at is not None and s is not None and all(d is not None for d in s):
-        known = numel([d for k, d in enumerate(out) if k != infer_at])
-        total = numel(s)
+        # the dims the target copies or repeats cancel first (sizes ≥ 1, as analysis's element-count
+        # check assumes): torch's [seq, N, 2, 6] → [0, 0, -1] is 12 without dividing expressions
+        rest, others = list(s), []
+        for k, d in enumerate(out):
+            if k == infer_at:
+                continue
+            if d is not None and not isinstance(d, int) and d in rest:
+                rest.remove(d)
+            else:
+                others.append(d)
+        known = numel(others)
+        total = numel(rest)
         if known is not None:
             out[infer_at] = exact_div(total, known)
     return _out(tuple(out))
