@@ -504,9 +504,10 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
 
 def _check_recurrent(inf: Inferred, node) -> Optional[list]:
     """onnxruntime's checks on LSTM / GRU / RNN inputs (rnn_helpers, measured with 1.32): W, R, B,
-    initial_h / initial_c and P of the shapes the node's hidden_size, direction and X imply
+    initial_h, initial_c and P of the shapes the node's hidden_size, direction and X imply
     ("Input W must have shape {1,16,4}"), sequence_lens of [batch] with values in [0, seq_length],
-    and no empty batch (LSTM, GRU) or empty sequence (GRU): those abort the process."""
+    and no empty batch (LSTM, GRU) or empty sequence (GRU): those abort the process. One check per
+    input, named after it (RUNTIME_WORDS quotes each)."""
     x = inf.shape(node.input(0))
     gates, hidden = RECURRENT_GATES[node.op], node.attr("hidden_size")
     if x is None or len(x) != 3 or not isinstance(hidden, int):
@@ -514,34 +515,38 @@ def _check_recurrent(inf: Inferred, node) -> Optional[list]:
     dirs = recurrent_dirs(node)
     seq, batch, size = x
     gh = gates * hidden
-    want = {1: (dirs, gh, size), 2: (dirs, gh, hidden), 3: (dirs, 2 * gh), 5: (dirs, batch, hidden)}
+    want = {"W": (1, (dirs, gh, size)), "R": (2, (dirs, gh, hidden)), "B": (3, (dirs, 2 * gh)),
+            "initial_h": (5, (dirs, batch, hidden))}
     if node.op == "LSTM":
-        want.update({6: (dirs, batch, hidden), 7: (dirs, 3 * hidden)})
-    inputs, shapes, dims = [node.input(0)], [x], []
-    for i, w in want.items():
+        want.update({"initial_c": (6, (dirs, batch, hidden)), "P": (7, (dirs, 3 * hidden))})
+    found = []
+    for name, (i, w) in want.items():
         if not node.input(i):
             continue
         s = inf.shape(node.input(i))
         if s is None or len(s) != len(w):
             return None
-        inputs.append(node.input(i))
-        shapes.append(s)
-        dims += [(k, (d, e), "equal") for k, (d, e) in enumerate(zip(s, w)) if d != e]
+        got = _axis_checks(node, (node.input(0), node.input(i)), (x, s),
+                           [(k, (d, e), "equal") for k, (d, e) in enumerate(zip(s, w)) if d != e], f"{name}'s shape")
+        if got is None:
+            return None
+        found += got
     if node.input(4):
         s, v = inf.shape(node.input(4)), inf.value(node.input(4))
         if s is None or v is None or len(s) != 1 or any(not isinstance(t, int) for t in v):
             return None  # lengths given at run time: data, not shapes
-        inputs.append(node.input(4))
-        shapes.append(s)
-        dims.append((1, (batch, s[0]), "equal"))
-        if v:
-            dims += [(0, (add(sub(seq, max(v)), 1),), "positive"), (0, (min(v) + 1,), "positive")]
-    if node.op != "RNN":
-        dims.append((1, (batch,), "positive"))
+        lens = (node.input(0), node.input(4)), (x, s)
+        got = _axis_checks(node, *lens, [(1, (batch, s[0]), "equal")], "sequence_lens's shape")
+        values = _axis_checks(node, *lens, [(0, (add(sub(seq, max(v)), 1),), "positive"),
+                                            (0, (min(v) + 1,), "positive")] if v else [], "sequence_lens values")
+        if got is None or values is None:
+            return None
+        found += got + values
+    empty = [(1, (batch,), "positive")] if node.op != "RNN" else []
     if node.op == "GRU":
-        dims.append((0, (seq,), "positive"))
-    return _axis_checks(node, tuple(inputs), tuple(shapes), dims, "recurrent input shapes")
-
+        empty.append((0, (seq,), "positive"))
+    got = _axis_checks(node, (node.input(0),), (x,), empty, "non-empty input")
+    return None if got is None else found + got
 
 # ONNX op -> its run-time shape check (merges are above, in each dialect's merge_ops); None from a rule: the
 # check could not be stated (an unknown, see unknowns())

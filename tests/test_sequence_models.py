@@ -240,14 +240,24 @@ def test_recurrent_op_onnxruntime_rejects_abstains_naming_it(attrs, words, tmp_p
 
 
 @pytest.mark.runtime
-def test_pinned_recurrent_failure_is_an_error_with_onnxruntimes_words(tmp_path):
-    model = crnn("GRU")
+@pytest.mark.parametrize("build, bad, good, words", [
+    (lambda: crnn("GRU"), (1, 1, 20, 5), (1, 1, 16, 5), "Input W must have shape"),
+    (lambda: traced_state("LSTM"), (2, 2, 5), (1, 2, 5), "Input initial_h must have shape"),
+    (lambda: seq_lens("RNN"), (1, 2, 7), (2, 2, 7), "Input sequence_lens must have shape"),
+    (lambda: seq_lens("LSTM"), (2, 2, 5), (2, 2, 6), "Invalid value/s in sequence_lens"),
+])
+def test_pinned_recurrent_failure_is_an_error_with_onnxruntimes_words(build, bad, good, words, tmp_path):
+    from shapelint.frameworks.onnx import RUNTIME_WORDS
+
+    model = build()
     path = _save(model, tmp_path)
-    ok, err = _run_all(model, (1, 1, 20, 5))
-    assert not ok and "Input W must have shape" in err, err
-    errors = [f for f in lint(path, {"x": (1, 1, 20, 5)}).findings if f.severity == "error"]
-    assert errors and errors[0].node == next(n.name for n in model.graph.node if n.op_type == "GRU"), errors
-    assert not [f for f in lint(path, {"x": (1, 1, 16, 5)}).findings if f.severity == "error"]
+    ok, err = _run_all(model, bad)
+    assert not ok and words in err, err
+    errors = [f for f in lint(path, {"x": bad}).findings if f.severity == "error"]
+    node = next(n for n in model.graph.node if n.op_type in GATES)
+    assert errors and errors[0].node == node.name and words in errors[0].message, errors
+    assert words in RUNTIME_WORDS.values()
+    assert _run_all(model, good)[0] and not [f for f in lint(path, {"x": good}).findings if f.severity == "error"]
 
 
 def cropped(op):

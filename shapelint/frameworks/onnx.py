@@ -886,6 +886,9 @@ RUNTIME_WORDS = {
     "SpaceToDepth": "SpaceToDepth requires input",
     "Einsum": "Please check input shapes/equation provided",
     "Pad": "Tensor shape.Size() must be >= 0",
+    **{f"{op}/{name}'s shape": f"Input {name} must have shape" for op in ("LSTM", "GRU", "RNN")
+       for name in ("W", "R", "B", "initial_h", "initial_c", "P", "sequence_lens")},
+    **{f"{op}/sequence_lens values": "Invalid value/s in sequence_lens" for op in ("LSTM", "GRU", "RNN")},
 }
 
 
