@@ -19,10 +19,14 @@ from typing import Optional
 from .infer import CAUGHT as _CAUGHT, Inferred
 from .frameworks import dialect, of_graph, op_key, op_keys
 from .frameworks.tf import tf_transposed_verdict
+from .frameworks.onnx import RECURRENT_GATES, recurrent_dirs
 from . import sizes
 from .ir import Node
 from .symbolic import (
     display_name,
+    Expr,
+    Prod,
+    Sym,
     BroadcastPred,
     EqualPred,
     Invalid,
@@ -157,8 +161,10 @@ def _unknown(d) -> bool:
 
 def _factors_cancel(a: list, b: list) -> tuple:
     """Two products given as lists of factors, with the factors they share removed (sizes are
-    ≥ 1, so a common factor never decides an equality) and the integer parts reduced."""
-    a, b = list(a), list(b)
+    ≥ 1, so a common factor never decides an equality) and the integer parts reduced. A factor
+    c·x (a single term) or a product of atoms is split first: ConvTasNet's [2·N, 1, 8·floor(L/8)]
+    against [N, 2, L] is 8·floor(L/8) = L, a condition on L alone."""
+    a, b = _split_factors(a), _split_factors(b)
     for x in list(a):
         if not isinstance(x, int) and x in b:
             a.remove(x)
@@ -174,6 +180,22 @@ def _factors_cancel(a: list, b: list) -> tuple:
         g = math.gcd(ka, kb)
         ka, kb = ka // g, kb // g
     return [ka] + [x for x in a if not isinstance(x, int)], [kb] + [x for x in b if not isinstance(x, int)]
+
+
+def _split_factors(fs) -> list:
+    """c·N·W as c, N, W where every factor is an input dim (≥ 1, so cancelling one is exact);
+    anything else (floor(H/8) may be 0) stays whole."""
+    out = []
+    for x in fs:
+        if isinstance(x, Expr) and len(x.terms) == 1 and not x.const and x.terms[0][1] > 0:
+            (atom, c), = x.terms
+            factors = atom.factors if isinstance(atom, Prod) else (atom,)
+            if all(isinstance(f, Sym) for f in factors):
+                out.append(c)
+                out.extend(Expr(((f, 1),)) for f in factors)
+                continue
+        out.append(x)
+    return out
 
 
 def _product(fs) -> Dim:
@@ -267,7 +289,12 @@ def _check_reshape(inf: Inferred, node) -> Optional[list]:
                           (AxisCheck(0, (_product(s), p * (_product(s) // p)), "equal"),), "element count")]
     if not _known(out):
         return None
-    return _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    found = _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    if target is not None and -1 in target:  # onnxruntime: "size != 0", the dims besides the -1 not empty
+        found += _axis_checks(node, (node.input(0), node.input(1)), (s, out),
+                              [(k, (d,), "positive") for k, (t, d) in enumerate(zip(target, out))
+                               if t != -1 and not isinstance(d, int)], "element count") or []
+    return found
 
 
 def _check_matmul(inf: Inferred, node) -> Optional[list]:
@@ -518,6 +545,52 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
                                                       if not isinstance(d, int)], "padded size ≥ 0")
 
 
+def _check_recurrent(inf: Inferred, node) -> Optional[list]:
+    """onnxruntime's checks on LSTM / GRU / RNN inputs (rnn_helpers, measured with 1.32): W, R, B,
+    initial_h, initial_c and P of the shapes the node's hidden_size, direction and X imply
+    ("Input W must have shape {1,16,4}"), sequence_lens of [batch] with values in [0, seq_length],
+    and no empty batch (LSTM, GRU) or empty sequence (GRU): those abort the process. One check per
+    input, named after it (RUNTIME_WORDS quotes each)."""
+    x = inf.shape(node.input(0))
+    gates, hidden = RECURRENT_GATES[node.op], node.attr("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int):
+        return None
+    dirs = recurrent_dirs(node)
+    seq, batch, size = x
+    gh = gates * hidden
+    want = {"W": (1, (dirs, gh, size)), "R": (2, (dirs, gh, hidden)), "B": (3, (dirs, 2 * gh)),
+            "initial_h": (5, (dirs, batch, hidden))}
+    if node.op == "LSTM":
+        want.update({"initial_c": (6, (dirs, batch, hidden)), "P": (7, (dirs, 3 * hidden))})
+    found = []
+    for name, (i, w) in want.items():
+        if not node.input(i):
+            continue
+        s = inf.shape(node.input(i))
+        if s is None or len(s) != len(w):
+            return None
+        got = _axis_checks(node, (node.input(0), node.input(i)), (x, s),
+                           [(k, (d, e), "equal") for k, (d, e) in enumerate(zip(s, w)) if d != e], f"{name}'s shape")
+        if got is None:
+            return None
+        found += got
+    if node.input(4):
+        s, v = inf.shape(node.input(4)), inf.value(node.input(4))
+        if s is None or v is None or len(s) != 1 or any(not isinstance(t, int) for t in v):
+            return None  # lengths given at run time: data, not shapes
+        lens = (node.input(0), node.input(4)), (x, s)
+        got = _axis_checks(node, *lens, [(1, (batch, s[0]), "equal")], "sequence_lens's shape")
+        values = _axis_checks(node, *lens, [(0, (add(sub(seq, max(v)), 1),), "positive"),
+                                            (0, (min(v) + 1,), "positive")] if v else [], "sequence_lens values")
+        if got is None or values is None:
+            return None
+        found += got + values
+    empty = [(1, (batch,), "positive")] if node.op != "RNN" else []
+    if node.op == "GRU":
+        empty.append((0, (seq,), "positive"))
+    got = _axis_checks(node, (node.input(0),), (x,), empty, "non-empty input")
+    return None if got is None else found + got
+
 # ONNX op -> its run-time shape check (merges are above, in each dialect's merge_ops); None from a rule: the
 # check could not be stated (an unknown, see unknowns())
 SHAPE_CHECKS = {
@@ -535,6 +608,7 @@ SHAPE_CHECKS = {
     "SpaceToDepth": _check_depth_to_space,
     "Einsum": _check_einsum,
     "Pad": _check_pad,
+    **{op: _check_recurrent for op in RECURRENT_GATES},
     # no ONNX op: the TF family's (their dialects map their op names here)
     "SpaceToBatchND": _check_space_to_batch,
     "BatchToSpaceND": _check_batch_to_space,

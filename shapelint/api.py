@@ -126,7 +126,8 @@ def contract_record(path: str, graph, inf, got: "Optional[ContractRows]" = None)
     one per model; a model that cannot be read is ``{"file", "error"}`` there instead):
 
     - ``file``; ``inputs``: each graph input's ``name`` and ``shape`` (ints, symbols as text, null
-      for an unknown dim);
+      for an unknown dim); ``outputs``: each graph output's, as inferred (expressions over the
+      input dims as text: ``80·ceil(L/80)`` where a model pads and does not crop);
     - ``rows``: one per dynamic input dim whose sizes are restricted (:func:`contract_rows`);
     - ``fixed_size_failures``: the checks that fail whatever the dynamic sizes are (``rule``,
       ``node``, ``op``, ``axes``, ``message``, as ``check`` reports them): at the model's fixed
@@ -136,13 +137,15 @@ def contract_record(path: str, graph, inf, got: "Optional[ContractRows]" = None)
     """
     got = got if got is not None else contract_rows(inf, path)
     c = got.contract
-    inputs = []
-    for t in graph.inputs:
-        shape = inf.shape(t.name)
-        inputs.append({"name": t.name, "shape": None if shape is None else
-                       [d if isinstance(d, int) or d is None else str(d) for d in shape]})
-    return {"file": path, "inputs": inputs, "rows": got.rows, "fixed_size_failures": got.failures,
-            "proven": c.proven(), "unknown": [u.as_json() for u in c.unknown]}
+
+    def shape_of(name):
+        shape = inf.shape(name)
+        return None if shape is None else [d if isinstance(d, int) or d is None else str(d) for d in shape]
+
+    inputs = [{"name": t.name, "shape": shape_of(t.name)} for t in graph.inputs]
+    outputs = [{"name": name, "shape": shape_of(name)} for name in graph.outputs]
+    return {"file": path, "inputs": inputs, "outputs": outputs, "rows": got.rows,
+            "fixed_size_failures": got.failures, "proven": c.proven(), "unknown": [u.as_json() for u in c.unknown]}
 
 
 # the rules whose errors hold whatever the dynamic sizes: SL001's errors at every size (the runtime

@@ -340,6 +340,10 @@ def _contract_text(path: str, inf, got, record: dict) -> list:
     elif not rows and not record["fixed_size_failures"]:
         out.append(f"{path}: every size of every dynamic input dim works" if dynamic
                    else f"{path}: runs at its fixed sizes (it has no dynamic input dim)")
+    plain = {d for i in record["inputs"] for d in (i["shape"] or ()) if isinstance(d, str)}
+    for o in record["outputs"]:  # an output size that is not an input's: say what it is
+        if any(isinstance(d, str) and d not in plain for d in o["shape"] or ()):
+            out.append(f"{path}: output {o['name']}: [{', '.join('?' if d is None else str(d) for d in o['shape'])}]")
     for name, axis, reason in c.undecided:
         if not any(j["node"] == name and j["axis"] == axis for j in together):
             out.append(f"{path}: note: '{name}' axis {axis} not decided ({reason})")

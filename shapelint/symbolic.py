@@ -171,6 +171,9 @@ class Expr:
         parts = []
         for atom, c in self.terms:
             a = _paren_atom(atom)
+            if isinstance(atom, Floor) and all(k < 0 for _, k in atom.num.terms):
+                # −floor(−e/d) is ceil(e/d): 80·ceil(L/80) rather than -80·floor(-L/80)
+                a, c = f"ceil({_paren(neg(atom.num))}/{atom.den})", -c
             if c == 1:
                 parts.append(("+", a))
             elif c == -1:

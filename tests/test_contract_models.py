@@ -11,7 +11,7 @@ import pytest
 from shapelint.cli import main
 from tests.onnx_models import run, single_convt, unet
 
-KEYS = {"file", "inputs", "rows", "fixed_size_failures", "proven", "unknown"}
+KEYS = {"file", "inputs", "outputs", "rows", "fixed_size_failures", "proven", "unknown"}
 
 
 @pytest.fixture()

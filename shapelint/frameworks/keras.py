@@ -284,6 +284,61 @@ def _same(ctx):
     return _out(ctx.shape(0))
 
 
+# recurrent layers: how many state tensors return_state adds (h; LSTM's h and c)
+RECURRENT_STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
+
+
+def _frozen(v, key, default=None):
+    """``key`` of a nested config the loader froze into (key, value) pairs."""
+    if isinstance(v, tuple):
+        for pair in v:
+            if isinstance(pair, tuple) and len(pair) == 2 and pair[0] == key:
+                return pair[1]
+    return default
+
+
+def _recurrent_shapes(op, cfg, x) -> list:
+    """LSTM / GRU / SimpleRNN on x [batch, time, features]: [batch, time, units] with
+    return_sequences, else [batch, units]; return_state adds the states, [batch, units] each."""
+    units = cfg("units")
+    if op not in RECURRENT_STATES or not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        raise _v.Unknown(f"{op}: no positive integer units")
+    if len(x) != 3:
+        raise ValueError(f"{op}: input of rank {len(x)}, must be 3 ([batch, time, features])")
+    seq = (x[0], x[1], units) if cfg("return_sequences", False) else (x[0], units)
+    return [seq] + [(x[0], units)] * (RECURRENT_STATES[op] if cfg("return_state", False) else 0)
+
+
+def _recurrent(ctx):
+    x = ctx.shape(0)
+    if x is None:
+        return [(None, None)] * len(ctx.node.outputs)
+    shapes = _recurrent_shapes(ctx.node.op, ctx.node.attr, x)
+    return [(shapes[j] if j < len(shapes) else None, None) for j in range(len(ctx.node.outputs))]
+
+
+def _bidirectional(ctx):
+    """Bidirectional(LSTM/GRU/SimpleRNN), the backward layer as saved (Keras 3 always saves one)
+    or a copy of the forward one: merge_mode concat (the default) adds the two widths, sum, mul
+    and ave need them equal; return_state gives the forward states, then the backward ones.
+    merge_mode None (two outputs) abstains."""
+    x = ctx.shape(0)
+    mode = ctx.attr("merge_mode", "concat")
+    if mode not in ("concat", "sum", "mul", "ave"):
+        raise _v.Unknown(f"Bidirectional with merge_mode {mode!r}")
+    if x is None:
+        return [(None, None)] * len(ctx.node.outputs)
+    layers = [ctx.attr("layer"), ctx.attr("backward_layer") or ctx.attr("layer")]
+    got = [_recurrent_shapes(_frozen(v, "class_name"), lambda k, d=None, v=v: _frozen(_frozen(v, "config"), k, d), x)
+           for v in layers]
+    (fwd, *fwd_states), (bwd, *bwd_states) = got
+    if len(fwd) != len(bwd) or (mode != "concat" and fwd[-1] != bwd[-1]):
+        raise ValueError("Bidirectional: the forward and backward layers do not merge")
+    merged = fwd[:-1] + ((fwd[-1] + bwd[-1]) if mode == "concat" else fwd[-1],)
+    shapes = [merged] + fwd_states + bwd_states
+    return [(shapes[j] if j < len(shapes) else None, None) for j in range(len(ctx.node.outputs))]
+
+
 CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
                "DepthwiseConv2D")
 TRANSPOSED_LAYERS = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -311,6 +366,8 @@ KERAS_RULES = {
     "RepeatVector": _repeat_vector,
     "Embedding": _embedding,
     "Concatenate": _concatenate,
+    **{op: _recurrent for op in RECURRENT_STATES},
+    "Bidirectional": _bidirectional,
     **{op: _alias("Add") for op in ELEMENTWISE_LAYERS},
     **{op: _same for op in (
         "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
