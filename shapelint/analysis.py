@@ -54,7 +54,12 @@ class AxisCheck:
         return {"equal": EqualPred, "broadcast": BroadcastPred, "positive": PositivePred}[self.kind]()
 
     def present(self) -> tuple:
-        return tuple(d for d in self.dims if d is not None)
+        """The dims that are there, each once (for every kind of check a repeated dim decides
+        nothing new: a Concat of one tensor 100,000 times has one dim to solve), computed once."""
+        got = self.__dict__.get("_present")
+        if got is None:
+            got = self.__dict__["_present"] = tuple(dict.fromkeys(d for d in self.dims if d is not None))
+        return got
 
     def holds_at(self, env) -> bool:
         try:
@@ -139,6 +144,13 @@ def merges(inf: Inferred) -> list:
             axes.append(AxisCheck(k, tuple(dims), kind))
         if axes:
             out.append(Merge(node, names, shapes, tuple(axes)))
+    if len(out) > limits.MAX_MERGES:  # each costs ~1 ms and ~12 KB to judge: past the limit, abstain there
+        why = (f"one of {len(out):,} merges whose inputs may disagree, over the limit of {limits.MAX_MERGES:,} "
+               f"judged per model (shapelint.limits.MAX_MERGES): not judged")
+        for m in out[limits.MAX_MERGES:]:
+            inf.lost.setdefault(m.node.name, (m.node.op, why))
+        inf.memo.pop("unknowns", None)
+        out = out[:limits.MAX_MERGES]
     if unknown:
         note = (f"{len(unknown)} merge node(s) not checked because an input's shape is unknown "
                 f"(e.g. '{unknown[0]}')")
@@ -962,9 +974,9 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     output is negative or a Conv/pool gets an empty input (onnxruntime's "Invalid input shape",
     "out_size >= 0"), a Conv/ConvTranspose output is < 1, or a concrete merge axis disagrees;
     None when an empty tensor reaches an op whose behaviour on it was not measured."""
-    at_merge: dict = {}
+    at_merge: dict = {}  # by node (its id: a malformed graph may give a thousand nodes one name)
     for m in merges(inf) + shape_checks(inf):
-        at_merge.setdefault(m.node.name, []).append(m)
+        at_merge.setdefault(id(m.node), []).append(m)
     too_big = {node.name for _s, ss, node, _a in _output_shape_limits(inf) if ss is None}
     tainted: set = set()
     fails = False
@@ -995,7 +1007,7 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
             if y is not None and node.op in d.erratic_at_zero and 0 in _ints(spatial_dims(node, y)):
                 tainted.update(outs)  # the runtime's result here depends on its build
                 continue
-        if any(not ax.holds_at({}) for m in at_merge.get(node.name, ()) for ax in m.axes
+        if any(not ax.holds_at({}) for m in at_merge.get(id(node), ()) for ax in m.axes
                if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
             fails = True
             continue

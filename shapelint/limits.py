@@ -24,6 +24,10 @@ MAX_NODES = 600_000
 # the file). Real graphs list 3-8 per node (make_large's 600,000 nodes: 4.1M); 6M of the costliest
 # kind (empty attributes, one node's outputs) peak at ~1.5 GB
 MAX_GRAPH_ITEMS = 6_000_000
+# merges (Concat, Add…) whose inputs may disagree, judged per model: each costs ~1 ms and ~12 KB
+# (600,000 such Concats took 566 s and 7.2 GB); past the limit the rest are not judged, an
+# abstention (SL005) that names the limit. Real models have a few thousand at most
+MAX_MERGES = 50_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_INLINED_CALLS = 50_000  # SavedModel function calls inlined in all (a call tree doubles per level)

@@ -106,11 +106,16 @@ def _sides(m, ax, env):
     """The two inputs that disagree on this axis at ``env`` (a failing size)."""
     idx = [j for j, d in enumerate(ax.dims) if d is not None and not (ax.kind == "broadcast" and d == 1)]
 
+    done: dict = {}
+
     def val(j):
-        try:
-            return evaluate(ax.dims[j], env)
-        except Invalid:
-            return None
+        d = ax.dims[j]
+        if id(d) not in done:  # each distinct dim evaluated once (a Concat of one tensor 100,000 times)
+            try:
+                done[id(d)] = evaluate(d, env)
+            except Invalid:
+                done[id(d)] = None
+        return done[id(d)]
 
     vals = {j: val(j) for j in idx}
     if ax.kind == "broadcast":

@@ -505,6 +505,8 @@ def _conv(ctx):
     x = ctx.shape(0)
     if w is None or x is None:
         return _out(None if x is None else (x[0],) + (None,) * (len(x) - 1))
+    if len(w) != len(x):
+        raise ValueError(f"weight of rank {len(w)} for an input of rank {len(x)}")
     kernel = ctx.attr("kernel_shape") or tuple(w[2:])
     _need(all(isinstance(k, int) for k in kernel) or None)
     return _out(_conv_like(ctx, kernel, w[0]))
@@ -515,6 +517,8 @@ def _pool(ctx):
     kernel = ctx.attr("kernel_shape")
     if x is None or kernel is None:
         return _out(None)
+    if len(x) < 3:
+        raise ValueError(f"input of rank {len(x)}")
     shape = _conv_like(ctx, kernel, x[1])
     return [(shape, None), (shape, None)]
 
