@@ -1593,13 +1593,14 @@ class _Watchdog:
 
 def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int = 0, extra_seeds=(),
         worker: int = 0, families=("bytes",), heavy: bool = True, per_mb: float = 5.0, mem_mb: float = 2048,
-        output_share: float = 0.1, progress: int = 0, watchdog: bool = False, per_item: float = 1e-4,
+        output_share: float = 0.1, progress: int = 0, watchdog: bool = False, per_item: float = 4e-3,
         exclude=()) -> dict:
     """Lint ``n`` mutants (deterministic for a seed) of the given ``families``; a summary dict.
 
     Bounds: a lint over ``timeout`` + ``per_mb`` seconds per MB of the mutant + ``per_item``
     seconds per item a count mutation added (nodes, layers, inputs, dims: shapelint's work is
-    linear in them, and up to limits.MAX_NODES of them is a minute) is "slow"; a peak RSS over
+    linear in them; a node with a dynamic finding costs ~1 ms, 3 ms on a busy machine) is "slow";
+    a peak RSS over
     ``mem_mb`` is "memory". ``exclude``: mutations whose name starts so are drawn again. Every mutant of a name family (and ``output_share`` of the
     others) also runs one command of OUTPUT_COMMANDS in-process, whose output is checked; a
     renaming's verdict is compared with the original's; every ``cli_every``-th mutant runs the CLI
@@ -1618,6 +1619,7 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
     max_rss, max_rss_by = _rss_mb(), "start"
     max_child_rss = 0.0
     dog = _Watchdog(out_dir, worker) if watchdog else None
+    parent = os.getppid()
     tmp = tempfile.mkdtemp(prefix="shapelint_mut_")
     started = time.time()
 
@@ -1646,6 +1648,8 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
 
     try:
         for k in range(n):
+            if watchdog and os.getppid() != parent:  # the run was stopped: a worker does not outlive it
+                os._exit(1)
             family = rng.choices(families, weights)[0] if len(families) > 1 else families[0]
             m = make_mutant(rng, family, corpus)
             for _ in range(50):
@@ -1757,8 +1761,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per lint (default 10), plus --per-mb")
     ap.add_argument("--per-mb", type=float, default=5.0, help="seconds more per MB of the mutant, or of a .keras "
                     "file's config.json (default 5: work linear in the input's size is allowed, a hang is not)")
-    ap.add_argument("--per-item", type=float, default=1e-4, help="seconds more per item a count mutation added "
-                    "(nodes, layers, inputs, dims; default 0.0001: 600,000 nodes get a minute)")
+    ap.add_argument("--per-item", type=float, default=4e-3, help="seconds more per item a count mutation added "
+                    "(nodes, layers, inputs, dims; default 0.004: a node with a dynamic finding costs ~1 ms, 3 ms "
+                    "on 2 cores under a load of 6)")
     ap.add_argument("--mem-mb", type=float, default=2048, help="peak RSS bound per process in MB (default 2048)")
     ap.add_argument("--exclude", action="append", default=[], metavar="MUTATION",
                     help="draw again mutations whose name starts so (repeatable), e.g. tflite-counts:same-names")

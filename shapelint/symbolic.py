@@ -53,6 +53,20 @@ def _cached_hash(fields):
     return __hash__
 
 
+def _cached_str(fn):
+    """``fn`` (a __str__) computed once per object: an expression is printed again and again (each
+    finding, each message), and deep ones cost milliseconds."""
+
+    def __str__(self):
+        text = self.__dict__.get("_str")
+        if text is None:
+            text = fn(self)
+            object.__setattr__(self, "_str", text)
+        return text
+
+    return __str__
+
+
 def _getstate(self):
     # the cached hash is this process's (str hashes are salted per process): never pickled
     return {k: v for k, v in self.__dict__.items() if k != "_hash"}
@@ -85,6 +99,7 @@ class Floor:
     num: "Expr"
     den: int
 
+    @_cached_str
     def __str__(self) -> str:
         # floor((e + d-1)/d) reads better as ceil(e/d)
         if self.num.const % self.den == self.den - 1 and self.den > 1:
@@ -100,6 +115,7 @@ class Prod:
     __hash__ = _cached_hash(("factors",))
     __getstate__ = _getstate
 
+    @_cached_str
     def __str__(self) -> str:
         return "·".join(_paren_atom(f) for f in self.factors)
 
@@ -113,6 +129,7 @@ class MinMax:
     __hash__ = _cached_hash(("kind", "a", "b"))
     __getstate__ = _getstate
 
+    @_cached_str
     def __str__(self) -> str:
         return f"{self.kind}({self.a}, {self.b})"
 
@@ -167,6 +184,7 @@ class Expr:
     def __neg__(self):
         return neg(self)
 
+    @_cached_str
     def __str__(self) -> str:
         parts = []
         for atom, c in self.terms:
