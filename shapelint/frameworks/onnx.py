@@ -632,8 +632,8 @@ def _resize(ctx):
     if sizes_v is not None:
         if ctx.attr("keep_aspect_ratio_policy", "stretch") not in ("stretch", None):
             return _out((None,) * rank)
-        if not all(v.__class__ is int for v in sizes_v):  # (a float tensor: sizes must be int64)
-            raise ValueError(f"sizes {list(sizes_v)[:8]!r} are not integers")
+        if any(isinstance(v, (float, Rat)) for v in sizes_v):  # (a float tensor: sizes must be int64;
+            raise ValueError(f"sizes {list(sizes_v)[:8]!r} are not integers")  # a symbolic size is one)
         for a, v in zip(axes, sizes_v):
             out[a] = v
         return _out(tuple(out))
