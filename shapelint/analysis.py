@@ -9,6 +9,8 @@ of every merge and run-time shape check at that size (:meth:`Contract.runs`).
 
 from __future__ import annotations
 
+from . import limits
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,10 +19,14 @@ from typing import Optional
 from .infer import CAUGHT as _CAUGHT, Inferred
 from .frameworks import dialect, of_graph, op_key, op_keys
 from .frameworks.tf import tf_transposed_verdict
-from . import limits, sizes
+from .frameworks.onnx import RECURRENT_GATES, recurrent_dirs
+from . import sizes
 from .ir import Node
 from .symbolic import (
     display_name,
+    Expr,
+    Prod,
+    Sym,
     BroadcastPred,
     EqualPred,
     Invalid,
@@ -167,8 +173,10 @@ def _unknown(d) -> bool:
 
 def _factors_cancel(a: list, b: list) -> tuple:
     """Two products given as lists of factors, with the factors they share removed (sizes are
-    ≥ 1, so a common factor never decides an equality) and the integer parts reduced."""
-    a, b = list(a), list(b)
+    ≥ 1, so a common factor never decides an equality) and the integer parts reduced. A factor
+    c·x (a single term) or a product of atoms is split first: ConvTasNet's [2·N, 1, 8·floor(L/8)]
+    against [N, 2, L] is 8·floor(L/8) = L, a condition on L alone."""
+    a, b = _split_factors(a), _split_factors(b)
     for x in list(a):
         if not isinstance(x, int) and x in b:
             a.remove(x)
@@ -184,6 +192,22 @@ def _factors_cancel(a: list, b: list) -> tuple:
         g = math.gcd(ka, kb)
         ka, kb = ka // g, kb // g
     return [ka] + [x for x in a if not isinstance(x, int)], [kb] + [x for x in b if not isinstance(x, int)]
+
+
+def _split_factors(fs) -> list:
+    """c·N·W as c, N, W where every factor is an input dim (≥ 1, so cancelling one is exact);
+    anything else (floor(H/8) may be 0) stays whole."""
+    out = []
+    for x in fs:
+        if isinstance(x, Expr) and len(x.terms) == 1 and not x.const and x.terms[0][1] > 0:
+            (atom, c), = x.terms
+            factors = atom.factors if isinstance(atom, Prod) else (atom,)
+            if all(isinstance(f, Sym) for f in factors):
+                out.append(c)
+                out.extend(Expr(((f, 1),)) for f in factors)
+                continue
+        out.append(x)
+    return out
 
 
 def _product(fs) -> Dim:
@@ -277,7 +301,12 @@ def _check_reshape(inf: Inferred, node) -> Optional[list]:
                           (AxisCheck(0, (_product(s), p * (_product(s) // p)), "equal"),), "element count")]
     if not _known(out):
         return None
-    return _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    found = _equal_products(node, (node.input(0), node.input(1)), (s, out), list(s), list(out), "element count")
+    if target is not None and -1 in target:  # onnxruntime: "size != 0", the dims besides the -1 not empty
+        found += _axis_checks(node, (node.input(0), node.input(1)), (s, out),
+                              [(k, (d,), "positive") for k, (t, d) in enumerate(zip(target, out))
+                               if t != -1 and not isinstance(d, int)], "element count") or []
+    return found
 
 
 def _check_matmul(inf: Inferred, node) -> Optional[list]:
@@ -452,6 +481,47 @@ def _check_depth_to_space(inf: Inferred, node) -> Optional[list]:
     return _axis_checks(node, (node.input(0),), (x,), checks, f"divisible by the block size {b}")
 
 
+def _space_batch_args(inf: Inferred, node):
+    x, block, pads = inf.shape(node.input(0)), inf.value(node.input(1)), inf.value(node.input(2))
+    if x is None or block is None or pads is None or len(pads) != 2 * len(block) or not 1 <= len(block) < len(x) \
+            or any(not isinstance(b, int) or b < 1 for b in block):
+        return None
+    return x, tuple(block), tuple(pads)
+
+
+def _check_space_to_batch(inf: Inferred, node) -> Optional[list]:
+    """SpaceToBatchND(x, block_shape, paddings) (TF, TFLite; ONNX has none): each padded spatial
+    size divides by its block (TF: "padded_shape[j]=… is not divisible by block_shape[j]=…")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, pads = got
+    checks = []
+    for j, b in enumerate(block):
+        padded = add(add(x[1 + j], pads[2 * j]), pads[2 * j + 1])
+        if b > 1:
+            checks.append((1 + j, (padded, mul(b, floordiv(padded, b))), "equal"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "padded size divisible by the block size")
+
+
+def _check_batch_to_space(inf: Inferred, node) -> Optional[list]:
+    """BatchToSpaceND(x, block_shape, crops): the batch divides by prod(block_shape), and each
+    cropped size is ≥ 0 (TF: "Negative output dimension size caused by overly large crop")."""
+    got = _space_batch_args(inf, node)
+    if got is None:
+        return None
+    x, block, crops = got
+    n = math.prod(block)
+    checks = [(0, (x[0], mul(n, floordiv(x[0], n))), "equal")] if n > 1 and x[0] is not None else []
+    for j, b in enumerate(block):
+        size = sub(sub(mul(x[1 + j], b), crops[2 * j]), crops[2 * j + 1]) if x[1 + j] is not None else None
+        if not isinstance(size, int):
+            checks.append((1 + j, (add(size, 1) if size is not None else None,), "positive"))
+        elif size < 0:
+            checks.append((1 + j, (size + 1,), "positive"))
+    return _axis_checks(node, (node.input(0),), (x,), checks, "batch divisible by the block, crops within the size")
+
+
 def _check_einsum(inf: Inferred, node) -> Optional[list]:
     eq = node.attr("equation")
     if isinstance(eq, bytes):
@@ -487,6 +557,52 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
                                                       if not isinstance(d, int)], "padded size ≥ 0")
 
 
+def _check_recurrent(inf: Inferred, node) -> Optional[list]:
+    """onnxruntime's checks on LSTM / GRU / RNN inputs (rnn_helpers, measured with 1.32): W, R, B,
+    initial_h, initial_c and P of the shapes the node's hidden_size, direction and X imply
+    ("Input W must have shape {1,16,4}"), sequence_lens of [batch] with values in [0, seq_length],
+    and no empty batch (LSTM, GRU) or empty sequence (GRU): those abort the process. One check per
+    input, named after it (RUNTIME_WORDS quotes each)."""
+    x = inf.shape(node.input(0))
+    gates, hidden = RECURRENT_GATES[node.op], node.attr("hidden_size")
+    if x is None or len(x) != 3 or not isinstance(hidden, int):
+        return None
+    dirs = recurrent_dirs(node)
+    seq, batch, size = x
+    gh = gates * hidden
+    want = {"W": (1, (dirs, gh, size)), "R": (2, (dirs, gh, hidden)), "B": (3, (dirs, 2 * gh)),
+            "initial_h": (5, (dirs, batch, hidden))}
+    if node.op == "LSTM":
+        want.update({"initial_c": (6, (dirs, batch, hidden)), "P": (7, (dirs, 3 * hidden))})
+    found = []
+    for name, (i, w) in want.items():
+        if not node.input(i):
+            continue
+        s = inf.shape(node.input(i))
+        if s is None or len(s) != len(w):
+            return None
+        got = _axis_checks(node, (node.input(0), node.input(i)), (x, s),
+                           [(k, (d, e), "equal") for k, (d, e) in enumerate(zip(s, w)) if d != e], f"{name}'s shape")
+        if got is None:
+            return None
+        found += got
+    if node.input(4):
+        s, v = inf.shape(node.input(4)), inf.value(node.input(4))
+        if s is None or v is None or len(s) != 1 or any(not isinstance(t, int) for t in v):
+            return None  # lengths given at run time: data, not shapes
+        lens = (node.input(0), node.input(4)), (x, s)
+        got = _axis_checks(node, *lens, [(1, (batch, s[0]), "equal")], "sequence_lens's shape")
+        values = _axis_checks(node, *lens, [(0, (add(sub(seq, max(v)), 1),), "positive"),
+                                            (0, (min(v) + 1,), "positive")] if v else [], "sequence_lens values")
+        if got is None or values is None:
+            return None
+        found += got + values
+    empty = [(1, (batch,), "positive")] if node.op != "RNN" else []
+    if node.op == "GRU":
+        empty.append((0, (seq,), "positive"))
+    got = _axis_checks(node, (node.input(0),), (x,), empty, "non-empty input")
+    return None if got is None else found + got
+
 # ONNX op -> its run-time shape check (merges are above, in each dialect's merge_ops); None from a rule: the
 # check could not be stated (an unknown, see unknowns())
 SHAPE_CHECKS = {
@@ -504,6 +620,10 @@ SHAPE_CHECKS = {
     "SpaceToDepth": _check_depth_to_space,
     "Einsum": _check_einsum,
     "Pad": _check_pad,
+    **{op: _check_recurrent for op in RECURRENT_GATES},
+    # no ONNX op: the TF family's (their dialects map their op names here)
+    "SpaceToBatchND": _check_space_to_batch,
+    "BatchToSpaceND": _check_batch_to_space,
 }
 
 def shape_checks(inf: Inferred) -> list:
@@ -598,6 +718,12 @@ def unknowns(inf: Inferred) -> list:
                 and not all(_complete(inf.shape(n)) for n in ins if n) and merge_spec(node, inf) is not None:
             out.append(Unknown(node.name, node.op, "an input's shape is unknown, so the merge is not checked"))
             tainted.update(o for o in node.outputs if o)
+    # a graph output no node makes (a reference the loader could not resolve): its shape is unknown
+    # with no op to blame, and the model's verdict must not pass over it
+    for o in inf.graph.outputs:
+        if o and o not in inf.producer and not _complete(inf.shape(o)):
+            out.append(Unknown(o, "output", "the graph output is made by no node shapelint read: its shape is "
+                                            "unknown"))
     order = {n.name: k for k, n in enumerate(inf.graph.nodes)}
     out.sort(key=lambda u: order.get(u.node, -1))
     inf.memo["unknowns"] = out
@@ -649,8 +775,9 @@ def axis_verdict(check: AxisCheck) -> AxisVerdict:
 
 
 # windowed ops, keyed as frameworks.op_key names them: below the window the runtime fails (sized:
-# ONNX Conv/ConvTranspose), truncates (ONNX pools) or is erratic (the TF family: an error, a crash,
-# an empty or a 1-pixel output, measured), where shapelint abstains
+# ONNX Conv/ConvTranspose, Keras Conv2D), truncates (ONNX pools; the TF family's 2-D windows: negative
+# fails, 0 is an empty tensor, measured) or was not measured (the TF family's 3-D windows, erratic_ops), where
+# shapelint abstains
 POOL_OPS = op_keys("pool_ops")
 SIZED_OPS = op_keys("sized_ops") | POOL_OPS
 ABSTAIN_SIZED = POOL_OPS | op_keys("erratic_ops")
@@ -788,6 +915,18 @@ class Contract:
         return (f"{display_name(name)} = {left[0]}…{left[-1]}, where a pool window exceeds its input, not evaluated "
                 f"({len(left)} sizes × the whole graph: too costly here); pin one with --input-shape to check it")
 
+    def abstains(self, name: str) -> list:
+        """The sizes of ``name`` at which :meth:`runs` abstains whatever the other dims are: below a
+        TensorFlow, Keras or TFLite window where no measurement says what the runtime does, or an ONNX pool's
+        window where that was not evaluated. Listed up to one period past the largest threshold of
+        the dim's sets: from there on the verdict repeats, so these are all of them unless the
+        last period has some too (which would recur)."""
+        sets = [d[name] for d in (self.domain, self.conv_domain, self.pool_domain, self.sets) if d and name in d]
+        period = math.lcm(*(ss.modulus for ss in sets)) if sets else 1
+        top = max([ss.start for ss in sets] + [x + 1 for x in (self.small or {}).get(name, {})]
+                  + [x + 1 for x in (self.unevaluated or {}).get(name, ())] + [1])
+        return [x for x in range(1, top + period) if self._runs_symbol(name, x) is None]
+
     def _below_window(self, name: str, x: int) -> bool:
         return x in (self.small or {}).get(name, {}) or x in (self.unevaluated or {}).get(name, ())
 
@@ -806,7 +945,7 @@ class Contract:
 
     def runs(self, env: dict) -> Optional[bool]:
         """Predicted verdict at concrete sizes: True, False, or None where a TensorFlow, Keras or
-        TFLite window would be larger than its input (their runtimes are erratic there). A Conv
+        TFLite window not measured (3-D) would be larger than its input, or an empty tensor reaches an op. A Conv
         or ConvTranspose output < 1 is a failure; ONNX pools whose window exceeds the input follow
         onnxruntime (see :func:`concrete_verdict`)."""
         if self.static_failures:
@@ -853,14 +992,20 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
         # or any input of an elementwise merge / Concat
         data = ins if node.op in d.merge_ops else ins[:1]
         empty = any(0 in _ints(inf.shape(n) or ()) for n in data)
+        if empty and node.op not in d.empty_ok and node.op not in d.empty_fails:
+            tainted.update(outs)  # what the runtime does on an empty tensor here was not measured
+            continue
         if (node.op in d.sized_ops or node.op in d.pool_ops) and x is not None and len(x) > 2:
-            if any(v <= 0 for v in _ints(x[2:])) and node.op in d.empty_fails:
+            if any(v <= 0 for v in _ints(spatial_dims(node, x))) and node.op in d.empty_fails:
                 fails = True
                 continue
             y = inf.shape(outs[0]) if outs else None
             floor = 0 if node.op in d.pool_ops else 1
-            if y is not None and any(d < floor for d in _ints(y[2:])):
+            if y is not None and any(v < floor for v in _ints(spatial_dims(node, y))):
                 fails = True
+                continue
+            if y is not None and node.op in d.erratic_at_zero and 0 in _ints(spatial_dims(node, y)):
+                tainted.update(outs)  # the runtime's result here depends on its build
                 continue
         if any(not ax.holds_at({}) for m in at_merge.get(id(node), ()) for ax in m.axes
                if not symbols(*ax.present())) or node.name in too_big:  # a merge that disagrees; an output_shape no padding reaches
@@ -873,8 +1018,8 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
     return None if tainted else True
 
 
-MAX_SMALL = 256  # sizes per symbol evaluated one by one below the ONNX pools' windows
-MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
+MAX_SMALL = limits.MAX_SMALL_SIZES  # sizes per symbol evaluated one by one below the pools' windows
+MAX_SMALL_WORK = limits.MAX_SMALL_WORK  # node inferences in all for those (a big graph with deep pools: abstain)
 SMALL_WORK_INPUTS = 4  # a node's inputs past this many count as one node inference each (a 100k-input Concat)
 
 
@@ -927,7 +1072,7 @@ def contract(inf: Inferred, found: Optional[list] = None) -> Contract:
                 prev = sets.get(v.symbol)
                 sets[v.symbol] = v.sizes if prev is None else prev.intersect(v.sizes)
     for node, _x, _shape, bad in too_small(inf):  # a fixed-size Conv output < 1: fails at every size
-        static.append((node.name, 2 + bad[0]))
+        static.append((node.name, bad[0]))
     for name, ss, node, axis in _output_shape_limits(inf):
         if ss is None:
             static.append((node.name, axis))
@@ -979,7 +1124,7 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
                 own = (node.name, "size")
                 if key not in SIZED_OPS and up is None:
                     note = (f"'{node.name}' ({node.op}) gets an input smaller than its window at these sizes: the "
-                            f"runtime's behaviour there is erratic (an error, or an odd output), so nothing after "
+                            f"runtime's behaviour there was not measured, so nothing after "
                             f"it is analysed")
                     if note not in inf.notes:
                         inf.notes.append(note)
@@ -994,7 +1139,9 @@ def fixed_size_failures(inf: Inferred, found: list) -> dict:
 
 
 def too_small(inf: Inferred) -> list:
-    """Nodes whose output is too small at fixed sizes: Conv/ConvTranspose < 1, pools < 0."""
+    """Nodes whose output is too small at fixed sizes: (node, input shape, output shape, the
+    spatial axes below the limit): Conv/ConvTranspose (sized_ops) < 1, pools < 0 -- the TF
+    family's windows are pools in this sense: a negative size fails, 0 is an empty tensor."""
     cached = inf.memo.get("too_small")
     if cached is not None:
         return cached
@@ -1004,12 +1151,33 @@ def too_small(inf: Inferred) -> list:
             continue
         shape = inf.shape(node.outputs[0])
         x = inf.shape(node.input(0))
-        limit = 0 if node.op in POOL_OPS else 1
+        limit = 0 if _sized_key(node) in POOL_OPS else 1
         if shape is None or x is None:
             continue
-        bad = [a for a, d in enumerate(shape[2:]) if isinstance(d, int) and d < limit]
+        bad = [a for a in dialect(node).spatial_axes(node, len(shape)) if isinstance(shape[a], int) and shape[a] < limit]
         if bad:
             out.append((node, x, shape, bad))
+    return out
+
+
+def empty_windows(inf: Inferred) -> list:
+    """At fixed sizes, windowed ops (pool_ops) of a dialect whose runtime runs them into an empty
+    tensor without an error (``empty_window``): (node, input shape, output shape, the spatial axes
+    that are 0), where the input is not empty already."""
+    out = []
+    for node in inf.graph.nodes:
+        d = dialect(node)
+        if not d.empty_window or node.op not in d.pool_ops or not node.outputs:
+            continue
+        shape, x = inf.shape(node.outputs[0]), inf.shape(node.input(0))
+        if shape is None or x is None or 0 in x:
+            continue
+        axes = d.spatial_axes(node, len(shape))
+        if any(isinstance(shape[a], int) and shape[a] < 0 for a in axes):
+            continue  # fails: too_small
+        zero = [a for a in axes if shape[a] == 0]
+        if zero:
+            out.append((node, x, shape, zero))
     return out
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional, Union
 
 from .errors import ModelError, UsageError
@@ -99,15 +99,88 @@ def check(model: Model, *, input_shapes: Optional[dict] = None, config: Union[No
         return Report(name, findings, notes, dict(result.works or {}), cfg.fail_on)
 
 
-def contract(model: Model, *, signature: Optional[str] = None) -> list:
-    """The input sizes the model runs at, per dynamic input dim: the rows ``shapelint contract
-    --format json`` prints (``symbol``, ``works``, ``modulus``, ``residues``, ``min``,
-    ``because``, ``proven``, ``unknown``, ...)."""
+def contract(model: Model, *, signature: Optional[str] = None) -> dict:
+    """The input sizes the model runs at: the object ``shapelint contract --format json`` prints for
+    one model (see :func:`contract_record`): ``file``, ``inputs``, ``rows`` (one per dynamic input
+    dim: ``symbol``, ``works``, ``modulus``, ``residues``, ``start``, ``min``, ``because``, ...),
+    ``fixed_size_failures`` (what fails whatever the dynamic sizes; empty when nothing does),
+    ``proven``, ``unknown``."""
     from .lint import analyse
 
-    with _as_path(model) as (path, _name, _where):
-        graph, inf = analyse(path, None, signature)
-        return contract_rows(inf).rows
+    with _as_path(model) as (path, name, _where):
+        try:
+            graph, inf = analyse(path, None, signature)
+        except ModelError as e:  # a model in memory is named as the caller knows it
+            raise ModelError(name, e.reason.replace(path, name)) if path != name else e
+        except UsageError as e:
+            raise UsageError(str(e).replace(path, name)) if path != name else e
+        record = contract_record(path, graph, inf)
+        record["file"] = name
+        for f in record["fixed_size_failures"]:
+            f["message"] = f["message"].replace(path, name)
+        return record
+
+
+def contract_record(path: str, graph, inf, got: "Optional[ContractRows]" = None) -> dict:
+    """One model's contract, as ``shapelint contract --format json`` prints it (a list of these,
+    one per model; a model that cannot be read is ``{"file", "error"}`` there instead):
+
+    - ``file``; ``inputs``: each graph input's ``name`` and ``shape`` (ints, symbols as text, null
+      for an unknown dim); ``outputs``: each graph output's, as inferred (expressions over the
+      input dims as text: ``80·ceil(L/80)`` where a model pads and does not crop);
+    - ``rows``: one per dynamic input dim whose sizes are restricted (:func:`contract_rows`);
+    - ``fixed_size_failures``: the checks that fail whatever the dynamic sizes are (``rule``,
+      ``node``, ``op``, ``axes``, ``message``, as ``check`` reports them): at the model's fixed
+      sizes, or an attribute the runtime rejects at every size. [] when none; otherwise no size
+      works (a row then says ``no H``);
+    - ``proven`` and ``unknown``: false, and each op shapelint could not follow, where it abstains.
+    """
+    got = got if got is not None else contract_rows(inf, path)
+    c = got.contract
+
+    def shape_of(name):
+        shape = inf.shape(name)
+        return None if shape is None else [d if isinstance(d, int) or d is None else str(d) for d in shape]
+
+    inputs = [{"name": t.name, "shape": shape_of(t.name)} for t in graph.inputs]
+    outputs = [{"name": name, "shape": shape_of(name)} for name in graph.outputs]
+    return {"file": path, "inputs": inputs, "outputs": outputs, "rows": got.rows,
+            "fixed_size_failures": got.failures, "proven": c.proven(), "unknown": [u.as_json() for u in c.unknown]}
+
+
+# the rules whose errors hold whatever the dynamic sizes: SL001's errors at every size (the runtime
+# rejects the attributes, or no size is admissible), the others' at the fixed sizes
+FIXED_SIZE_RULES = ("SL001", "SL003", "SL004", "SL006")
+
+
+def fixed_size_failures(path: str, inf, c) -> list:
+    """The checks that fail whatever the dynamic sizes are, each as ``check`` reports it (``rule``,
+    ``node``, ``op``, ``axes``, ``message``): every SL001 error, and the finding at each node of
+    ``Contract.static_failures`` (a merge, shape check or sized op that fails at the fixed sizes).
+    Past the first failure on a path the rules report nothing (the runtime stops there); a static
+    failure that no rule reports (none should) still gets a record, with ``rule`` null."""
+    from .lint import CheckContext, run_checks
+
+    axes: dict = {}
+    for node, axis in c.static_failures:
+        axes.setdefault(node, set()).add(axis)
+    out, seen = [], set()
+    for f in run_checks(CheckContext(path, inf.graph, inf), set(FIXED_SIZE_RULES) if axes else {"SL001"}):
+        if f.severity == "error" and (f.rule == "SL001" or f.node in axes) and (f.rule, f.node) not in seen:
+            seen.add((f.rule, f.node))
+            out.append({"rule": f.rule, "node": f.node, "op": f.op,
+                        "axes": sorted(axes.get(f.node, ())) or _axes(f.details), "message": f.message})
+    if axes and not any(f["node"] in axes for f in out):
+        ops = {n.name: n.op for n in inf.graph.nodes}
+        out += [{"rule": None, "node": node, "op": ops.get(node, ""), "axes": sorted(ax),
+                 "message": f"axis {', '.join(map(str, sorted(ax)))} fails at the fixed sizes"}
+                for node, ax in axes.items()]
+    return out
+
+
+def _axes(details: dict) -> list:
+    axis = (details or {}).get("axis")
+    return [axis] if isinstance(axis, int) else []
 
 
 def explain(model: Model, node: Optional[str] = None, *, input_shapes: Optional[dict] = None,
@@ -148,11 +221,17 @@ class ContractRows:
     why: dict
     together: list
     works: dict
+    failures: list = field(default_factory=list)  # fixed_size_failures: no size works when any
 
 
-def contract_rows(inf) -> ContractRows:
+def contract_rows(inf, path: str = "") -> ContractRows:
     """The contract of an inferred graph as rows (one per dynamic input dim), with what the text
-    rendering needs besides."""
+    rendering needs besides. A row: ``input``, ``axis``, ``symbol``; the sizes that work, exactly:
+    from ``start`` on, x works iff x mod ``modulus`` is in ``residues``; below ``start``, iff x is
+    in ``also``; ``min`` (and ``max`` when the set is finite) and ``works``, the set as text; then
+    why (``summary``, ``because``, ``with``); ``unevaluated`` and ``abstains`` (the sizes where the
+    contract abstains, whatever the other dims) where they apply; ``proven``, ``unknown``.
+    ``path`` names the model in the messages of ``failures``."""
     from .analysis import contract as whole_contract, merges, shape_checks
     from .reasons import headline, joint, restrictions
     from .symbolic import SizeSet
@@ -160,6 +239,9 @@ def contract_rows(inf) -> ContractRows:
     found = merges(inf)
     c = whole_contract(inf, found)
     works = c.works()
+    failures = fixed_size_failures(path, inf, c)
+    if failures:  # (Contract.works is empty already when a merge or sized op fails; an SL001 error too)
+        works = {name: SizeSet(1, frozenset(), 1, frozenset()) for name in works}
     checks = found + shape_checks(inf)  # every run-time check, merges first
     why = restrictions(inf, checks, works)
     together = joint(inf, checks)
@@ -170,6 +252,7 @@ def contract_rows(inf) -> ContractRows:
         for name in inf.symbols:
             works.setdefault(name, SizeSet.everything())
     unknown = [u.as_json() for u in c.unknown]
+    abstains = {name: c.abstains(name) for name in works if not failures}
     rows = []
     for name, ss in sorted(works.items()):
         origin = inf.symbols.get(name)
@@ -177,18 +260,18 @@ def contract_rows(inf) -> ContractRows:
             continue
         ss = ss.canonical()
         rows.append({"input": origin[0], "axis": origin[1], "symbol": name, "modulus": ss.modulus,
-                     "residues": sorted(ss.residues), "min": ss.minimum(),
+                     "residues": sorted(ss.residues), "start": ss.start, "min": ss.minimum(),
                      **({"max": max(ss.small)} if not ss.residues and ss.small else {}),
                      "also": sorted(ss.small) if ss.small else [], "works": ss.describe(name),
                      "summary": headline(inf, why.get(name, [])),
                      "because": [r.as_json() for r in why.get(name, [])],
                      "with": [{k: v for k, v in j.items() if k != "text"} for j in together if name in j["symbols"]],
                      **({"unevaluated": sorted(c.unevaluated[name])} if name in (c.unevaluated or {}) else {}),
-                     **({"fails_at_fixed_sizes": [n for n, _ in c.static_failures]} if c.static_failures else {}),
+                     **({"abstains": abstains[name]} if abstains.get(name) else {}),
                      # False: shapelint abstains on the sizes of ``works`` (see ``unknown``); they are
                      # only the sizes it cannot show to fail
                      "proven": not c.unknown, "unknown": unknown})
-    return ContractRows(rows, c, why, together, works)
+    return ContractRows(rows, c, why, together, works, failures)
 
 
 def _ids(values, key: str) -> tuple:

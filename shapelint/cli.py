@@ -163,23 +163,44 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--write-baseline", metavar="FILE", help="record the current findings, to ignore them later")
     c.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
     k = sub.add_parser("contract", parents=[signature], help="the exact input sizes a model runs at",
-                       description="Per dynamic input dim, the exact set of sizes for which every merge, every "
+                       description="Per model and dynamic input dim, the exact set of sizes for which every merge, every "
                                    "run-time shape check (Reshape counts, MatMul inner dims, …) and every "
                                    "transposed convolution of the model is consistent: a modulus, the residues "
                                    "that work, a minimum (and a maximum when the set is finite); then why: the "
                                    "chain of stages from the input, each merge that restricts it with both "
                                    "sizes, and dims that constrain each other. Where an op's shape could not be "
-                                   "inferred, it abstains on every size it cannot show to fail and names the op.")
-    k.add_argument("model", metavar="MODEL")
-    k.add_argument("--format", choices=("text", "json"), default="text")
-    fx = sub.add_parser("fix", help="rewrite an ONNX model so its skip connections fit at every size",
-                        description="Repair every merge SL003 reports: at fixed sizes, set the output_padding or "
-                                    "pads of the ConvTranspose that feeds it; otherwise crop and pad the upsampled "
-                                    "input to the skip tensor's run-time size. The result is linted again. Weights "
-                                    "are not read or rewritten.")
+                                   "inferred, it abstains on every size it cannot show to fail and names the op. "
+                                   "Exit 0: every model was read (whatever sizes it runs at; check is the judge); "
+                                   "2: a model could not be read, or bad usage.")
+    k.add_argument("models", nargs="+", metavar="MODEL",
+                   help="model files, SavedModel folders (or their saved_model.pb), or folders to search, as for check")
+    k.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: a list with one object per model (file, inputs, rows, fixed_size_failures, proven, "
+                        "unknown; {file, error} for a model that could not be read)")
+    k.add_argument("--plot", metavar="FILE.svg", help="also draw which (H, W) run (green), fail (red) or where "
+                   "shapelint abstains (grey), with the reason for each band, as an SVG file (one model)")
+    k.add_argument("--range", metavar="LO:HI", default="1:256", help="the sizes --plot draws, for H and W "
+                   "(default 1:256)")
+    fx = sub.add_parser("fix", help="rewrite an ONNX model so onnxruntime accepts its transposed convolutions "
+                        "(SL001) and its skip connections fit (SL003)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Repair every SL001 and SL003 finding of an ONNX model. SL001: give each "
+                                    "ConvTranspose onnxruntime rejects the output_padding, pads or output_shape that "
+                                    "make it valid and keep the size its consumers expect (the merge's other input, "
+                                    "else the declared shape, else the size its attributes state), or say why it "
+                                    "cannot. SL003: at fixed sizes, set the output_padding or pads of the "
+                                    "ConvTranspose that feeds the merge; otherwise crop and pad the upsampled input "
+                                    "to the skip tensor's run-time size. The result is linted again. Weights are not "
+                                    "read or rewritten.",
+                        epilog="exit codes:\n"
+                               "  0  every SL001/SL003 finding repaired, or none to repair\n"
+                               "  1  an SL001/SL003 finding remains after the rewrite (with --diff: would remain);\n"
+                               "     one line on stderr per finding says why\n"
+                               "  2  the model cannot be read, is not ONNX, or the usage is wrong")
     fx.add_argument("model", metavar="MODEL.onnx")
-    fx.add_argument("-o", "--output", metavar="FIXED.onnx")
-    fx.add_argument("--diff", action="store_true", help="print what would change, node by node; write nothing")
+    fx.add_argument("-o", "--output", metavar="FIXED.onnx", help="where to write the repaired model")
+    fx.add_argument("--diff", action="store_true", help="print a unified diff of the changed nodes (a text listing, "
+                    "one line per node and per attribute) and write nothing")
     r = sub.add_parser("rule", help="print a rule's documentation", description="Print the documentation of a "
                        "rule from its rules/*.yaml: what it does, why it matters, an example, the fix.")
     r.add_argument("rule_id", nargs="?", metavar="ID", help="e.g. SL003")
@@ -204,61 +225,129 @@ def _explain(args) -> int:
 
 
 def _fix(args) -> int:
-    from .fix import fix
+    from .fix import RULES, run
 
     if not args.diff and not args.output:
         raise UsageError("fix: give -o FIXED.onnx, or --diff")
-    lines = fix(args.model, args.output, diff_only=args.diff)
-    print("\n".join(lines) if lines else f"{args.model}: nothing to fix")
-    if args.diff or not lines:
-        return 0
-    left = [f for f in lint(args.output, select={"SL003"}).findings]  # re-lint what was written
-    for f in left:
-        print(f"{args.output}: still {f.rule} at '{f.node}': {f.message}", file=sys.stderr)
-    print(f"{args.output}: re-linted, {len(left)} SL003 finding(s) left")
-    return 1 if left else 0
+    out = run(args.model, args.output, diff_only=args.diff)
+    notes = sys.stderr if args.diff else sys.stdout  # with --diff, stdout is the diff alone
+    if args.diff and out.diff:
+        print("\n".join(out.diff))
+    for line in out.lines:
+        print(line, file=notes)
+    if not out.lines and not out.left:
+        print(f"{one_line(args.model)}: nothing to fix", file=notes)
+    if out.written:
+        print(f"{one_line(args.output)}: re-linted, {len(out.left)} {'/'.join(RULES)} finding(s) left")
+    for reason in out.reasons():
+        print(f"shapelint: {one_line(args.model)}: {reason}", file=sys.stderr)
+    return 1 if out.left else 0
 
 
 def _contract(args) -> int:
+    """Every model's contract, as text or one JSON list. Exit 0 when every model was read, whatever
+    sizes it runs at (``check`` is the judge); 2 when one could not be (one line each, the others
+    go on) or the usage is wrong; never 1."""
     import json
 
-    from .api import contract_rows
+    from .api import contract_record, contract_rows
     from .lint import analyse
+
+    span = _plot_range(args.range) if args.plot else None
+    paths = collect(args.models)
+    if not paths:
+        raise UsageError("no model files found in " + ", ".join(args.models))
+    if args.plot and len(paths) != 1:
+        raise UsageError(f"--plot draws one model; {len(paths)} were given")
+    records, code = [], 0
+    for path in paths:
+        try:
+            graph, inf = analyse(path, None, args.signature)
+            got = contract_rows(inf, path)
+            record = contract_record(path, graph, inf, got)
+        except (ModelError, UsageError) as e:
+            error = str(e)
+        except RecursionError:
+            error = f"{path}: graph too deeply nested to analyse"
+        except MemoryError:
+            error = f"{path}: not enough memory to analyse this model"
+        except Exception as e:  # a bug of ours: one line for this model, and the others go on (as check)
+            error = f"{path}: internal error ({type(e).__name__}: {str(e)[:200]}); please report it with the model"
+        else:
+            error = None
+        if error is not None:
+            print(f"shapelint: {one_line(error)}", file=sys.stderr)
+            records.append({"file": path, "error": error})
+            code = EXIT_ERROR
+            continue
+        records.append(record)
+        if args.format == "text":
+            if len(records) > 1:
+                print()
+            print("\n".join(one_line(line) for line in _contract_text(path, inf, got, record)))
+        if args.plot:
+            from .plot import plot, write
+
+            svg = plot(path, graph, inf, got, record, span)
+            write(args.plot, svg)
+            print(f"shapelint: wrote {args.plot} ({len(svg.encode('utf-8'))} bytes)", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    return code
+
+
+def _plot_range(text: str) -> tuple:
+    from .plot import MAX_SPAN
+
+    lo, sep, hi = text.partition(":")
+    try:
+        span = (int(lo), int(hi)) if sep else (1, int(lo))
+    except ValueError:
+        raise UsageError(f"--range {text!r}: expected LO:HI, e.g. 1:256")
+    if not 1 <= span[0] <= span[1] or span[1] - span[0] + 1 > MAX_SPAN:
+        raise UsageError(f"--range {text!r}: need 1 ≤ LO ≤ HI and at most {MAX_SPAN} sizes")
+    return span
+
+
+def _contract_text(path: str, inf, got, record: dict) -> list:
     from .reasons import render
 
-    graph, inf = analyse(args.model, None, args.signature)
-    got = contract_rows(inf)
     rows, c, why, together, works = got.rows, got.contract, got.why, got.together, got.works
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
+    out = []
     for r in rows:
         alone = " on its own" if r["with"] else ""
         said = r["works"] if not c.unknown else (
             f"fails outside {r['works']}; shapelint abstains on those sizes" if _restricted(works, r["symbol"])
             else "shapelint abstains on every size")
-        print(f"{args.model}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
+        out.append(f"{path}: {r['input']}, axis {r['axis']} ({r['symbol']}){alone}: {said}")
         if c.note(r["symbol"]):
-            print(f"  note: {c.note(r['symbol'])}")
-        for line in render(inf, why.get(r["symbol"], [])):
-            print(line)
+            out.append(f"  note: {c.note(r['symbol'])}")
+        out.extend(render(inf, why.get(r["symbol"], [])))
     for j in together:
-        print(f"{args.model}: {j['text']}; shapelint gives no per-size set for that (pin sizes with "
-              f"`check --input-shape` to check a combination)")
-    if c.static_failures:
-        print(f"{args.model}: fails at its fixed sizes ({', '.join(n for n, _ in c.static_failures)})")
+        out.append(f"{path}: {j['text']}; shapelint gives no per-size set for that (pin sizes with "
+                   f"`check --input-shape` to check a combination)")
+    dynamic = any(not isinstance(d, int) for i in record["inputs"] for d in (i["shape"] or [None]))
+    for f in record["fixed_size_failures"]:
+        lead = "" if f"'{f['node']}'" in f["message"] else f"{f['op']} '{f['node']}': "
+        out.append(f"{path}: fails at {'every size' if dynamic else 'its fixed sizes'}"
+                   f"{' (' + f['rule'] + ')' if f['rule'] else ''}: {lead}{f['message']}")
     if c.unknown:
         first, more = c.unknown[0], len(c.unknown) - 1
-        print(f"{args.model}: unknown: {first.text()}"
-              + (f" (and {more} more: {', '.join(repr(u.node) for u in c.unknown[1:4])}{', …' if more > 3 else ''})"
-                 if more else "")
-              + "; no size is said to run past it")
-    elif not rows and not c.static_failures:
-        print(f"{args.model}: every size of every dynamic input dim works")
+        out.append(f"{path}: unknown: {first.text()}"
+                   + (f" (and {more} more: {', '.join(repr(u.node) for u in c.unknown[1:4])}{', …' if more > 3 else ''})"
+                      if more else "")
+                   + "; no size is said to run past it")
+    elif not rows and not record["fixed_size_failures"]:
+        out.append(f"{path}: every size of every dynamic input dim works" if dynamic
+                   else f"{path}: runs at its fixed sizes (it has no dynamic input dim)")
+    plain = {d for i in record["inputs"] for d in (i["shape"] or ()) if isinstance(d, str)}
+    for o in record["outputs"]:  # an output size that is not an input's: say what it is
+        if any(isinstance(d, str) and d not in plain for d in o["shape"] or ()):
+            out.append(f"{path}: output {o['name']}: [{', '.join('?' if d is None else str(d) for d in o['shape'])}]")
     for name, axis, reason in c.undecided:
         if not any(j["node"] == name and j["axis"] == axis for j in together):
-            print(f"{args.model}: note: '{name}' axis {axis} not decided ({reason})")
-    return 0
+            out.append(f"{path}: note: '{name}' axis {axis} not decided ({reason})")
+    return out
 
 
 def _restricted(works: dict, name: str) -> bool:
@@ -310,6 +399,14 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except (RecursionError, MemoryError, Exception) as e:
+        # a bug of ours: one line and exit 2, never a traceback (which exits 1: CI would read it
+        # as findings). SHAPELINT_STRICT=1 (the test suite) lets it through, to fail the test.
+        if os.environ.get("SHAPELINT_STRICT") == "1" or isinstance(e, (SystemExit, KeyboardInterrupt)):
+            raise
+        print(f"shapelint: internal error ({type(e).__name__}: {one_line(str(e))[:200]}); please report it "
+              f"with the command and the model", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         sys.stdout, sys.stderr = streams
 

@@ -87,6 +87,12 @@ def writable_target(dest: str, what: str) -> str:
 
 def write_atomic(dest: str, data: bytes, what: str) -> None:
     """Write ``data`` to ``dest`` per the policy above: all of it or nothing."""
+    write_with(dest, what, lambda f: f.write(data))
+
+
+def write_with(dest: str, what: str, writer) -> None:
+    """``writer(f)`` writes the content into a binary file ``f``; ``dest`` gets all of it or nothing,
+    per the policy above (for content too large to build in memory first)."""
     target = writable_target(dest, what)
     folder = os.path.dirname(os.path.abspath(target))
     try:
@@ -95,7 +101,7 @@ def write_atomic(dest: str, data: bytes, what: str) -> None:
         raise UsageError(f"{dest}: cannot write the {what}: {e.strerror or e}")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            writer(f)
         try:  # keep an existing file's permissions
             os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
         except FileNotFoundError:

@@ -24,7 +24,8 @@ SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT_KEY = "shapelintFinding/v2"  # v2: details number axes and list admissible sizes one way
 SRCROOT = "%SRCROOT%"
-# used when the installed package declares no Project-URL (pyproject.toml has no [project.urls] yet)
+# the tool's page (informationUri, and every rule's helpUri) when the installed package declares no
+# Project-URL (pyproject.toml has no [project.urls] yet: the project has no public URL of its own)
 DEFAULT_INFORMATION_URI = "https://pypi.org/project/shapelint/"
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -74,7 +75,8 @@ def _artifact_location(path: str, base: str | None) -> dict:
     path = _model_file(path)
     rel = _relative(path, base)
     if rel is not None:
-        return {"uri": quote(rel, safe="/!$&'()*+,;=@"), "uriBaseId": SRCROOT}
+        # (the bytes of the name: a file name that is not UTF-8 is percent-encoded as it is on disk)
+        return {"uri": quote(os.fsencode(rel), safe="/!$&'()*+,;=@"), "uriBaseId": SRCROOT}
     return {"uri": Path(os.path.abspath(path)).as_uri()}
 
 
@@ -110,24 +112,48 @@ def first_sentence(text: str) -> str:
     return text
 
 
-def _information_uri() -> str:
+def project_urls() -> dict:
+    """The installed package's ``[project.urls]`` (``Project-URL`` metadata): {label, lowercased:
+    URL}, in their order; {} when there are none or the package is not installed."""
     try:
         from importlib.metadata import PackageNotFoundError, metadata
 
         try:
-            urls = metadata("shapelint").get_all("Project-URL") or []
+            entries = metadata("shapelint").get_all("Project-URL") or []
         except PackageNotFoundError:
-            urls = []
-        for entry in urls:  # "Label, https://…"
-            label, _, url = entry.partition(",")
-            if label.strip().lower() in ("homepage", "repository", "source", "documentation") and url.strip():
-                return url.strip()
+            entries = []
     except Exception:  # metadata is a nicety: never fail a report over it
-        pass
-    return DEFAULT_INFORMATION_URI
+        return {}
+    out: dict = {}
+    for entry in entries:  # "Label, https://…"
+        label, _, url = entry.partition(",")
+        if url.strip():
+            out.setdefault(label.strip().lower(), url.strip())
+    return out
 
 
-def _rule_descriptor(doc) -> dict:
+def information_uri(urls: dict) -> str:
+    """The tool's page: the first homepage, repository, source or documentation URL the package
+    declares, else its PyPI page."""
+    return next((url for label, url in urls.items() if label in ("homepage", "repository", "source", "source code",
+                                                                   "documentation")), DEFAULT_INFORMATION_URI)
+
+
+RULE_DOCS_REF = "main"  # the branch a rule's documentation is linked at, in the repository
+
+
+def help_uri(rule_file: str, urls: dict) -> str:
+    """A rule's documentation: its YAML file (``rules/SL003-merge-mismatch.yaml``, or
+    ``docs/rules.md`` for a rule without one) in the repository ``[project.urls]`` names
+    (``Repository`` or ``Source``), at ``RULE_DOCS_REF``; without a repository, the tool's page
+    (:func:`information_uri`), as informationUri is."""
+    repo = next((urls[k] for k in ("repository", "source", "source code") if k in urls), None)
+    if repo is None:
+        return information_uri(urls)
+    return f"{repo.rstrip('/')}/blob/{RULE_DOCS_REF}/{quote(rule_file)}"
+
+
+def _rule_descriptor(doc, urls: dict) -> dict:
     markdown = (f"{doc.rationale}\n\n**Example**\n\n```text\n{doc.bad.rstrip()}\n```\n\n"
                 f"**Use instead**\n\n```text\n{doc.good.rstrip()}\n```\n\n**Fix:** {doc.fix}")
     return {
@@ -136,13 +162,14 @@ def _rule_descriptor(doc) -> dict:
         "shortDescription": {"text": first_sentence(doc.summary)},
         "fullDescription": {"text": " ".join(doc.summary.split())},
         "help": {"text": f"{doc.rationale}\n\nFix: {doc.fix}", "markdown": markdown},
+        "helpUri": help_uri(f"rules/{doc.id}-{doc.name}.yaml", urls),
         "defaultConfiguration": {"level": SARIF_LEVEL[doc.severity]},
     }
 
 
-def _rules() -> list:
+def _rules(urls: dict) -> list:
     """Every rule in the registry, documented from rules/*.yaml (a rule without a YAML, which the
-    docs test forbids, still gets its id, name and level)."""
+    docs test forbids, still gets its id, name, level and a link to docs/rules.md)."""
     from .checks import CHECKS
     from .rules import load_all
 
@@ -150,10 +177,11 @@ def _rules() -> list:
     out = []
     for rule_id in list(CHECKS) + [i for i in docs if i not in CHECKS]:
         if rule_id in docs:
-            out.append(_rule_descriptor(docs[rule_id]))
+            out.append(_rule_descriptor(docs[rule_id], urls))
         else:
             rule = CHECKS[rule_id]
             out.append({"id": rule_id, "name": rule.name, "shortDescription": {"text": rule.name},
+                        "helpUri": help_uri("docs/rules.md", urls),
                         "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}})
     return out
 
@@ -166,7 +194,8 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
     """The SARIF 2.1.0 log as a dict (``sarif`` serialises it). ``base``: the directory locations
     are relative to (the repository root in CI; default: the current directory)."""
     base = os.path.abspath(base if base is not None else os.getcwd())
-    rules = _rules()
+    urls = project_urls()
+    rules = _rules(urls)
     index = {r["id"]: k for k, r in enumerate(rules)}
     out, notifications = [], []
     for r in results:
@@ -180,7 +209,8 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
             path = f.file or r.path
             if f.rule not in index:  # not in the registry: describe it minimally rather than drop it
                 index[f.rule] = len(rules)
-                rules.append({"id": f.rule, "name": f.name, "shortDescription": {"text": f.name}})
+                rules.append({"id": f.rule, "name": f.name, "shortDescription": {"text": f.name},
+                              "helpUri": help_uri("docs/rules.md", urls)})
             loc = _location(path, base)
             loc["logicalLocations"] = [{"name": f.node, "fullyQualifiedName": f.node, "kind": "object"}]
             text = _headline(f) + (f"\nFix: {f.suggestion}" if f.suggestion else "")
@@ -199,7 +229,7 @@ def sarif_log(results, show_info: bool = True, base: str | None = None) -> dict:
         invocation["toolExecutionNotifications"] = notifications
     run = {
         "tool": {"driver": {"name": "shapelint", "version": __version__, "semanticVersion": __version__,
-                            "informationUri": _information_uri(), "rules": rules}},
+                            "informationUri": information_uri(urls), "rules": rules}},
         "invocations": [invocation],
         "originalUriBaseIds": {SRCROOT: {"uri": Path(base).as_uri().rstrip("/") + "/"}},
         "results": out,
@@ -305,7 +335,8 @@ def _markdown(results, show_info: bool, colour: bool) -> str:
     works = [(r.path, "; ".join(r.works.values())) for r in results if r.works]
     if works:
         out += ["| model | runs only for |", "| --- | --- |"] + [f"| {_cell(a)} | {_cell(b)} |" for a, b in works]
-        out.append("")
+        out += ["", "These sizes as a picture (which H × W run, and what restricts each band): "
+                    "`shapelint contract MODEL --plot sizes.svg`.", ""]
     unreadable = [r.error for r in results if r.error]
     if unreadable:
         out += ["Could not be read:", ""] + [f"- {_cell(e)}" for e in unreadable]

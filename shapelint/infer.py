@@ -189,7 +189,7 @@ def _infer_node(inf: Inferred, node: Node) -> None:
         _record_loss(inf, node, own, why)
 
 
-MAX_DIM_SIZE = 2000  # atoms in a dim's expression tree (values.expr_size); beyond, the dim is unknown
+MAX_DIM_SIZE = limits.MAX_DIM_TERMS  # atoms in a dim's expression tree (values.expr_size); beyond, unknown
 
 
 def _too_large(shape: tuple) -> bool:

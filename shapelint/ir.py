@@ -9,13 +9,15 @@ small tensors (shape arguments, scales, pads) -- weights are never read.
 
 from __future__ import annotations
 
+from . import limits
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 ShapeDim = Union[int, str, None]
 
 # Above this many elements a constant is treated as data (a weight): its value is never read.
-MAX_VALUE_ELEMENTS = 1024
+MAX_VALUE_ELEMENTS = limits.MAX_CONSTANT_ELEMENTS
 
 
 @dataclass(frozen=True)

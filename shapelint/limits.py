@@ -14,6 +14,8 @@ MAX_CONFIG_NUMBER_DIGITS = 20  # an integer in a configuration (Python refuses t
 MAX_DECLARED_SIZE = 1 << 20  # inputs.<name>.<axis>.min in a configuration (a size, not a count)
 
 # --- models
+MAX_FILE_BYTES = 2 << 30  # an ONNX file (protobuf cannot parse a message over 2 GiB; weights go external)
+MAX_CONSTANT_ELEMENTS = 1024  # a constant's values are read only up to this many elements (else: a weight)
 # nodes (ONNX nodes, Keras layers) in one graph. Measured (scripts/make_large.py, the CLI's peak
 # RSS): 500,000 nodes 1.06 GB, 1,000,000 nodes 2.5 GB; the limit keeps the worst case under ~2 GB
 MAX_NODES = 600_000
@@ -28,6 +30,7 @@ MAX_GRAPH_ITEMS = 6_000_000
 MAX_MERGES = 50_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
+MAX_INLINED_CALLS = 50_000  # SavedModel function calls inlined in all (a call tree doubles per level)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
 MAX_NAME_CHARS = 1000  # a name shown (escaped) this long or longer is shortened, with a hash (escape.name)
@@ -43,6 +46,13 @@ def transposed_strides(strides) -> None:
             raise ValueError(f"stride {s} is over shapelint's limit of {MAX_TRANSPOSED_STRIDE} for a transposed "
                              f"convolution (shapelint.limits.MAX_TRANSPOSED_STRIDE)")
 
+
+# --- analysis budgets: past one, shapelint abstains (or leaves a set undecided) and says so
+MAX_DIM_TERMS = 2000  # atoms in one dim's exact expression; beyond, the dim is unknown
+MAX_RESIDUE_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning, no set)
+MAX_CONCRETE_SIZES = 20_000  # sizes evaluated one by one below the periodic regime
+MAX_SMALL_SIZES = 256  # sizes per symbol evaluated one by one below the pools' windows
+MAX_SMALL_WORK = 60_000  # node inferences in all for those (a big graph with deep pools: abstain)
 
 # --- the command line
 MAX_JOBS_PER_CPU = 2  # -j N is capped at this many processes per CPU, and by the number of files

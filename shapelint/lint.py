@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import limits
+
 import os
 from dataclasses import dataclass, field
 from typing import Optional
@@ -36,7 +38,7 @@ def is_saved_model(path: str) -> bool:
         os.path.basename(path) == "saved_model.pb"
 
 
-MAX_FILE_BYTES = 2 << 30  # protobuf cannot parse a message over 2 GiB
+MAX_FILE_BYTES = limits.MAX_FILE_BYTES  # protobuf cannot parse a message over 2 GiB
 
 
 def load(path: str, signature: str | None = None) -> Graph:
@@ -144,6 +146,21 @@ def findings(rule, ctx: CheckContext) -> list:
                     tuple(v.chain), v.details, rule.identity) for v in rule.check(ctx)]
 
 
+def run_checks(ctx: CheckContext, select=None) -> list:
+    """The findings of every registered rule (of ``select`` only, when given) on one analysed model,
+    before any configuration. A check that meets a malformed attribute adds a note instead."""
+    out = []
+    for rule_id, rule in CHECKS.items():
+        if select is not None and rule_id not in select:
+            continue
+        try:
+            out.extend(findings(rule, ctx))
+        except _CAUGHT as e:
+            # a malformed attribute the check did not expect: say so, never a traceback
+            ctx.inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
+    return out
+
+
 def lint(path: str, pins: dict | None = None, select=None, signature: str | None = None,
          inputs: dict | None = None) -> Result:
     """``inputs``: declared contracts, {input name: {axis: SizeSet}}: sizes outside them are not
@@ -156,14 +173,7 @@ def lint(path: str, pins: dict | None = None, select=None, signature: str | None
             declared[sym_name] = ss
     ctx = CheckContext(path, graph, inferred, declared)
     res = Result(path)
-    for rule_id, rule in CHECKS.items():
-        if select is not None and rule_id not in select:
-            continue
-        try:
-            res.findings.extend(findings(rule, ctx))
-        except _CAUGHT as e:
-            # a malformed attribute the check did not expect: say so, never a traceback
-            inferred.notes.append(f"{rule_id} could not run on this model ({type(e).__name__}: {str(e)[:120]})")
+    res.findings.extend(run_checks(ctx, select))
     if any(f.rule in ("SL003", "SL006", "SL007") and (f.details.get("symbol") or f.details.get("condition"))
            for f in res.findings):  # a dynamic finding: the whole model's line
         c = ctx.contract

@@ -37,6 +37,22 @@ def pool_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
     return conv_out(i, k, s, d, pb, pe)
 
 
+def tf_window_out(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
+    """TensorFlow's and TFLite's VALID / explicit-pad window (conv and pool alike;
+    GetWindowedOutputSize, ComputeOutSize): trunc((i + pb + pe − K + s) / s), C division that rounds
+    toward zero. Measured (TF 2.21 CPU, the TFLite interpreter without delegates): a negative size
+    fails ("Computed output size would be negative"; TFLite "BytesRequired number of elements
+    overflowed"), 0 gives an empty tensor without an error -- so a window larger than its input
+    by less than the stride runs, empty (k3 s2 on 2 → 0, k7 s2 on 4 → 0, k3 s1 on 1 → −1).
+    Symbolic sizes use floor, equal wherever the result is ≥ 0; below, the contract evaluates
+    each size concretely (see analysis.small_verdicts)."""
+    if isinstance(i, int):
+        num = i + pb + pe - effective_kernel(k, d) + s
+        q = abs(num) // s
+        return q if num >= 0 else -q
+    return conv_out(i, k, s, d, pb, pe)
+
+
 def pool_out_ceil(i: Dim, k: int, s: int, d: int, pb: int, pe: int) -> Dim:
     """ceil_mode=1 (onnxruntime, PyTorch): ceil((i + pb + pe − K) / s) + 1, minus one when the
     last window would start inside the end padding, i.e. when (out − 1)·s ≥ i + pb."""

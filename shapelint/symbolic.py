@@ -17,6 +17,8 @@ Nothing here guesses: what cannot be decided raises :class:`Undecidable`.
 
 from __future__ import annotations
 
+from . import limits
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache, reduce
@@ -188,6 +190,9 @@ class Expr:
         parts = []
         for atom, c in self.terms:
             a = _paren_atom(atom)
+            if isinstance(atom, Floor) and all(k < 0 for _, k in atom.num.terms):
+                # −floor(−e/d) is ceil(e/d): 80·ceil(L/80) rather than -80·floor(-L/80)
+                a, c = f"ceil({_paren(neg(atom.num))}/{atom.den})", -c
             if c == 1:
                 parts.append(("+", a))
             elif c == -1:
@@ -849,8 +854,8 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-MAX_CLASSES = 2048  # residue classes per decision; beyond, undecided (a warning, no set)
-MAX_CONCRETE = 20_000  # sizes evaluated one by one below the periodic regime
+MAX_CLASSES = limits.MAX_RESIDUE_CLASSES  # residue classes per decision; beyond, undecided
+MAX_CONCRETE = limits.MAX_CONCRETE_SIZES  # sizes evaluated one by one below the periodic regime
 
 
 _SOLVED: dict = {}  # (dims, predicate class, name, low) -> SizeSet or the Undecidable message

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from tests.support import require
+from tests.support import child_env, require
 
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
@@ -25,9 +25,13 @@ def _keras():
 
 
 def unet(depth=2, stride=2, down="maxpool", k_down=2, pad_down="valid", up="convt", k_up=2, pad_up="same",
-         output_padding=None, merge="concat", channels=2, k_conv=3):
+         output_padding=None, merge="concat", channels=2, k_conv=3, fit=None):
     """A U-Net with None spatial dims: per level Conv2D(same) → skip, then MaxPooling2D or a
-    strided Conv2D; back up with Conv2DTranspose or UpSampling2D and a Concatenate or Add."""
+    strided Conv2D; back up with Conv2DTranspose or UpSampling2D and a Concatenate or Add.
+
+    ``fit``: Python source run before each merge with ``keras``, ``u`` (the upsampled tensor) and
+    ``skip`` bound, whose ``u`` then goes into the merge -- shapelint's advice, pasted as printed;
+    a dict gives it per merge layer name (``cat0``, ``add1``, …)."""
     keras = _keras()
     layers = keras.layers
     x = keras.Input((None, None, 1), name="x")
@@ -47,6 +51,11 @@ def unet(depth=2, stride=2, down="maxpool", k_down=2, pad_down="valid", up="conv
         else:
             h = layers.UpSampling2D(stride, name=f"up{lv}")(h)
         join = layers.Concatenate(name=f"cat{lv}") if merge == "concat" else layers.Add(name=f"add{lv}")
+        code = fit.get(join.name) if isinstance(fit, dict) else fit
+        if code:
+            ns = {"keras": keras, "u": h, "skip": skips[lv]}
+            exec(code, ns)
+            h = ns["u"]
         h = join([skips[lv], h])
         h = layers.Conv2D(channels, k_conv, padding="same", name=f"dec{lv}")(h)
     return keras.Model(x, h, name="unet")
@@ -104,15 +113,46 @@ for k, (path, shape) in json.loads(sys.stdin.read()):
 """
 
 
+_BUILD_WORKER = r"""
+import json, os, sys
+os.environ.update({"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"})
+import numpy as np
+from tests import keras_models
+models = {}
+for k, (kw, shape) in json.loads(sys.stdin.read()):
+    print(json.dumps({"start": k}), flush=True)
+    try:
+        key = json.dumps(kw, sort_keys=True)
+        if key not in models:
+            models[key] = keras_models.unet(**kw)
+        y = models[key](np.ones(shape, np.float32))
+        out = {"job": k, "ok": True, "shapes": [list(y.shape)]}
+    except Exception as e:
+        msg = " ".join(str(e).split())
+        out = {"job": k, "ok": False, "error": type(e).__name__ + ": " + msg[:600]}
+    print(json.dumps(out), flush=True)
+"""
+
+
 def run_in_tf(jobs) -> list:
     """For each (path, input shape): (True, [output shapes]) or (False, error text), from
     keras.saving.load_model(path)(np.ones(shape)) in child processes (one more per crash)."""
-    jobs = [(str(p), [int(d) for d in shape]) for p, shape in jobs]
+    return _run_jobs(_WORKER, [(str(p), [int(d) for d in shape]) for p, shape in jobs])
+
+
+def run_built_unet(jobs) -> list:
+    """For each (unet keyword arguments, input shape): as run_in_tf, with the model built by
+    ``unet(**kwargs)`` in the child (once per distinct kwargs) instead of loaded from a file, so
+    that ``fit`` code runs in it as pasted."""
+    return _run_jobs(_BUILD_WORKER, [(kw, [int(d) for d in shape]) for kw, shape in jobs])
+
+
+def _run_jobs(worker: str, jobs: list) -> list:
     out: dict = {}
-    env = dict(os.environ, **_ENV)
+    env = child_env(**_ENV)
     todo = list(range(len(jobs)))
     while todo:
-        proc = subprocess.run([sys.executable, "-c", _WORKER], input=json.dumps([[k, jobs[k]] for k in todo]),
+        proc = subprocess.run([sys.executable, "-c", worker], input=json.dumps([[k, jobs[k]] for k in todo]),
                               capture_output=True, text=True, env=env, timeout=1800)
         started = None
         for line in proc.stdout.splitlines():

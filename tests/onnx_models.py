@@ -130,6 +130,29 @@ def single_convt(in_shape=(1, 2, 4, 4), k=3, s=2, opset=17, **attrs) -> onnx.Mod
     return b.model("x", in_shape, y)
 
 
+def skip_convt(size=32, k=4, s=2, skip_k=3, skip_pad=1, second_skip=None, out_dims=None, **attrs) -> onnx.ModelProto:
+    """One skip connection around a ConvTranspose whose attributes are given as they are (an SL001
+    case when they are invalid): x [1, 1, size, size] → Conv k3 ('a', [1, 2, size, size]) → Conv
+    k``skip_k`` s2 p``skip_pad`` → ConvTranspose k``k`` s``s`` (``attrs``: pads, output_padding,
+    auto_pad, output_shape, dilations …) → Concat(a, u). ``second_skip``: a kernel size k2 for a
+    second Concat of u, with Conv k2 s1 p0 of a (size − k2 + 1), a second graph output.
+    ``out_dims``: the shape the graph declares for its (first) output."""
+    b = Builder()
+    a = b.conv("x", 1, 2, k=3, s=1)
+    d = b.conv(a, 2, 2, k=skip_k, s=2, p=skip_pad)
+    w = b.const(RNG.standard_normal((2, 2) + (k,) * 2).astype(np.float32) * 0.1, "wt")
+    u = b.node("ConvTranspose", [d, w], prefix="up", kernel_shape=[k, k], strides=[s, s],
+               **{key: (list(v) if isinstance(v, tuple) else v) for key, v in attrs.items()})
+    y = b.node("Concat", [a, u], prefix="cat", axis=1)
+    y2 = b.node("Concat", [b.conv(a, 2, 2, k=second_skip, s=1, p=0), u], prefix="cat", axis=1) if second_skip else None
+    m = b.model("x", (1, 1, size, size), y)
+    if out_dims is not None:
+        m.graph.output[0].CopyFrom(helper.make_tensor_value_info(y, TensorProto.FLOAT, list(out_dims)))
+    if y2 is not None:
+        m.graph.output.append(helper.make_tensor_value_info(y2, TensorProto.FLOAT, None))
+    return m
+
+
 def run(model: onnx.ModelProto, shape) -> tuple:
     """Run in onnxruntime at ``shape``: (True, output shape) or (False, error message)."""
     import onnxruntime as ort

@@ -77,15 +77,31 @@ def test_pinned_input_shapes(tmp_path):
         shapelint.check(model, input_shapes={"x": "64"})
 
 
-def test_contract_rows_are_the_cli_json(tmp_path, capsys):
+def test_contract_is_the_cli_json_of_the_model(tmp_path, capsys):
     onnx.save(unet(depth=2), tmp_path / "m.onnx")
-    rows = shapelint.contract(tmp_path / "m.onnx")
-    assert [(r["symbol"], r["works"], r["proven"]) for r in rows] == [
+    record = shapelint.contract(tmp_path / "m.onnx")
+    assert [(r["symbol"], r["works"], r["proven"]) for r in record["rows"]] == [
         ("H", "H mod 4 = 0, H ≥ 4", True), ("W", "W mod 4 = 0, W ≥ 4", True)]
+    assert record["inputs"] == [{"name": "x", "shape": ["N", 1, "H", "W"]}] and record["fixed_size_failures"] == []
     from shapelint.cli import main
 
     assert main(["contract", str(tmp_path / "m.onnx"), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == rows
+    assert json.loads(capsys.readouterr().out) == [record]
+
+
+def test_contract_of_a_model_that_fails_at_its_fixed_sizes_says_where(tmp_path):
+    """At 1×1×65×65 the skip Concat gets 33 and 34: the contract (given as an onnx.ModelProto) names
+    the merge, its rule and SL003's message, and no size works; onnxruntime fails there."""
+    model = unet(depth=2, shape=(1, 1, 65, 65))
+    record = shapelint.contract(model)
+    assert record["file"].startswith("<onnx.ModelProto") and record["rows"] == []
+    (first, second) = record["fixed_size_failures"]
+    assert (first["rule"], first["op"], first["node"], first["axes"]) == ("SL003", "Concat", "concat12", [2, 3])
+    assert "33" in first["message"] and "34" in first["message"] and second["node"] == "concat18"
+    report = shapelint.check(model)
+    assert [f.message for f in report.errors if f.node == "concat12"] == [first["message"]]
+    ok, msg = run(model, (1, 1, 65, 65))
+    assert not ok and "concat12" in msg
 
 
 def test_unreadable_and_wrong_models_raise(tmp_path):

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import onnx
 import pytest
@@ -12,9 +10,8 @@ from tests.onnx_models import single_convt, unet
 
 
 def shapelint(*args, cwd=None):
-    p = subprocess.run([sys.executable, "-m", "shapelint", *map(str, args)], capture_output=True,
-                       text=True, cwd=cwd, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+    """The command line, in process (the fast tier): (exit code, stdout, stderr)."""
+    return _cli(*args, cwd=cwd or os.getcwd())
 
 
 @pytest.fixture()
@@ -153,7 +150,8 @@ def test_contract_command_states_the_exact_sets(dyn_unet):
 
     rc, out, _ = shapelint("contract", dyn_unet, "--format", "json")
     assert rc == 0
-    rows = {r["axis"]: r for r in json.loads(out)}
+    (record,) = json.loads(out)
+    rows = {r["axis"]: r for r in record["rows"]}
     assert rows[2]["input"] == "x" and rows[2]["modulus"] == 4 and rows[2]["residues"] == [0] and rows[2]["min"] == 4
     assert rows[3]["works"] == "W mod 4 = 0, W ≥ 4"
     m = unet(depth=2)

@@ -1,8 +1,6 @@
 """Configuration, each setting both ways: silenced where configured, still firing elsewhere."""
 
 import json
-import subprocess
-import sys
 
 import onnx
 import pytest
@@ -11,9 +9,21 @@ from tests.onnx_models import unet
 
 
 def check(*args, cwd):
-    p = subprocess.run([sys.executable, "-m", "shapelint", "check", *map(str, args), "--format", "json"],
-                       capture_output=True, text=True, cwd=cwd)
-    return p.returncode, (json.loads(p.stdout) if p.stdout.strip() else []), p.stderr
+    """The command line, in process (the fast tier), run from ``cwd``: (exit code, JSON, stderr)."""
+    import contextlib
+    import io
+    import os
+
+    from shapelint import cli
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.main(["check", *map(str, args), "--format", "json"])
+    finally:
+        os.chdir(here)
+    return rc, (json.loads(out.getvalue()) if out.getvalue().strip() else []), err.getvalue()
 
 
 @pytest.fixture()

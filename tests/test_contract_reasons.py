@@ -26,6 +26,13 @@ def _contract(path, *extra):
     return p.stdout
 
 
+def _rows(path):
+    """The rows of `shapelint contract --format json` for one model: one per dynamic input dim."""
+    (record,) = json.loads(_contract(path, "--format", "json"))
+    assert record["file"] == str(path)
+    return record["rows"]
+
+
 @pytest.mark.runtime
 @pytest.mark.parametrize("kw,stride,depth,rounding", fast_subset(CASES, {0}, ids=[str(c[0]) for c in CASES]))
 def test_contract_text_names_the_chain(kw, stride, depth, rounding, tmp_path):
@@ -43,7 +50,7 @@ def test_contract_text_names_the_chain(kw, stride, depth, rounding, tmp_path):
         assert f"'{name}' axis 2 holds only for H mod" in text, name
     for name in convts:  # and every upsampling stage appears in a chain
         assert f"| ConvTranspose {name} (up ×{stride})" in text, name
-    rows = {r["axis"]: r for r in json.loads(_contract(path, "--format", "json"))}
+    rows = {r["axis"]: r for r in _rows(path)}
     assert rows[2]["summary"] == head
     because = rows[2]["because"]
     assert {b["node"] for b in because if b["axis"] == 2} == set(merges)
@@ -99,7 +106,7 @@ def test_finite_contract_has_a_maximum(tmp_path):
     m.ir_version = 8
     path = tmp_path / "m.onnx"
     onnx.save(m, str(path))
-    row = next(r for r in json.loads(_contract(path, "--format", "json")) if r["axis"] == 2)
+    row = next(r for r in _rows(path) if r["axis"] == 2)
     assert row["residues"] == [] and row["also"] == [1, 5] and row["min"] == 1 and row["max"] == 5, row
     assert [h for h in range(1, 13) if run(m, (1, 1, h, 3))[0]] == [1, 5]
 
@@ -122,7 +129,7 @@ def test_two_sizes_that_constrain_each_other_are_said_to(tmp_path):
     text = _contract(path)
     assert "H and W constrain each other at Add 'add' axis 2: H ('x') vs W ('tr') must be equal (or 1)" in text
     assert "every size of every dynamic input dim works" not in text
-    rows = {r["symbol"]: r for r in json.loads(_contract(path, "--format", "json"))}
+    rows = {r["symbol"]: r for r in _rows(path)}
     assert rows["H"]["with"][0]["symbols"] == ["H", "W"] and rows["W"]["with"]
     assert run(m, (1, 1, 6, 6))[0] and not run(m, (1, 1, 6, 7))[0]
 
@@ -212,7 +219,8 @@ def test_too_many_sizes_below_the_pools_are_abstained_on_and_said(tmp_path, monk
     from shapelint.cli import main
 
     assert main(["contract", str(path), "--format", "json"]) == 0
-    row = next(r for r in json.loads(capsys.readouterr().out) if r["axis"] == 2)
-    assert row["unevaluated"] == [1, 2, 3, 4, 5, 6, 7], row
+    (record,) = json.loads(capsys.readouterr().out)
+    row = next(r for r in record["rows"] if r["axis"] == 2)
+    assert row["unevaluated"] == [1, 2, 3, 4, 5, 6, 7] and row["abstains"] == row["unevaluated"], row
     assert main(["contract", str(path)]) == 0
     assert "note: H = 1…7, where a pool window exceeds its input, not evaluated" in capsys.readouterr().out

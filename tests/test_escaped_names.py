@@ -130,3 +130,91 @@ def test_escaping_is_injective_and_keeps_the_graph(tmp_path):
         return sorted(re.sub(r"‹[^›]*›|\b[HW]\b", "D", w) for w in works.values())
 
     assert dims(hostile.works) == dims(plain.works) == ["D mod 4 = 0, D ≥ 4"] * 2
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "json", "github", "markdown", "text", "concise"])
+def test_a_file_name_that_is_not_utf8(fmt, tmp_path, capsys, monkeypatch):
+    """SARIF once raised UnicodeEncodeError on such a name; every format is now valid UTF-8, the
+    SARIF URI percent-encodes the bytes on disk, and the others show them as \\xff."""
+    import os
+
+    folder = os.fsdecode(os.fsencode(str(tmp_path)) + b"/models\xff")
+    os.mkdir(folder)
+    onnx.save(unet(depth=2), os.path.join(folder, os.fsdecode(b"m\xfe.onnx")))
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(["check", os.fsdecode(b"models\xff"), "--format", fmt], capsys)
+    assert rc == 1, err
+    out.encode("utf-8")  # strict: no lone surrogate
+    assert_safe(out, github=fmt == "github")
+    if fmt == "sarif":
+        result = json.loads(out)["runs"][0]["results"][0]
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models%FF/m%FE.onnx"
+    elif fmt == "json":
+        assert {f["file"] for f in json.loads(out)} == {"models\\xff/m\\xfe.onnx"}
+    elif fmt == "markdown":  # (a backslash doubled in a table cell renders as one)
+        assert "models\\\\xff/m\\\\xfe.onnx" in out
+    else:
+        assert "models\\xff/m\\xfe.onnx" in out
+
+
+def _savedmodel(folder, names: dict):
+    """A TF1-style SavedModel written with shapelint's own schema (no TensorFlow): x → MaxPool 2 →
+    ConcatV2 with x on channels (H and W must be even: SL003), every name from ``names``."""
+    from shapelint.loaders.savedmodel_schema import message_class
+
+    sm = message_class("SavedModel")()
+    mg = sm.meta_graphs.add()
+    g = mg.graph_def
+    x = g.node.add(name=names["x"], op="Placeholder")
+    x.attr["dtype"].type = 1
+    for d in (-1, -1, -1, 1):
+        x.attr["shape"].shape.dim.add(size=d)
+    pool = g.node.add(name=names["pool"], op="MaxPool", input=[names["x"]])
+    pool.attr["ksize"].list.i.extend([1, 2, 2, 1])
+    pool.attr["strides"].list.i.extend([1, 2, 2, 1])
+    pool.attr["padding"].s = b"VALID"
+    pool.attr["T"].type = 1
+    axis = g.node.add(name=names["axis"], op="Const")
+    axis.attr["dtype"].type = 3
+    axis.attr["value"].tensor.dtype = 3
+    axis.attr["value"].tensor.int_val.append(3)
+    cat = g.node.add(name=names["cat"], op="ConcatV2", input=[names["x"], names["pool"], names["axis"]])
+    cat.attr["N"].i = 2
+    cat.attr["T"].type = 1
+    sig = mg.signature_def["serving_default"]
+    sig.inputs["x"].name = names["x"] + ":0"
+    sig.inputs["x"].dtype = 1
+    for d in (-1, -1, -1, 1):
+        sig.inputs["x"].tensor_shape.dim.add(size=d)
+    sig.outputs["y"].name = names["cat"] + ":0"
+    sig.outputs["y"].dtype = 1
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return folder
+
+
+def test_savedmodel_names_are_escaped_in_every_format(tmp_path, capsys):
+    """Without colons (TF's own tensor references use them) the model is read as the plain one and
+    its SL003 is shown with escaped names; with workflow commands in the names the references do not
+    resolve, and shapelint abstains on the output it cannot follow -- it never calls that clean."""
+    plain = _savedmodel(tmp_path / "plain", {k: k for k in ("x", "pool", "axis", "cat")})
+    rc, out, _err = run(["check", plain, "--format", "concise"], capsys)
+    assert rc == 1 and "SL003" in out  # the model is what the test means it to be
+    no_colons = {"x": "x" + HOSTILE[2], "pool": "pool\u2028next\u202e", "axis": "axis\x85", "cat": "cat\r\n" + HOSTILE[5]}
+    commands = {"x": "x" + HOSTILE[2], "pool": "pool" + HOSTILE[0], "axis": "axis" + HOSTILE[4], "cat": "cat" + HOSTILE[3]}
+    for k, names in enumerate((no_colons, commands)):
+        model = _savedmodel(tmp_path / (f"sm{k}" + HOSTILE[6]), names)
+        for fmt in ("text", "json", "sarif", "github", "concise", "markdown"):
+            rc, out, err = run(["check", model, "--format", fmt, "--show-info"], capsys)
+            assert_safe(out, github=fmt == "github")
+            assert_safe(err)
+            if names is no_colons:
+                assert rc == 1 and "SL003" in out, (fmt, out)
+            else:
+                assert rc == 0 and "SL005" in out + err or "unknown" in out, (fmt, out)
+        rc, out, err = run(["check", model], capsys)
+        assert ("\\r\\n" if names is no_colons else "abstains") in out, out
+        for argv in (["contract", model], ["contract", model, "--format", "json"]):
+            rc, out, err = run(argv, capsys)
+            assert_safe(out)
+            assert_safe(err)

@@ -50,7 +50,7 @@ def validate(doc: dict):
 def _uris(node, key=None):
     if isinstance(node, dict):
         for k, v in node.items():
-            if k in ("uri", "informationUri", "$schema") and isinstance(v, str):
+            if k in ("uri", "informationUri", "helpUri", "$schema") and isinstance(v, str):
                 yield v, k != "uri"
             else:
                 yield from _uris(v, k)
@@ -109,6 +109,41 @@ def test_sarif_rules_are_the_registry_documented_from_yaml(repo):
         assert d.rationale in r["help"]["markdown"] and d.fix in r["help"]["markdown"]
     sl003 = next(r for r in rules if r["id"] == "SL003")
     assert sl003["shortDescription"]["text"].endswith("non-concatenated or non-broadcastable axis.")
+
+
+def test_sarif_rules_link_their_docs_consistently_with_information_uri(repo, monkeypatch):
+    """Every rule has a helpUri (an absolute URI; validate checks it). Without a Project-URL (this
+    project declares none) it is the tool's page, as informationUri; with a Repository URL it is
+    the rule's YAML in that repository, a file that exists here, and informationUri the repository."""
+    monkeypatch.setattr(formats, "project_urls", lambda: {})
+    driver = run(sarif_doc([lint(DYN)]))["tool"]["driver"]
+    assert driver["informationUri"] == formats.DEFAULT_INFORMATION_URI
+    assert [r["helpUri"] for r in driver["rules"]] == [formats.DEFAULT_INFORMATION_URI] * len(CHECKS)
+    monkeypatch.setattr(formats, "project_urls", lambda: {"repository": "https://example.org/acme/shapelint/"})
+    driver = run(sarif_doc([lint(DYN)]))["tool"]["driver"]
+    assert driver["informationUri"] == "https://example.org/acme/shapelint/"
+    root = Path(__file__).resolve().parents[1]
+    for r in driver["rules"]:
+        prefix, _, rel = r["helpUri"].partition("https://example.org/acme/shapelint/blob/main/")
+        assert prefix == "" and rel == f"rules/{r['id']}-{r['name']}.yaml" and (root / rel).is_file(), r["helpUri"]
+
+
+def test_project_urls_are_read_from_the_package_metadata(monkeypatch):
+    import importlib.metadata
+
+    class Meta:
+        def get_all(self, key):
+            assert key == "Project-URL"
+            return ["Bug Tracker, https://example.org/issues", "Source, https://example.org/src",
+                    "Homepage, https://example.org", "Broken entry"]
+
+    monkeypatch.setattr(importlib.metadata, "metadata", lambda name: Meta())
+    urls = formats.project_urls()
+    assert urls == {"bug tracker": "https://example.org/issues", "source": "https://example.org/src",
+                    "homepage": "https://example.org"}
+    assert formats.information_uri(urls) == "https://example.org/src"  # the first of the tool's pages
+    assert formats.help_uri("rules/SL003-merge-mismatch.yaml", urls) == \
+        "https://example.org/src/blob/main/rules/SL003-merge-mismatch.yaml"
 
 
 def test_sarif_levels_dynamic_warning_fixed_error_info_note(repo):
@@ -365,4 +400,5 @@ def test_markdown_is_a_table_with_the_working_sizes_and_hostile_names_stay_in_th
     # the newline is printed as \n, and its backslash escaped, so Markdown shows "\n"
     assert len(cells) == 5 and cells[3].strip() == r"up\|conv\\n\| injected \| row \|"
     assert "| m.onnx | H mod 2 = 0, H ≥ 2 |" in lines
+    assert any("`shapelint contract MODEL --plot sizes.svg`" in line for line in lines)  # how to get the picture
     assert lines[-1] == "- junk.onnx: not a valid ONNX protobuf"

@@ -75,3 +75,54 @@ def test_an_onnx_convtranspose_stride_over_the_limit_is_an_abstention(stride, tm
     assert f"stride {stride} is over shapelint's limit of 64" in items[0]["message"]
     rc, out, err = run(["explain", path], capsys)
     assert rc == 2 and "MAX_TRANSPOSED_STRIDE" in err and err.count("\n") == 1
+
+
+def test_fix_on_models_its_onnx_reader_refuses_or_that_point_outside(tmp_path, capsys):
+    """fix re-reads the model with onnx: 500-deep nested If bodies (protobuf's depth limit) once gave
+    a DecodeError traceback, and an external-data location with '..' a ValidationError."""
+    from onnx import TensorProto
+
+    from tests.onnx_models import unet
+    from tests.test_hostile_inputs import _ld, _nested_if
+
+    base = unet(depth=2)
+    base.graph.input.append(helper.make_tensor_value_info("c", TensorProto.BOOL, []))
+    deep = tmp_path / "deep.onnx"
+    deep.write_bytes(base.SerializeToString() + _ld(7, _ld(1, _nested_if(500))))
+    for extra in (["--diff"], ["-o", tmp_path / "out.onnx"]):
+        rc, out, err = run(["fix", deep, *extra], capsys)
+        assert rc == 2 and out == "" and err.count("\n") == 1 and "onnx cannot read it" in err, err
+    assert not (tmp_path / "out.onnx").exists()
+
+    m = unet(depth=2)
+    t = m.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../../etc/passwd"), ("offset", "0"), ("length", "64")):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    outside = tmp_path / "outside.onnx"
+    onnx.save(m, str(outside))
+    rc, out, err = run(["fix", outside, "-o", tmp_path / "fixed.onnx"], capsys)
+    assert rc == 0 and "Traceback" not in err, err
+    fixed = onnx.load(str(tmp_path / "fixed.onnx"), load_external_data=False)  # the reference is kept, unread
+    assert {e.key: e.value for e in fixed.graph.initializer[0].external_data}["location"] == "../../etc/passwd"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom\n::error::x"), RecursionError(), MemoryError()])
+def test_a_bug_of_ours_in_any_command_is_one_line_exit_2(error, tmp_path, capsys, monkeypatch):
+    """A traceback exits 1, which CI reads as "findings": outside the test suite's strict mode, an
+    unexpected exception in any command is one escaped line and exit 2."""
+    import shapelint.api
+
+    def broken(*a, **k):
+        raise error
+
+    monkeypatch.setenv("SHAPELINT_STRICT", "0")
+    monkeypatch.setattr(shapelint.api, "explain", broken)
+    rc, out, err = run(["explain", tmp_path / "any.onnx"], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"shapelint: internal error ({type(error).__name__}") and "\n::" not in err
+    monkeypatch.setenv("SHAPELINT_STRICT", "1")  # the test suite: the bug surfaces
+    with pytest.raises(type(error)):
+        cli.main(["explain", str(tmp_path / "any.onnx")])

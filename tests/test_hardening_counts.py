@@ -114,3 +114,63 @@ def test_a_declared_contract_with_a_huge_minimum_is_refused(tmp_path, capsys):
     rc, out, err = run(["check", tmp_path / "m.onnx"], capsys)
     assert rc == 2 and "MAX_DECLARED_SIZE" in err and err.count("\n") == 1
 
+
+
+def _call_tree_savedmodel(folder, levels: int):
+    """A SavedModel whose serving function calls f0, and each f_k calls f_{k+1} twice (in a chain),
+    down to f_levels, which has no node at all: 2^levels calls to inline, none of them a node."""
+    from shapelint.loaders.savedmodel_schema import message_class
+
+    sm = message_class("SavedModel")()
+    mg = sm.meta_graphs.add()
+    g = mg.graph_def
+    x = g.node.add(name="x", op="Placeholder")
+    x.attr["dtype"].type = 1
+    call = g.node.add(name="call", op="PartitionedCall", input=["x"])
+    call.attr["f"].func.name = "f0"
+    for k in range(levels + 1):
+        f = g.library.function.add()
+        f.signature.name = f"f{k}"
+        f.signature.input_arg.add(name="a")
+        f.signature.output_arg.add(name="y")
+        if k == levels:
+            f.ret["y"] = "a"
+            continue
+        c1 = f.node_def.add(name="c1", op="PartitionedCall", input=["a"])
+        c1.attr["f"].func.name = f"f{k + 1}"
+        c2 = f.node_def.add(name="c2", op="PartitionedCall", input=["c1:output:0"])
+        c2.attr["f"].func.name = f"f{k + 1}"
+        f.ret["y"] = "c2:output:0"
+    sig = mg.signature_def["serving_default"]
+    sig.inputs["x"].name = "x:0"
+    sig.inputs["x"].dtype = 1
+    for d in (-1, 4):
+        sig.inputs["x"].tensor_shape.dim.add(size=d)
+    sig.outputs["y"].name = "call:0"
+    sig.outputs["y"].dtype = 1
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(sm.SerializeToString())
+    return folder
+
+
+@pytest.mark.parametrize("levels", [30, 62])
+def test_a_savedmodel_call_tree_without_nodes_is_bounded(levels, tmp_path, capsys):
+    """2^30 calls, none a node, never reached the node limit: calls have their own limit."""
+    path = _call_tree_savedmodel(tmp_path / "sm", levels)
+    rc, out, err = run(["check", path], capsys, bound=60.0)
+    assert rc == 2 and err.count("\n") == 1 and "function calls to inline" in err and "MAX_INLINED_CALLS" in err, err
+
+
+def test_a_small_savedmodel_call_tree_is_read(tmp_path, capsys):
+    path = _call_tree_savedmodel(tmp_path / "sm", 4)  # 2^4 calls: read, the output is the input
+    rc, out, err = run(["check", path, "--format", "json"], capsys)
+    assert rc == 0 and json.loads(out) == [], err
+
+
+def test_a_huge_saved_model_pb_is_refused_before_reading(tmp_path, capsys):
+    folder = tmp_path / "sm"
+    folder.mkdir()
+    with open(folder / "saved_model.pb", "wb") as f:
+        f.truncate(limits.MAX_FILE_BYTES + 1)  # sparse: 2 GiB of nothing, never read
+    rc, out, err = run(["check", folder], capsys)
+    assert rc == 2 and "MAX_FILE_BYTES" in err and err.count("\n") == 1

@@ -124,27 +124,42 @@ def matches(hook: dict, name: str) -> bool:
     return re.search(hook.get("files", ""), name) is not None  # as pre-commit applies `files`
 
 
+def _extra(name: str) -> list:
+    """The requirements of the project's extra NAME, from pyproject.toml."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["optional-dependencies"][name]
+
+
 def test_manifest_hooks():
     hooks = manifest()
-    assert set(hooks) == {"shapelint", "shapelint-tensorflow"}
+    assert set(hooks) == {"shapelint", "shapelint-keras", "shapelint-tensorflow"}
     for h in hooks.values():
         assert h["language"] == "python" and h["entry"] == "shapelint check"
         assert h.get("pass_filenames", True)
-    onnx_hook, tf_hook = hooks["shapelint"], hooks["shapelint-tensorflow"]
-    # the ONNX hook installs the project alone: nothing from the tensorflow extra
-    assert not onnx_hook.get("additional_dependencies")
-    # the TensorFlow hook installs the project's own extra (pre-commit runs
-    # `pip install . <additional_dependencies>` in its clone of this repository)
+    onnx_hook, keras_hook, tf_hook = hooks["shapelint"], hooks["shapelint-keras"], hooks["shapelint-tensorflow"]
+    # the ONNX and Keras hooks install the project alone (one shared environment)
+    assert not onnx_hook.get("additional_dependencies") and not keras_hook.get("additional_dependencies")
+    # the SavedModel/TFLite hook installs the project's own extra (pre-commit runs
+    # `pip install . <additional_dependencies>` in its clone of this repository), which is the
+    # flatbuffers runtime and not TensorFlow
     assert tf_hook["additional_dependencies"] == [".[tensorflow]"]
-    assert re.search(r"(?m)^tensorflow = \[", (ROOT / "pyproject.toml").read_text())
+    light = _extra("tensorflow")
+    assert [re.split(r"[<>=!~ ;\[]", r)[0] for r in light] == ["flatbuffers"], light
+    assert _extra("tflite") == light
 
-    for name in ("model.onnx", "a/b/unet.onnx", "UNET.ONNX"):
-        assert matches(onnx_hook, name) and not matches(tf_hook, name), name
-    for name in ("m.keras", "a/m.tflite", "M.TFLITE", "saved_model.pb", "export/1/saved_model.pb"):
-        assert matches(tf_hook, name) and not matches(onnx_hook, name), name
+    hook_of = {"model.onnx": onnx_hook, "a/b/unet.onnx": onnx_hook, "UNET.ONNX": onnx_hook,
+               "m.keras": keras_hook, "a/M.KERAS": keras_hook,
+               "a/m.tflite": tf_hook, "M.TFLITE": tf_hook, "saved_model.pb": tf_hook,
+               "export/1/saved_model.pb": tf_hook}
+    for name, hook in hook_of.items():
+        assert [h["id"] for h in hooks.values() if matches(h, name)] == [hook["id"]], name
     for name in ("model.onnx.txt", "onnx", "x.pb", "my_saved_model.pb", "saved_model.pbtxt",
-                 "export/1/variables/variables.index", "keras.py", "model.h5"):
-        assert not matches(onnx_hook, name) and not matches(tf_hook, name), name
+                 "export/1/variables/variables.index", "keras.py", "model.h5", "m.keras.bak", "tflite"):
+        assert not any(matches(h, name) for h in hooks.values()), name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +330,53 @@ def test_onnx_hook_environment_has_no_tensorflow(env, scratch):
              "print([m for m in ('shapelint', 'onnx', 'tensorflow') if u.find_spec(m)])")
     for py in pythons:
         assert ok([py, "-c", probe], scratch, env).strip() == "['shapelint', 'onnx']"
+
+
+def _du_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow
+def test_keras_and_tensorflow_hooks_need_no_tensorflow(env, scratch):
+    """The Keras hook and the SavedModel/TFLite hook, run by pre-commit on a .keras and a .tflite
+    model that break SL003: both fail with the findings shapelint prints directly. Their
+    environments have neither TensorFlow nor Keras; the Keras hook shares the ONNX hook's, and the
+    SavedModel/TFLite hook's (the `tensorflow` extra) is under 10 MB larger. (The models are built
+    with Keras and TensorFlow's schema in this process, not in the hooks.)"""
+    from tests import keras_models as K
+    from tests import tflite_models as M
+
+    K.save(K.unet(depth=2), scratch / "bad.keras")
+    M.save(M.fixed_skip_model(65), str(scratch), "bad.tflite")
+    cfg = yaml.safe_load((scratch / ".pre-commit-config.yaml").read_text())
+    cfg["repos"][0]["hooks"] = [{"id": "shapelint-keras"}, {"id": "shapelint-tensorflow"}]
+    (scratch / "tf-hooks.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ok(["git", "add", "--", "bad.keras", "bad.tflite"], scratch, env)
+    try:
+        rc, out = run([*PRE_COMMIT, "run", "--config", "tf-hooks.yaml", "--files", "bad.keras", "bad.tflite"],
+                      scratch, env)
+    finally:
+        ok(["git", "reset", "-q", "--", "bad.keras", "bad.tflite"], scratch, env)
+    assert rc == 1, out
+    assert re.search(r"shapelint \(Keras\)\.+Failed", out), out
+    assert re.search(r"shapelint \(SavedModel, TFLite\)\.+Failed", out), out
+    for name, severity in (("bad.keras", "warning"), ("bad.tflite", "error")):
+        p = subprocess.run([sys.executable, "-m", "shapelint", "check", name], cwd=scratch, capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, NO_COLOR="1"))
+        lines = [line for line in p.stdout.splitlines() if line.strip() and " checked: " not in line]
+        assert any(f"{name}: SL003 [{severity}]" in line for line in lines), p.stdout
+        for line in lines:
+            assert line in out, f"missing {line!r} in:\n{out}"
+
+    probe = ("import importlib.util as u; "
+             "print([m for m in ('shapelint', 'flatbuffers', 'tensorflow', 'keras') if u.find_spec(m)])")
+    found = [(ok([py, "-c", probe], scratch, env).strip(), py.parents[1])
+             for py in sorted(Path(env["PRE_COMMIT_HOME"]).glob("repo*/py_env-*/bin/python"))]
+    assert {modules for modules, _ in found} == {"['shapelint']", "['shapelint', 'flatbuffers']"}, found
+    core = min(_du_mb(d) for modules, d in found if modules == "['shapelint']")
+    light = max(_du_mb(d) for modules, d in found if "flatbuffers" in modules)
+    assert 0 < light - core < 10, (core, light)
 
 
 # ---------------------------------------------------------------------------------------------

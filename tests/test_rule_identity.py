@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from tests.support import fast_subset
+
 from shapelint.checks import CHECKS
 from shapelint.findings import IDENTITY_KEYS_ALSO, identity
 from shapelint.lint import lint
@@ -30,7 +32,11 @@ MODELS = sorted(glob.glob(os.path.join(ROOT, "examples", "*.onnx"))) + \
     sorted(glob.glob(os.path.join(ROOT, "zoo", "*.onnx")))[::6]
 
 
-@pytest.mark.parametrize("path", MODELS, ids=os.path.basename)
+# the fast tier takes the examples and the zoo models under 100 KB; the others run in the full suite
+FAST = {k for k, p in enumerate(MODELS) if os.path.getsize(p) < 100_000}
+
+
+@pytest.mark.parametrize("path", fast_subset(MODELS, FAST, ids=[os.path.basename(p) for p in MODELS]))
 def test_each_rules_identity_keys_keep_the_fingerprints(path):
     for f in lint(path).findings:
         assert f.identity_keys == CHECKS[f.rule].identity

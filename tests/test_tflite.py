@@ -562,7 +562,7 @@ def test_lint_dispatches_tflite(sl003_model):
 
 
 def test_loading_is_fast_and_tensorflow_free(sl003_model):
-    """The lint path never imports tensorflow's package (only its schema file, by path)."""
+    """The lint path never imports tensorflow (it reads with the vendored schema)."""
     code = ("import sys, time; t = time.time(); from shapelint.loaders import tflite_loader; "
             f"g = tflite_loader.load({sl003_model!r}); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(time.time() - t)")

@@ -18,7 +18,7 @@ tf = LazyModule("tensorflow")  # imported by the first test: collecting this mod
 SIZES = [1, 2, 3, 4, 5, 7, 9, 10, 11, 14, 17]
 
 
-def _sizes_fn(x):
+def sizes_fn(x):
     h = tf.shape(x)[1]
     a = tf.math.floordiv(h - 10, 3) + 10  # negative numerators below h = 10
     b = tf.math.floormod(h - 10, 3) + 1
@@ -45,7 +45,7 @@ def test_tf_floordiv_floormod_notequal_squared_difference(tmp_path):
     class M(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, None, 3, 1], tf.float32)])
         def __call__(self, x):
-            return _sizes_fn(x)
+            return sizes_fn(x)
 
     m = M()
     path = str(tmp_path / "sm")
@@ -58,7 +58,7 @@ def test_tf_floordiv_floormod_notequal_squared_difference(tmp_path):
 def test_tflite_floordiv_floormod_notequal_squared_difference(tmp_path):
     from tests.tflite_models import convert, no_delegates
 
-    data = convert(_sizes_fn, (1, None, 3, 1))
+    data = convert(sizes_fn, (1, None, 3, 1))
     path = tmp_path / "m.tflite"
     path.write_bytes(data)
     _, inf = analyse(str(path))

@@ -23,6 +23,32 @@ def seed_savedmodel(path, out_hw, padding="VALID", in_hw=2, k=3, s=2):
     return str(path)
 
 
+def fn_savedmodel(path, fn, input_shape):
+    """A SavedModel of one ``tf.function`` of one float input of ``input_shape`` (None: a dynamic
+    dim), saved as a ``tf.Module`` with that serving signature."""
+    tf = require("tensorflow")
+
+    class FnModule(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec(list(input_shape), tf.float32)])
+        def __call__(self, x):
+            return fn(x)
+
+    m = FnModule()
+    tf.saved_model.save(m, str(path), signatures=m.__call__)
+    return str(path)
+
+
+def pool_then_conv_transpose(x):
+    """max_pool 2×2 VALID, then a k3 s2 VALID conv2d_transpose back to 2·floor(H/2): its input_sizes
+    are outside the admissible range for every H ≥ 4 (TensorFlow's own check truncates)."""
+    tf = require("tensorflow")
+
+    p = tf.nn.max_pool2d(x, 2, 2, "VALID")
+    sp = tf.shape(p)
+    return tf.nn.conv2d_transpose(p, np.ones((3, 3, 1, 1), np.float32), tf.stack([1, 2 * sp[1], 2 * sp[2], 1]), 2,
+                                  "VALID")
+
+
 def keras_unet(depth=2, k_up=3, pool="max", up_padding="same", output_padding=None, merge="concat", channels=2):
     """A Keras U-Net with None spatial dims (Conv2D same, pooling with padding same or valid)."""
     tf = require("tensorflow")

@@ -5,13 +5,13 @@ interpreter *without* delegates (XNNPACK hides some failures: it truncates a mis
 concatenation where the builtin kernels fail).
 
 TensorFlow and Keras are imported when first used (converting, running the interpreter): writing
-a model with the schema needs only TFLite's schema file, loaded by path as shapelint loads it, and
-the flatbuffers package, so the fast tests that write models directly never import TensorFlow.
+a model with the schema needs only TensorFlow's generated schema file, loaded by path
+(tests/tf_reference.py), and the flatbuffers package, so the fast tests that write models directly
+never import TensorFlow. (shapelint itself reads them with its vendored copy of the readers.)
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
 
@@ -20,27 +20,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import flatbuffers  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.support import LazyModule, require  # noqa: E402
+from tests import tf_reference  # noqa: E402
+from tests.support import LazyModule  # noqa: E402
 
 tf = LazyModule("tensorflow")
 keras = LazyModule("keras")
 layers = LazyModule("keras.layers")
 
-
-def _schema():
-    """tensorflow/lite/python/schema_py_generated.py, loaded by path (find_spec does not import
-    the tensorflow package)."""
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        require("tensorflow")  # raises the test extra's ImportError
-    path = os.path.join(list(spec.submodule_search_locations)[0], "lite", "python", "schema_py_generated.py")
-    schema_spec = importlib.util.spec_from_file_location("_tests_tflite_schema", path)
-    module = importlib.util.module_from_spec(schema_spec)
-    schema_spec.loader.exec_module(module)
-    return module
-
-
-S = _schema()
+S = tf_reference.tflite_schema()  # TensorFlow's generated schema, with its object API and builders
 
 
 def no_delegates():

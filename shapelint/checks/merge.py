@@ -204,8 +204,8 @@ def _finding(ctx, inf, m, ax, v, reach, bad, whole=None, stopped_at=None, others
     pools = domain(inf, ABSTAIN_SIZED).get(name)
     if pools is not None and (pools.minimum() or 1) > 1:
         if of_graph(ctx.graph).contract_below_windows:  # the whole-model contract follows the runtime there
-            message += (f" (from {name}={pools.minimum()} on, where every pool window fits its input; below, "
-                        f"onnxruntime truncates the pools, and the whole-model line counts those sizes)")
+            message += (f" (from {name}={pools.minimum()} on, where every window fits its input; below, the "
+                        f"whole-model line counts the sizes where {ctx.runtime} runs)")
         else:
             message += (f" (below {name}={pools.minimum()} a window exceeds its input, where the runtime truncates "
                         f"or behaves erratically; shapelint does not analyse those sizes)")
@@ -245,10 +245,27 @@ def _static_targets(m, up_side) -> dict:
     return out
 
 
+def _layout(inf, up, up_side, merge_node) -> tuple:
+    """(spatial axes, rank) of the upsampled tensor at a merge, as its framework lays it out."""
+    shape = inf.shape(up_side)
+    rank = len(shape) if shape is not None else None
+    node = up if up is not None else merge_node
+    if node is None or not rank:
+        return (), rank
+    return tuple(dialect(node).spatial_axes(node, rank)), rank
+
+
 def _static_fix(inf, up, up_side, targets: dict, merge_node) -> str:
     """``targets``: merge axis -> the size the upsampled branch must have (the skip's)."""
     where = ", ".join(f"axis {a} → {t}" for a, t in sorted(targets.items()))
     crop = f"crop/pad '{up_side}' ({where}) with Slice/Pad before '{merge_node.name}'"
+    fit = dialect(merge_node).static_fit
+    shape = inf.shape(up_side)
+    if fit is not None and shape is not None and all(isinstance(shape[a], int) for a in targets if a < len(shape)):
+        axes, rank = _layout(inf, up, up_side, merge_node)
+        said = fit(up, up_side, {a: (shape[a], t) for a, t in targets.items() if a < len(shape)}, axes=axes, rank=rank,
+                   before=merge_node.name)
+        crop = said or crop
     if up is not None and up.op == "ConvTranspose" and all(isinstance(t, int) for t in targets.values()):
         fix = _convtranspose_fix(inf, up, targets)
         if fix is not None:
@@ -295,5 +312,6 @@ def _dynamic_fix(inf, up, up_side, skip_dim, up_dim, name, s, where, extra=()) -
                      if not s.is_empty() else f"no size of {where} passes this merge: change the model")
         crop = of_graph(inf.graph).crop_fix
         if crop is not None:
-            lines.append(crop(up))
+            axes, rank = _layout(inf, up, up_side, up)
+            lines.append(crop(up, axes=axes, rank=rank))
     return "\n".join(lines)

@@ -1,13 +1,16 @@
 """SL004 input-too-small: at fixed sizes, a Conv or pool whose output would be empty or negative.
 
 onnxruntime fails at the Conv ("Invalid input shape") when its output is < 1, and at a pool when
-its output is < 0; a ConvTranspose output ≤ 0 is SL001. Merges after such a node are not
-reported: the runtime never reaches them.
+its output is < 0; a ConvTranspose output ≤ 0 is SL001. The TF family's 2-D windows fail below 0
+(Keras's Conv2D below 1) and give an empty tensor at 0 without an error: a warning, in the words of
+the node's dialect (``empty_window``). Merges after such a node are not reported: the runtime never
+reaches them.
 """
 
 from __future__ import annotations
 
-from ..analysis import too_small
+from ..analysis import empty_windows, too_small
+from ..frameworks import dialect
 from ..findings import Violation
 from ._context import CheckContext
 from ..trace import fmt_shape
@@ -20,20 +23,37 @@ def check(ctx: CheckContext):
             continue  # SL001 reports it with the attribute to change
         if any(i in stops for i in node.inputs if i):
             continue  # the runtime stops before this node
-        a = bad[0]
+        a = bad[0]  # the spatial axis, as the node's dialect lays them out
         kernel = node.attr("kernel_shape")
         if kernel is None and node.op == "Conv":
             w = ctx.shape(node.input(1))
             kernel = tuple(w[2:]) if w is not None else None
         what = "output" if node.op == "Conv" else "pooled output"
+        attrs = (f" (kernel {list(kernel)}, strides {list(node.attr('strides') or [])}, pads "
+                 f"{list(node.attr('pads') or [])})") if kernel else ""
         yield Violation(
             node.name,
             node.op,
-            f"{node.op} '{node.name}': {what} axis {a + 2} is {shape[a + 2]} for input {fmt_shape(x)} "
-            f"(kernel {list(kernel) if kernel else '?'}, strides {list(node.attr('strides') or [])}, pads "
-            f"{list(node.attr('pads') or [])}): {ctx.runtime} fails here",
-            f"use a larger input (axis {a + 2} of '{node.input(0)}' must be at least the kernel's extent "
+            f"{node.op} '{node.name}': {what} axis {a} is {shape[a]} for input {fmt_shape(x)}{attrs}: "
+            f"{ctx.runtime} fails here",
+            f"use a larger input (axis {a} of '{node.input(0)}' must be at least the kernel's extent "
             f"minus the pads), or pad the input of '{node.name}'",
             (),
-            {"axis": a + 2, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},
+            {"axis": a, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},
+        )
+    # a window larger than its input by less than the stride: 0, which the TF family runs silently
+    for node, x, shape, zero in empty_windows(ctx.inferred):
+        if any(i in stops for i in node.inputs if i):
+            continue
+        a = zero[0]
+        yield Violation(
+            node.name,
+            node.op,
+            f"{node.op} '{node.name}': output axis {a} is 0 for input {fmt_shape(x)} (its window is larger than "
+            f"the input): {dialect(node).empty_window}",
+            f"use a larger input (axis {a} of '{node.input(0)}' must be at least the window's extent), or pad "
+            f"the input of '{node.name}'",
+            (),
+            {"axis": a, "input_shape": fmt_shape(x), "output_shape": fmt_shape(shape)},
+            "warning",
         )

@@ -214,11 +214,21 @@ class Dialect:
     contract_below_windows: bool = False
     # the runtime on empty tensors (measured): ops that run and keep the empty axis, ops that fail;
     # any other op given an empty tensor: shapelint abstains
+    # what the runtime does, in its words, where a windowed op (pool_ops) gives an empty output (size 0)
+    # from a non-empty input without an error: SL004 warns at fixed sizes; "" where it says nothing
+    empty_window: str = ""
+    # windowed ops whose result at output size 0 is not one behaviour (TF with oneDNN returns a conv's
+    # input unchanged, without it an empty tensor, measured): the contract abstains from there
+    erratic_at_zero: frozenset = frozenset()
     empty_ok: frozenset = frozenset()
     empty_fails: frozenset = frozenset()
     # what the runtime says when a check fails (by op, or "op/check"; "broadcast" for elementwise
     # merges), quoted in findings
     runtime_words: Mapping = field(default_factory=dict)
-    # (the upsampler node or None) -> the model-code change that removes a size restriction at a
-    # merge, in the framework's own code
+    # (the upsampler node or None, axes=the merge's spatial axes, rank=) -> the model-code change
+    # that removes a size restriction at a merge, in the framework's own code
     crop_fix: Optional[Callable] = None
+    # at fixed sizes: (the upsampler node or None, the upsampled tensor, {axis: (its size, the
+    # skip's)}, axes=, rank=, before=the merge's name) -> the framework's own layers that crop or pad it to the skip's size,
+    # or None (then the Slice/Pad wording)
+    static_fit: Optional[Callable] = None

@@ -77,7 +77,7 @@ def _forward_spatial(i, k, s, d, padding):
     if padding in ("same", "causal"):
         return sizes.same_out(i, s)
     if padding == "valid":
-        return sizes.conv_out(i, k, s, d, 0, 0)
+        return sizes.tf_window_out(i, k, s, d, 0, 0)  # TF's arithmetic: Keras checks, then calls TF
     raise ValueError(f"padding {padding!r}")
 
 
@@ -284,6 +284,61 @@ def _same(ctx):
     return _out(ctx.shape(0))
 
 
+# recurrent layers: how many state tensors return_state adds (h; LSTM's h and c)
+RECURRENT_STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
+
+
+def _frozen(v, key, default=None):
+    """``key`` of a nested config the loader froze into (key, value) pairs."""
+    if isinstance(v, tuple):
+        for pair in v:
+            if isinstance(pair, tuple) and len(pair) == 2 and pair[0] == key:
+                return pair[1]
+    return default
+
+
+def _recurrent_shapes(op, cfg, x) -> list:
+    """LSTM / GRU / SimpleRNN on x [batch, time, features]: [batch, time, units] with
+    return_sequences, else [batch, units]; return_state adds the states, [batch, units] each."""
+    units = cfg("units")
+    if op not in RECURRENT_STATES or not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        raise _v.Unknown(f"{op}: no positive integer units")
+    if len(x) != 3:
+        raise ValueError(f"{op}: input of rank {len(x)}, must be 3 ([batch, time, features])")
+    seq = (x[0], x[1], units) if cfg("return_sequences", False) else (x[0], units)
+    return [seq] + [(x[0], units)] * (RECURRENT_STATES[op] if cfg("return_state", False) else 0)
+
+
+def _recurrent(ctx):
+    x = ctx.shape(0)
+    if x is None:
+        return [(None, None)] * len(ctx.node.outputs)
+    shapes = _recurrent_shapes(ctx.node.op, ctx.node.attr, x)
+    return [(shapes[j] if j < len(shapes) else None, None) for j in range(len(ctx.node.outputs))]
+
+
+def _bidirectional(ctx):
+    """Bidirectional(LSTM/GRU/SimpleRNN), the backward layer as saved (Keras 3 always saves one)
+    or a copy of the forward one: merge_mode concat (the default) adds the two widths, sum, mul
+    and ave need them equal; return_state gives the forward states, then the backward ones.
+    merge_mode None (two outputs) abstains."""
+    x = ctx.shape(0)
+    mode = ctx.attr("merge_mode", "concat")
+    if mode not in ("concat", "sum", "mul", "ave"):
+        raise _v.Unknown(f"Bidirectional with merge_mode {mode!r}")
+    if x is None:
+        return [(None, None)] * len(ctx.node.outputs)
+    layers = [ctx.attr("layer"), ctx.attr("backward_layer") or ctx.attr("layer")]
+    got = [_recurrent_shapes(_frozen(v, "class_name"), lambda k, d=None, v=v: _frozen(_frozen(v, "config"), k, d), x)
+           for v in layers]
+    (fwd, *fwd_states), (bwd, *bwd_states) = got
+    if len(fwd) != len(bwd) or (mode != "concat" and fwd[-1] != bwd[-1]):
+        raise ValueError("Bidirectional: the forward and backward layers do not merge")
+    merged = fwd[:-1] + ((fwd[-1] + bwd[-1]) if mode == "concat" else fwd[-1],)
+    shapes = [merged] + fwd_states + bwd_states
+    return [(shapes[j] if j < len(shapes) else None, None) for j in range(len(ctx.node.outputs))]
+
+
 CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
                "DepthwiseConv2D")
 TRANSPOSED_LAYERS = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -311,6 +366,8 @@ KERAS_RULES = {
     "RepeatVector": _repeat_vector,
     "Embedding": _embedding,
     "Concatenate": _concatenate,
+    **{op: _recurrent for op in RECURRENT_STATES},
+    "Bidirectional": _bidirectional,
     **{op: _alias("Add") for op in ELEMENTWISE_LAYERS},
     **{op: _same for op in (
         "InputLayer", "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
@@ -515,16 +572,57 @@ def spatial_axes(node, rank: int) -> tuple:
     return layout(node, rank)[1]
 
 
-def crop_fix(up) -> str:
-    # tf.shape() on a KerasTensor raises in a Keras 3 Functional model: a small layer instead
-    return ("or remove the restriction in the model code: crop the upsampled tensor to the skip "
-            "tensor's run-time size before merging, in a small layer:\n"
-            "    class CropTo(keras.layers.Layer):\n"
+def _fit_axes(axes, rank) -> tuple:
+    """(spatial axes, rank) of the tensors at a merge, channels_last 2-D when not known."""
+    axes = tuple(axes or ())
+    if not axes:
+        return (1, 2), 4
+    return axes, rank or max(axes) + 2
+
+
+def crop_fix(up, axes=None, rank=None) -> str:
+    """The model-code change that removes a size restriction at a merge: a small layer that fits
+    the upsampled tensor to the skip's run-time size, per spatial axis by the sign of the
+    difference -- cropped where it is larger (after a strided "same" conv, 2·ceil(H/2) ≥ H),
+    zero-padded at the end where it is smaller (after a "valid" pool, 2·floor(H/2) ≤ H). Keras 3
+    ops only (tf.shape() on a KerasTensor raises in a Functional model); ``tests/test_keras_fit.py``
+    execs this very text in Keras models with dynamic H, W and runs them at every size 1–64."""
+    axes, rank = _fit_axes(axes, rank)
+    crop = ", ".join(f":s[{a}]" if a in axes else ":" for a in range(rank))
+    pads = ", ".join(f"[0, grow[{axes.index(a)}]]" if a in axes else "[0, 0]" for a in range(rank))
+    listed = ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "")
+    named = f" ('{up.name}')" if up is not None else ""
+    return ("or remove the restriction in the model code: before merging, fit the upsampled tensor"
+            f"{named} to the skip tensor's run-time size, per spatial axis: crop where it is larger, "
+            "zero-pad at the end where it is smaller, in a small layer:\n"
+            "    class FitTo(keras.layers.Layer):\n"
             "        def call(self, u, skip):\n"
-            "            s = keras.ops.shape(skip)\n"
-            "            return u[:, :s[1], :s[2], :]   # after Conv2DTranspose(padding=\"same\"), "
-            "2·ceil(H/2) ≥ H\n"
-            "    u = CropTo()(u, skip)")
+            "            s, t = keras.ops.shape(skip), keras.ops.shape(u)\n"
+            f"            u = u[{crop}]   # crop where u is larger\n"
+            f"            grow = [keras.ops.maximum(s[a] - t[a], 0) for a in ({listed})]\n"
+            f"            return keras.ops.pad(u, [{pads}])   # pad where u is smaller\n"
+            "    u = FitTo()(u, skip)")
+
+
+def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str = "the merge"):
+    """At fixed sizes: the Keras layers that crop or zero-pad the upsampled tensor ``tensor`` at the
+    end of each spatial axis to the skip's size (``sizes``: axis -> (its size, the skip's)), as
+    statements to paste before the merge; None where no such layer exists (rank)."""
+    axes, rank = _fit_axes(axes, rank)
+    n = len(axes)
+    if not 1 <= n <= 3 or not sizes or any(a not in axes for a in sizes):
+        return None
+    diff = [sizes[a][1] - sizes[a][0] if a in sizes else 0 for a in axes]
+    tail = ", data_format=\"channels_first\"" if axes[0] == 2 else ""  # (channels_last: 1 …)
+    out = []
+    for layer, amounts in (("Cropping", [max(-d, 0) for d in diff]), ("ZeroPadding", [max(d, 0) for d in diff])):
+        if not any(amounts):
+            continue
+        pairs = [f"(0, {v})" for v in amounts]
+        arg = pairs[0] if n == 1 else f"({', '.join(pairs)})"
+        out.append(f"u = keras.layers.{layer}{n}D({arg}{tail})(u)")
+    grown = ", ".join(f"axis {a}: {have} → {want}" for a, (have, want) in sorted(sizes.items()))
+    return f"fit '{tensor}' to the skip ({grown}) in the model code, before '{before}': " + "; ".join(out)
 
 
 DIALECT = Dialect(
@@ -533,15 +631,29 @@ DIALECT = Dialect(
     int_attrs=IntAttrs(scalars={"filters", "units", "output_dim", "n", "depth_multiplier", "height", "width"},
                        lists={"target_shape", "dims"}),
     merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
-    # below a window's size TensorFlow is erratic (an error, a crash, an empty or a 1-pixel output,
-    # measured), so, like pools, shapelint abstains there
-    erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS),
+    # a window larger than its input, measured with Keras 3.15 on TF 2.21 (docs/soundness-and-zoo.md):
+    # TF's arithmetic; a negative size fails. At 0 AveragePooling2D gives an empty tensor, MaxPooling2D
+    # too, or with oneDNN sometimes an AbortedError; Conv2D raises
+    # a ValueError of its own without oneDNN, but with it (TF_ENABLE_ONEDNN_OPTS=1) TF hands back the
+    # conv's input unchanged and the bias add fails or not by the channel count; DepthwiseConv2D
+    # gives an empty tensor or its input: shapelint abstains there, and after an empty tensor. The
+    # layers not measured (1-D, 3-D, separable) keep abstaining below their window.
+    pool_ops=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"}),
+    erratic_at_zero=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D"}),
+    erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS) - {"Conv2D", "DepthwiseConv2D", "MaxPooling2D",
+                                                        "AveragePooling2D"},
+    contract_below_windows=True,
+    empty_window="Keras does not fail here in every build: AveragePooling2D returns an empty tensor, "
+                 "MaxPooling2D too (with oneDNN sometimes an AbortedError); a conv raises without oneDNN, but "
+                 "with it (TF_ENABLE_ONEDNN_OPTS=1) TensorFlow hands back the conv's input unchanged; what "
+                 "follows works on nothing or on the wrong tensor",
     spatial_axes=spatial_axes,
     pass_through=frozenset({"Activation", "ReLU", "LeakyReLU", "Softmax", "Rescaling", "Normalization",
                             "LayerNormalization", "GroupNormalization", "SpatialDropout2D", "GaussianNoise", "Subtract",
                             "Multiply", "Average", "Add", "Dropout", "BatchNormalization", "Identity"}),
     upsamplers=frozenset(TRANSPOSED_LAYERS + ("UpSampling1D", "UpSampling2D", "UpSampling3D")),
     crop_fix=crop_fix,
+    static_fit=static_fit,
     # Conv{1,2,3}DTranspose: Keras computes the size itself and hands it to TF as output_shape
     transposed_ops=frozenset(TRANSPOSED_LAYERS),
     transposed_axes=transposed_axes,

@@ -280,8 +280,18 @@ def reshape(ctx):
         else:
             out.append(t)
     if infer_at is not None and s is not None and all(d is not None for d in s):
-        known = numel([d for k, d in enumerate(out) if k != infer_at])
-        total = numel(s)
+        # the dims the target copies or repeats cancel first (sizes ≥ 1, as analysis's element-count
+        # check assumes): torch's [seq, N, 2, 6] → [0, 0, -1] is 12 without dividing expressions
+        rest, others = list(s), []
+        for k, d in enumerate(out):
+            if k == infer_at:
+                continue
+            if d is not None and not isinstance(d, int) and d in rest:
+                rest.remove(d)
+            else:
+                others.append(d)
+        known = numel(others)
+        total = numel(rest)
         if known is not None:
             out[infer_at] = exact_div(total, known)
     return _out(tuple(out))
@@ -626,8 +636,8 @@ def _resize(ctx):
     if sizes_v is not None:
         if ctx.attr("keep_aspect_ratio_policy", "stretch") not in ("stretch", None):
             return _out((None,) * rank)
-        if any(v.__class__ is float for v in sizes_v):  # (a float tensor: sizes must be int64)
-            raise ValueError(f"sizes {list(sizes_v)[:8]!r} are not integers")
+        if any(isinstance(v, (float, Rat)) for v in sizes_v):  # (a float tensor: sizes must be int64;
+            raise ValueError(f"sizes {list(sizes_v)[:8]!r} are not integers")  # a symbolic size is one)
         for a, v in zip(axes, sizes_v):
             out[a] = v
         return _out(tuple(out))
@@ -695,6 +705,44 @@ def _nonzero_like(ctx):
     return _out(None)
 
 
+# --------------------------------------------------------------------------- recurrent
+
+# gates per ONNX recurrent op: W is [dirs, gates·hidden, input], R [dirs, gates·hidden, hidden],
+# B [dirs, 2·gates·hidden]
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def recurrent_dirs(node) -> int:
+    """1 or 2 (direction "bidirectional"); anything else is a malformed node."""
+    direction = node.attr("direction", "forward") or "forward"
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ValueError(f"{node.op}: direction {direction!r} is not forward, reverse or bidirectional")
+    return 2 if direction == "bidirectional" else 1
+
+
+def _recurrent(ctx):
+    """LSTM / GRU / RNN (spec, layout 0): X [seq, batch, input] -> Y [seq, dirs, batch, hidden],
+    Y_h (and LSTM's Y_c) [dirs, batch, hidden]. onnxruntime 1.32 rejects layout=1 ("Batchwise
+    recurrent operations (layout == 1) are not supported") and a missing hidden_size when the
+    session is created: shapelint abstains there. Its run-time checks (W's input size, initial_h's
+    batch, sequence_lens) are analysis.SHAPE_CHECKS'."""
+    x = ctx.shape(0)
+    n_out = len(ctx.node.outputs)
+    if ctx.attr("layout", 0) != 0:
+        raise _Unknown(f"{ctx.op} with layout={ctx.attr('layout')}: onnxruntime supports layout=0 only")
+    hidden = ctx.attr("hidden_size")
+    if not isinstance(hidden, int) or hidden < 1:
+        raise _Unknown(f"{ctx.op} without a positive hidden_size (onnxruntime requires one)")
+    dirs = recurrent_dirs(ctx.node)
+    if x is None:
+        return [(None, None)] * n_out
+    if len(x) != 3:
+        raise ValueError(f"{ctx.op}: input X of rank {len(x)}, must be 3 ([seq_length, batch_size, input_size])")
+    seq, batch = x[0], x[1]
+    state = (dirs, batch, hidden)
+    return [((seq, dirs, batch, hidden), None)] + [(state, None)] * (n_out - 1)
+
+
 RULES: dict[str, Rule] = {
     # convolution and pooling
     "Conv": _conv,
@@ -757,6 +805,9 @@ RULES: dict[str, Rule] = {
     "Gemm": _gemm,
     "OneHot": _onehot,
     "NonZero": _nonzero_like,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "RNN": _recurrent,
     **{op: _reduce for op in (
         "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin",
@@ -769,7 +820,7 @@ RULES: dict[str, Rule] = {
 # attributes that are integers in every op that has them: anything else is a malformed node
 INT_ATTRS = IntAttrs(
     scalars={"axis", "group", "blocksize", "keepdims", "allowzero", "ceil_mode", "batch_dims", "transA", "transB",
-             "num_outputs", "noop_with_empty_axes"},  # ONNX INT attributes
+             "num_outputs", "noop_with_empty_axes", "hidden_size", "layout"},  # ONNX INT attributes
     lists={"axes", "strides", "pads", "dilations", "kernel_shape", "output_padding", "output_shape", "perm", "split",
            "starts", "ends"})  # ONNX INTS attributes
 
@@ -850,6 +901,9 @@ RUNTIME_WORDS = {
     "SpaceToDepth": "SpaceToDepth requires input",
     "Einsum": "Please check input shapes/equation provided",
     "Pad": "Tensor shape.Size() must be >= 0",
+    **{f"{op}/{name}'s shape": f"Input {name} must have shape" for op in ("LSTM", "GRU", "RNN")
+       for name in ("W", "R", "B", "initial_h", "initial_c", "P", "sequence_lens")},
+    **{f"{op}/sequence_lens values": "Invalid value/s in sequence_lens" for op in ("LSTM", "GRU", "RNN")},
 }
 
 
@@ -884,7 +938,7 @@ def output_shape_limits(inf, node):
         return
 
 
-def crop_fix(up) -> str:
+def crop_fix(up, axes=None, rank=None) -> str:
     """The model-code change that removes a size restriction at a merge (PyTorch, which exports ONNX)."""
     if up is not None and up.op in ("Resize", "Upsample"):
         return (f"or size {up.op} '{up.name}' from the skip tensor at run time: "
@@ -1144,7 +1198,7 @@ def _sizes_from(low, s: int) -> list:
 
 # ops analysis.SHAPE_CHECKS states a run-time check for (in ONNX terms: the same op)
 CHECKED_OPS = ("Reshape", "MatMul", "Gemm", "Expand", "Split", "Resize", "Squeeze", "Gather", "GatherND", "Conv",
-               "DepthToSpace", "SpaceToDepth", "Einsum", "Pad")
+               "DepthToSpace", "SpaceToDepth", "Einsum", "Pad", "LSTM", "GRU", "RNN")
 
 DIALECT = Dialect(
     "onnx", ("", "ai.onnx"), "onnxruntime",

@@ -38,13 +38,13 @@ def _unknown_like(ctx, i=0):
 
 
 def _forward_dim(i, k, s, d, padding):
-    """TFLite's ComputeOutSize: SAME ceil(i/s); VALID floor((i − K)/s) + 1."""
+    """TFLite's ComputeOutSize: SAME ceil(i/s); VALID trunc((i − K + s)/s) (sizes.tf_window_out)."""
     if not isinstance(k, int) or not isinstance(s, int) or not isinstance(d, int) or s < 1 or d < 1 or k < 1:
         raise ValueError("kernel, stride and dilation must be positive integers")
     if padding == "SAME":
         return sizes.same_out(i, s)
     if padding == "VALID":
-        return sizes.conv_out(i, k, s, d, 0, 0)
+        return sizes.tf_window_out(i, k, s, d, 0, 0)
     raise ValueError(f"padding {padding!r}")
 
 
@@ -232,33 +232,10 @@ def _space_depth(ctx):
     return _out((n, _onnx.exact_div(h, b), _onnx.exact_div(w, b), mul(c, b * b)))
 
 
-def _space_batch(ctx):
-    """SPACE_TO_BATCH_ND(x, block_shape, paddings [M, 2]) / BATCH_TO_SPACE_ND(x, block_shape,
-    crops [M, 2]) over the M axes after the batch (how a dilated conv is converted)."""
-    x, block, pads = ctx.shape(0), ctx.value(1), ctx.value(2)
-    if x is None:
-        return _out(None)
-    if block is None or pads is None or len(pads) != 2 * len(block) or len(block) >= len(x):
-        return _out((None,) * len(x))
-    if any(not isinstance(b, int) or b < 1 for b in block):
-        raise ValueError("block_shape")
-    n = 1
-    for b in block:
-        n *= b
-    out = list(x)
-    for j, b in enumerate(block):
-        a = 1 + j
-        if ctx.node.op == "SPACE_TO_BATCH_ND":
-            out[a] = _onnx.exact_div(add(add(x[a], pads[2 * j]), pads[2 * j + 1]), b)
-        else:
-            out[a] = sub(sub(mul(x[a], b), pads[2 * j]), pads[2 * j + 1])
-    out[0] = mul(x[0], n) if ctx.node.op == "SPACE_TO_BATCH_ND" else _onnx.exact_div(x[0], n)
-    return _out(tuple(out))
-
-
 def _gather(ctx):
+    """GATHER(params, indices) with ``axis`` and ``batch_dims`` options: TF's GatherV2."""
     if ctx.attr("batch_dims", 0):
-        raise _v.Unknown("GATHER with batch_dims is not modelled")
+        return tf_dialect.TF_RULES["GatherV2"](ctx)
     return _alias("Gather")(ctx)
 
 
@@ -294,8 +271,8 @@ TFLITE_RULES = {
     "RESIZE_BILINEAR": _tf("ResizeBilinear"),
     "RESIZE_NEAREST_NEIGHBOR": _tf("ResizeNearestNeighbor"),
     "SPACE_TO_DEPTH": _space_depth,
-    "SPACE_TO_BATCH_ND": _space_batch,
-    "BATCH_TO_SPACE_ND": _space_batch,
+    "SPACE_TO_BATCH_ND": _tf("SpaceToBatchND"),
+    "BATCH_TO_SPACE_ND": _tf("BatchToSpaceND"),
     "DEPTH_TO_SPACE": _space_depth,
     "PAD": _tf("Pad"),
     "PADV2": _tf("Pad"),
@@ -564,7 +541,15 @@ DIALECT = Dialect(
     merge_ops={"CONCATENATION": "equal",
                **{op: "broadcast" for op in ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE",
                                               "FLOOR_DIV", "FLOOR_MOD", "POW", "SELECT_V2")}},
-    erratic_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONV_3D"}),
+    # a window larger than its input, measured with the interpreter without delegates: TF's
+    # arithmetic (sizes.tf_window_out); a negative size fails to allocate ("BytesRequired number of
+    # elements overflowed"), 0 gives an empty tensor without an error (SL004 warns), after which
+    # shapelint abstains. CONV_3D was not measured: abstain below it.
+    pool_ops=frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
+    erratic_ops=frozenset({"CONV_3D"}),
+    contract_below_windows=True,
+    empty_window="the TFLite interpreter returns an empty tensor here without an error, and every op after it "
+                 "works on nothing",
     spatial_axes=spatial_axes,
     transposed_ops=frozenset({"TRANSPOSE_CONV"}),
     transposed_axes=transposed_axes,
@@ -578,4 +563,6 @@ DIALECT = Dialect(
                           "Convolution2DTransposeBias"}),
     data_input={"TRANSPOSE_CONV": 2, "CONV_3D_TRANSPOSE": 2},
     weight_ops=frozenset({"VAR_HANDLE", "READ_VARIABLE"}),
+    # run-time checks the interpreter makes that analysis.SHAPE_CHECKS states (TF's, same inputs)
+    shape_checks={"SPACE_TO_BATCH_ND": "SpaceToBatchND", "BATCH_TO_SPACE_ND": "BatchToSpaceND"},
 )

@@ -1,9 +1,10 @@
 """TensorFlow SavedModel -> IR, without the TensorFlow runtime.
 
-Reads ``saved_model.pb`` with TensorFlow's protobuf schema (``tf_protos``), picks a serving
-signature, and flattens the graph: TF2 keeps the real body in the function library, reached
-through (nested) ``StatefulPartitionedCall`` / ``PartitionedCall``; each call is inlined with
-its arguments, so node names become ``call/…/node``. ``variables/`` is never read: a variable's
+Reads ``saved_model.pb`` with the part of TensorFlow's protobuf schema it needs, declared in
+``savedmodel_schema`` (TensorFlow need not be installed), picks a serving signature, and flattens
+the graph: TF2 keeps the real body in the function library, reached through (nested)
+``StatefulPartitionedCall`` / ``PartitionedCall``; each call is inlined with its arguments, so
+node names become ``call/…/node``. ``variables/`` is never read: a variable's
 shape comes from its ``VarHandleOp`` (``shape`` attribute), and ``ReadVariableOp`` passes it on.
 Nodes keep TensorFlow's op names, in the IR domain ``"tf"``.
 """
@@ -14,9 +15,10 @@ import os
 import re
 from types import MappingProxyType
 
+from .. import limits
 from ..errors import ModelError
 from ..ir import Constant, Graph, Node, Tensor
-from . import tf_protos, unique_name
+from . import Names, unique_name
 
 # TF DataType enum -> dtype name (the ones that matter for shapes)
 _DT = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 9: "int64", 10: "bool",
@@ -31,8 +33,8 @@ _OUT_ARGS = {
 }
 CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
 _GENERATED_CALL = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$")
-MAX_DEPTH = 64
-MAX_NODES = 250_000  # after inlining: functions calling functions twice over grow exponentially
+MAX_DEPTH = limits.MAX_NESTING
+MAX_NODES = limits.MAX_NODES  # after inlining: functions calling functions twice over grow exponentially
 
 
 def load(path: str, signature: str | None = None) -> Graph:
@@ -41,17 +43,23 @@ def load(path: str, signature: str | None = None) -> Graph:
     if not os.path.isfile(pb_path):
         raise ModelError(path, "not a SavedModel: no saved_model.pb in the folder")
     try:
-        pb = tf_protos.saved_model_pb2()
-    except tf_protos.TensorFlowMissing as e:
-        raise ModelError(path, str(e))
-    from google.protobuf.message import DecodeError
+        from google.protobuf.message import DecodeError
 
+        from . import savedmodel_schema
+
+        saved_model = savedmodel_schema.message_class("SavedModel")
+    except ImportError as e:  # pragma: no cover - protobuf comes with onnx, a core dependency
+        raise ModelError(path, f"cannot import protobuf ({e}): pip install protobuf")
     try:
         with open(pb_path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.MAX_FILE_BYTES:  # checked before reading (a sparse 3 GB file was read whole)
+                raise ModelError(path, f"saved_model.pb is {size:,} bytes, over the limit of "
+                                       f"{limits.MAX_FILE_BYTES:,} (shapelint.limits.MAX_FILE_BYTES)")
+            data = f.read(limits.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ModelError(path, f"cannot read saved_model.pb: {e.strerror or e}")
-    sm = pb.SavedModel()
+    sm = saved_model()
     try:
         sm.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
@@ -100,7 +108,8 @@ class _Flattener:
         self.nodes: list = []
         self.constants: dict = {}
         self.notes: list = []
-        self.names: set = set()
+        self.names: set = Names()
+        self.calls = 0  # calls inlined: bounded even when functions only call functions
 
     # ------------------------------------------------------------------ helpers
     def _constant(self, name, node_def):
@@ -120,7 +129,8 @@ class _Flattener:
         attrs = tuple((k, _attr(v)) for k, v in sorted(node_def.attr.items())) + tuple(extra)
         self.nodes.append(Node(op, name, tuple(inputs), tuple(outputs), attrs, "tf"))
         if len(self.nodes) > MAX_NODES:
-            raise ModelError(self.path, f"more than {MAX_NODES} nodes after inlining functions")
+            raise ModelError(self.path, f"more than {MAX_NODES:,} nodes after inlining functions "
+                                        f"(shapelint.limits.MAX_NODES)")
 
     # ------------------------------------------------------------------ top level
     def run(self) -> Graph:
@@ -131,7 +141,8 @@ class _Flattener:
         single = len(self.sig.inputs) == 1
         for key, info in sorted(self.sig.inputs.items()):
             node_name = info.name.split(":")[0]
-            shape = name_dims(key, _dims(info.tensor_shape), single)
+            # (no tensor_shape at all: unknown, not a scalar -- TF always writes one)
+            shape = name_dims(key, _dims(info.tensor_shape) if info.HasField("tensor_shape") else None, single)
             inputs.append(Tensor(key, shape, _DT.get(info.dtype, "float32")))
             env[f"{node_name}:0"] = key
             env[node_name] = key
@@ -200,12 +211,17 @@ class _Flattener:
             self._alias(env, node_def.name, op, out, top)
             return
         if op in CALL_OPS and "f" in node_def.attr:
+            self.calls += 1
+            if self.calls > limits.MAX_INLINED_CALLS:
+                raise ModelError(self.path, f"more than {limits.MAX_INLINED_CALLS:,} function calls to inline "
+                                            f"(shapelint.limits.MAX_INLINED_CALLS)")
             fname = node_def.attr["f"].func.name
             fdef = self.lib.get(fname)
             if fdef is None:
                 self.notes.append(f"call '{name}' to a function '{fname}' that is not in the library")
             elif depth >= MAX_DEPTH:
-                raise ModelError(self.path, f"function calls nested deeper than {MAX_DEPTH}")
+                raise ModelError(self.path, f"function calls nested deeper than {MAX_DEPTH} "
+                                            f"(shapelint.limits.MAX_NESTING)")
             else:
                 outs = self._inline(fdef, self._call_prefix(prefix, node_def.name), inputs, depth + 1)
                 for k, t in enumerate(outs):

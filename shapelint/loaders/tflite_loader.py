@@ -1,9 +1,9 @@
 """TFLite flatbuffer (``.tflite``) -> IR, without the TensorFlow runtime.
 
-Reads the file with TFLite's own flatbuffer schema (``tf_protos.tflite_schema()``, the generated
-``schema_py_generated.py`` loaded by path, plus the ``flatbuffers`` package). Subgraph 0 is the
-model; other subgraphs (bodies of WHILE / IF / CALL_ONCE, extra signatures) are noted, not
-linted. Nodes keep TFLite's builtin op names ("CONV_2D", "TRANSPOSE_CONV", "CONCATENATION"), in
+Reads the file with TFLite's own flatbuffer schema: ``tflite_schema``, the enums and table readers
+of TensorFlow's generated ``schema_py_generated.py``, vendored (TensorFlow need not be installed),
+on the ``flatbuffers`` package (the ``tensorflow`` extra). Subgraph 0 is the model; other
+subgraphs (bodies of WHILE / IF / CALL_ONCE, extra signatures) are noted, not linted. Nodes keep TFLite's builtin op names ("CONV_2D", "TRANSPOSE_CONV", "CONCATENATION"), in
 the IR domain ``"tflite"``, with their builtin options as attributes (snake_case field names,
 ``padding`` as "SAME"/"VALID"); a custom op is named by its ``custom_code``. Node names are their
 first output tensor's name.
@@ -31,9 +31,10 @@ from types import MappingProxyType
 
 from ..errors import ModelError
 from ..ir import MAX_VALUE_ELEMENTS, Constant, Graph, Node, Tensor
-from . import tf_protos
+from . import Names, unique_name
 from .savedmodel_loader import name_dims
 
+EXTRA = 'pip install "shapelint[tensorflow]"'
 IDENTIFIER = b"TFL3"
 DOMAIN = "tflite"
 # TensorType enum -> dtype name, and the struct code used to decode small constants
@@ -55,15 +56,15 @@ _DECLARED_SHAPE_OPS = ("READ_VARIABLE",)
 
 def load(path: str) -> Graph:
     try:
-        schema = tf_protos.tflite_schema()
-    except tf_protos.TensorFlowMissing as e:
-        raise ModelError(path, str(e))
+        s = schema()
+    except ImportError as e:  # the flatbuffers runtime, the light extra's only package
+        raise ModelError(path, f"reading a TFLite file needs the flatbuffers package ({e}): {EXTRA}")
     data = _read(path)
     if len(data) < 8:
         raise ModelError(path, f"not a TFLite model: {len(data)} bytes, too short for a flatbuffer")
     if data[4:8] != IDENTIFIER:
         raise ModelError(path, f"not a TFLite model: file identifier {bytes(data[4:8])!r}, expected {IDENTIFIER!r}")
-    reader = _Reader(path, data, schema)
+    reader = _Reader(path, data, s)
     try:
         return reader.run()
     except ModelError:
@@ -73,6 +74,14 @@ def load(path: str) -> Graph:
                                f"({len(data)} bytes; truncated?)")
     except (IndexError, TypeError, ValueError, OverflowError, AttributeError, RecursionError, MemoryError) as e:
         raise ModelError(path, f"malformed TFLite flatbuffer: {reader.where} is corrupt ({type(e).__name__})")
+
+
+def schema():
+    """The module of TFLite's table readers and enums the loader reads with: the vendored
+    ``tflite_schema``, imported on first use (it needs the ``flatbuffers`` package)."""
+    from . import tflite_schema
+
+    return tflite_schema
 
 
 def _read(path: str):
@@ -233,17 +242,11 @@ class _Reader:
     def _tensors(self, model, sub, n_buf):
         n = self.length(sub.TensorsLength, 4, "subgraph 0's tensor list")
         out = []
-        seen: set = set()
+        seen: set = Names()  # (60k tensors of one name: linear, not quadratic)
         for i in range(n):
             what = f"tensor {i}"
             t = self.table(sub.Tensors(i), what)
-            name = self.text(t.Name()) or f"tensor_{i}"
-            if name in seen:
-                k = 2
-                while f"{name}#{k}" in seen:
-                    k += 1
-                name = f"{name}#{k}"
-            seen.add(name)
+            name = unique_name(seen, self.text(t.Name()) or f"tensor_{i}")
             shape = self.ints(t.Shape, t.ShapeLength, f"the shape of tensor {i} ('{name}')")
             sig = self.ints(t.ShapeSignature, t.ShapeSignatureLength, f"the shape_signature of tensor {i} ('{name}')")
             if any(d < -1 for d in shape + sig):
@@ -411,15 +414,11 @@ class _Reader:
             if t["data"] is None and not t["variable"] and not t["external"]:
                 self.notes.append(f"tensor '{t['name']}' is consumed but neither produced, an input nor a constant")
         nodes = []
-        node_names: set = set()
+        node_names: set = Names()
         for o in order:
             outs = tuple(names[i] if i >= 0 else "" for i in o["outputs"])
             base = next((n for n in outs if n), f"{o['op'].lower()}_{o['index']}")
-            nname = base
-            k = 2
-            while nname in node_names:
-                nname = f"{base}#{k}"
-                k += 1
+            nname = unique_name(node_names, base)
             node_names.add(nname)
             attrs = o["attrs"]
             if o["op"] in _DECLARED_SHAPE_OPS and o["outputs"] and o["outputs"][0] >= 0:

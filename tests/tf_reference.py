@@ -1,11 +1,13 @@
-"""TensorFlow's protobuf schemas (SavedModel, GraphDef) and TFLite's flatbuffer schema, read from
-the installed ``tensorflow`` package *without* running ``tensorflow/__init__`` (which costs
-seconds and hundreds of MB).
+"""TensorFlow's own schemas, the reference the project's are compared with (tests/test_tf_schemas.py):
+its protobuf classes (``saved_model_pb2``) and TFLite's generated flatbuffer schema
+(``schema_py_generated.py``), read from the installed ``tensorflow`` package *without* running
+``tensorflow/__init__`` (seconds and hundreds of MB), so that the fast tier can use them.
 
 The generated ``*_pb2`` modules import each other as ``tensorflow.core.…``; while they load, bare
 package modules stand in for ``tensorflow``, ``tensorflow.core`` and its sub-packages, and every
 ``sys.modules`` entry added is removed afterwards, so a later real ``import tensorflow`` in the
-same process runs normally (the descriptors it registers again are identical).
+same process runs normally (the descriptors it registers again in protobuf's default pool are
+identical). TensorFlow is in the test extra: without it these fail with the extra's ImportError.
 """
 
 from __future__ import annotations
@@ -16,34 +18,28 @@ import os
 import sys
 import types
 
+from tests.support import require
+
 _CACHE: dict = {}
 
-EXTRA = 'pip install "shapelint[tensorflow]"'
 
-
-class TensorFlowMissing(ImportError):
-    pass
-
-
-def _tf_dir() -> str:
-    try:
-        spec = importlib.util.find_spec("tensorflow")
-    except (ImportError, ValueError):  # a broken or blocked installation
-        spec = None
+def tf_dir() -> str:
+    """The installed tensorflow package's folder (found without importing it)."""
+    spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.submodule_search_locations:
-        raise TensorFlowMissing(f"TensorFlow is not installed (its schemas are needed): {EXTRA}")
+        require("tensorflow")  # raises the test extra's ImportError
     return list(spec.submodule_search_locations)[0]
 
 
 def saved_model_pb2():
-    """tensorflow.core.protobuf.saved_model_pb2, loaded privately."""
+    """tensorflow.core.protobuf.saved_model_pb2 (TensorFlow's real message classes)."""
     if "saved_model" in _CACHE:
         return _CACHE["saved_model"]
     if "tensorflow" in sys.modules and hasattr(sys.modules["tensorflow"], "__version__"):
         mod = importlib.import_module("tensorflow.core.protobuf.saved_model_pb2")
         _CACHE["saved_model"] = mod
         return mod
-    root = _tf_dir()
+    root = tf_dir()
     before = set(sys.modules)
     stubs = {
         "tensorflow": root,
@@ -57,8 +53,6 @@ def saved_model_pb2():
             m.__path__ = [path]
             sys.modules[name] = m
         mod = importlib.import_module("tensorflow.core.protobuf.saved_model_pb2")
-    except ImportError as e:
-        raise TensorFlowMissing(f"cannot read TensorFlow's SavedModel schema ({e}): {EXTRA}")
     finally:
         # forget only TensorFlow's names; the protobuf runtime modules loaded meanwhile stay
         for name in set(sys.modules) - before:
@@ -68,19 +62,24 @@ def saved_model_pb2():
     return mod
 
 
+def tflite_schema_path() -> str:
+    return os.path.join(tf_dir(), "lite", "python", "schema_py_generated.py")
+
+
 def tflite_schema():
-    """TFLite's flatbuffer schema (tensorflow/lite/python/schema_py_generated.py), loaded by path."""
+    """tensorflow/lite/python/schema_py_generated.py, loaded by path (the whole generated file:
+    the readers, the object API and the builders the tests write models with)."""
     if "tflite" in _CACHE:
         return _CACHE["tflite"]
-    root = _tf_dir()
-    path = os.path.join(root, "lite", "python", "schema_py_generated.py")
-    if not os.path.exists(path):
-        raise TensorFlowMissing(f"this TensorFlow has no TFLite schema at {path}: {EXTRA}")
-    spec = importlib.util.spec_from_file_location("_shapelint_tflite_schema", path)
+    spec = importlib.util.spec_from_file_location("_tests_tflite_schema", tflite_schema_path())
     mod = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(mod)
-    except ImportError as e:
-        raise TensorFlowMissing(f"cannot read TFLite's schema ({e}): pip install flatbuffers")
+    spec.loader.exec_module(mod)
     _CACHE["tflite"] = mod
     return mod
+
+
+def tensorflow_version() -> str:
+    """The installed TensorFlow's version, from its dist-info (no import)."""
+    from importlib.metadata import version
+
+    return version("tensorflow")
