@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from . import limits
-from .frameworks import Alias, Dialect, RuleContext, dialect, of_domain, op_key
+from .frameworks import Alias, Dialect, RuleContext, dialect, of_domain, of_graph, op_key
 from .ir import Graph, Node
 from .symbolic import (
     Expr,
@@ -30,7 +30,7 @@ from .symbolic import (
 
 from .values import MAX_FLOAT_CONSTANT_ELEMENTS, MAX_VALUE_ELEMENTS
 from .values import expr_size
-from .values import Unknown as _Unknown
+from .values import NotFollowed as _NotFollowed, Unknown as _Unknown
 
 
 @dataclass
@@ -72,8 +72,11 @@ class Inferred:
         return v
 
 
-def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
-    """Infer every tensor. ``pins`` maps an input name to concrete dims that replace its own."""
+def infer(graph: Graph, pins: Optional[dict] = None, _round: int = 0) -> Inferred:
+    """Infer every tensor. ``pins`` maps an input name to concrete dims that replace its own.
+    Where the dialect refines the graph from what was inferred (ONNX If with a decided condition,
+    replaced by its branch), inference runs again on the refined graph: ``Inferred.graph`` is the
+    graph the analysis reads."""
     inf = Inferred(graph)
     pins = pins or {}
     for t in graph.inputs:
@@ -109,6 +112,11 @@ def infer(graph: Graph, pins: Optional[dict] = None) -> Inferred:
     if lost and (inf.failed or inf.unknown_ops or any(o not in inf.shapes for o in lost)):
         inf.notes.append(f"{len(lost)} of {len(graph.outputs)} graph output(s) have an unknown shape (e.g. '{lost[0]}')")
     inf.notes.extend(graph.notes)
+    refine = of_graph(graph).refine
+    if refine is not None and _round < limits.MAX_IF_ROUNDS:
+        refined = refine(graph, inf)
+        if refined is not None:
+            return infer(refined, pins, _round + 1)
     return inf
 
 
@@ -146,8 +154,9 @@ def _infer_node(inf: Inferred, node: Node) -> None:
         try:
             results = rule(ctx)
         except CAUGHT as e:
-            results = None  # a malformed node: its outputs are unknown
-            inf.failed.append(node.name)
+            results = None  # a malformed node (or one not followed): its outputs are unknown
+            if not isinstance(e, _NotFollowed):
+                inf.failed.append(node.name)
             why = _message(e)
     n_out = len(node.outputs)
     if results is None:

@@ -31,6 +31,7 @@ MAX_MERGES = 50_000
 MAX_KERAS_CONFIG_BYTES = 64 << 20  # a .keras archive's config.json: refused above, before inflating
 MAX_NESTING = 64  # models nested in models (Keras), functions calling functions (SavedModel)
 MAX_INLINED_CALLS = 50_000  # SavedModel function calls inlined in all (a call tree doubles per level)
+MAX_IF_ROUNDS = 8  # ONNX: inference passes that follow If nodes into their decided branch (If after If)
 MAX_RANK = 64  # a tensor's rank: above, its shape is unknown (an input's, or an op's output's)
 MAX_OUTPUTS_PER_LAYER = 4096  # a Keras layer's output index in a reference (its outputs are named one by one)
 MAX_NAME_CHARS = 1000  # a name shown (escaped) this long or longer is shortened, with a hash (escape.name)

@@ -61,18 +61,28 @@ def displayable(graph: Graph) -> Graph:
     def bad(s) -> bool:
         return isinstance(s, str) and (not s.isprintable() or "\\" in s or len(s) >= MAX_NAME_CHARS)
 
-    if not (bad(graph.name) or any(bad(n.name) or any(map(bad, n.inputs)) or any(map(bad, n.outputs))
-                                   or bad(n.op) or bad(n.domain) for n in graph.nodes)
-            or any(bad(t.name) or any(map(bad, t.shape or ())) for t in graph.inputs)
-            or any(map(bad, graph.outputs)) or any(map(bad, graph.constants))):
-        return graph
-    nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)),
-                           op=esc(n.op), domain=esc(n.domain)) for n in graph.nodes)
-    inputs = tuple(_replace(t, name=esc(t.name), shape=None if t.shape is None else
-                            tuple(esc(d) if isinstance(d, str) else d for d in t.shape)) for t in graph.inputs)
-    constants = MappingProxyType({esc(k): _replace(c, name=esc(c.name)) for k, c in graph.constants.items()})
-    return _replace(graph, name=esc(graph.name), nodes=nodes, inputs=inputs, outputs=tuple(map(esc, graph.outputs)),
-                    constants=constants)
+    def branches(g: Graph) -> list:  # subgraphs held as attributes (ONNX If branches), one level deep
+        return [v for n in g.nodes for _, v in n.attrs if isinstance(v, Graph)]
+
+    def needs(g: Graph) -> bool:
+        return (bad(g.name) or any(bad(n.name) or any(map(bad, n.inputs)) or any(map(bad, n.outputs))
+                                   or bad(n.op) or bad(n.domain) for n in g.nodes)
+                or any(bad(t.name) or any(map(bad, t.shape or ())) for t in g.inputs)
+                or any(map(bad, g.outputs)) or any(map(bad, g.constants)) or any(map(needs, branches(g))))
+
+    def escaped(g: Graph) -> Graph:
+        nodes = tuple(_replace(n, name=esc(n.name), inputs=tuple(map(esc, n.inputs)), outputs=tuple(map(esc, n.outputs)),
+                               op=esc(n.op), domain=esc(n.domain),
+                               attrs=n.attrs if not any(isinstance(v, Graph) for _, v in n.attrs) else
+                               tuple((k, escaped(v) if isinstance(v, Graph) else v) for k, v in n.attrs))
+                      for n in g.nodes)
+        inputs = tuple(_replace(t, name=esc(t.name), shape=None if t.shape is None else
+                                tuple(esc(d) if isinstance(d, str) else d for d in t.shape)) for t in g.inputs)
+        constants = MappingProxyType({esc(k): _replace(c, name=esc(c.name)) for k, c in g.constants.items()})
+        return _replace(g, name=esc(g.name), nodes=nodes, inputs=inputs, outputs=tuple(map(esc, g.outputs)),
+                        constants=constants)
+
+    return escaped(graph) if needs(graph) else graph
 
 
 def _load(path: str, signature: str | None = None) -> Graph:
@@ -136,7 +146,8 @@ def resolve_pins(graph: Graph, pins: dict, path: str) -> dict:
 
 def analyse(path: str, pins: dict | None = None, signature: str | None = None) -> tuple[Graph, Inferred]:
     graph = load(path, signature)
-    return graph, infer(graph, resolve_pins(graph, pins or {}, path))
+    inferred = infer(graph, resolve_pins(graph, pins or {}, path))
+    return inferred.graph, inferred  # (the graph as inference refined it: If branches followed)
 
 
 def findings(rule, ctx: CheckContext) -> list:

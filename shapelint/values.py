@@ -47,6 +47,11 @@ class Unknown(Exception):
     """Inference cannot say (a shape or a value); the message says why."""
 
 
+class NotFollowed(Unknown):
+    """A well-formed node whose outputs inference does not follow (an ONNX If whose condition
+    depends on the input sizes): unknown, the message says why, but not a malformed node."""
+
+
 def need(x, why: str = ""):
     if x is None:
         raise Unknown(why)

@@ -222,6 +222,10 @@ class Dialect:
     erratic_at_zero: frozenset = frozenset()
     empty_ok: frozenset = frozenset()
     empty_fails: frozenset = frozenset()
+    # (graph, inferred) -> the graph with the control flow that inference decided replaced by the
+    # branch taken (ONNX If with a known condition), or None when nothing was decided; inference
+    # runs again on it (limits.MAX_IF_ROUNDS)
+    refine: Optional[Callable] = None
     # what the runtime says when a check fails (by op, or "op/check"; "broadcast" for elementwise
     # merges), quoted in findings
     runtime_words: Mapping = field(default_factory=dict)

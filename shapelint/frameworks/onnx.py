@@ -8,13 +8,15 @@ Helpers other dialects build on (``elementwise``, ``reshape``, ``conv_like``, ..
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from types import MappingProxyType
 
 from .. import limits, sizes
+from ..ir import Graph, Node
 from ..symbolic import Dim, Invalid, fmt_dim, fmt_shape, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
-from ..values import Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
+from ..values import NotFollowed as _NotFollowed, Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
 from ..values import slice_dim as _slice_dim
 from .base import Dialect, IntAttrs, Rule, TransposedAxis, TransposedChoice, TransposedIssue, out as _out
 
@@ -743,6 +745,79 @@ def _recurrent(ctx):
     return [((seq, dirs, batch, hidden), None)] + [(state, None)] * (n_out - 1)
 
 
+# --------------------------------------------------------------------------- control flow
+
+def _branch_taken(inf, node):
+    """An If's branch (an ir.Graph) when its condition is decided, else None. onnxruntime takes
+    then_branch for a non-zero condition."""
+    v = inf.value(node.input(0))
+    if v is None or len(v) != 1 or v[0].__class__ not in (int, float, bool):
+        return None
+    b = node.attr("then_branch" if v[0] else "else_branch")
+    return b if isinstance(b, Graph) else None
+
+
+def _if(ctx):
+    """If: where the condition is decided (a constant, or computed from static ranks or from pinned
+    sizes), inference follows the branch taken (``inline_decided_ifs``) and this rule is not reached.
+    Otherwise the outputs are unknown, and the reason says why: shapelint does not merge the two
+    branches' shapes, as the run-time checks inside them hold only in the branch taken."""
+    node = ctx.node
+    names = ("then_branch", "else_branch")
+    unread = [k for k in names if not isinstance(node.attr(k), Graph)]
+    if unread:
+        raise _NotFollowed(f"its {unread[0]} was not read (shapelint reads the branches of a top-level If, "
+                           f"not those of an If inside a branch)")
+    v = ctx.value(0)
+    cond = node.input(0)
+    src = ctx.inf.producer.get(cond)
+    where = f"'{cond}'" + (f", from {src.op} '{src.name}'" if src is not None else "")
+    if v is None:
+        raise _NotFollowed(f"its condition ({where}) has no known value")
+    if len(v) != 1:
+        raise _NotFollowed(f"its condition ({where}) has {len(v)} elements, not 1")
+    if v[0].__class__ not in (int, float, bool):
+        raise _NotFollowed(f"its condition ({where}) depends on the input sizes: an If is followed only where "
+                           f"its condition is decided (pinned sizes follow it)")
+    taken = names[0] if v[0] else names[1]
+    raise _NotFollowed(f"its {taken} (taken) gives {len(node.attr(taken).outputs)} output(s) for the If's "
+                       f"{len(node.outputs)}, or defines a name the graph already has")
+
+
+def inline_decided_ifs(graph, inf):
+    """``graph`` with every If whose condition inference decided replaced by the nodes of the
+    branch taken, plus an Identity per output (branch output -> If output), so that the branch's
+    ops and run-time checks are the model's; None when there is none. A branch that gives another
+    number of outputs, or defines a name the graph already has, is left to the If rule (which
+    abstains)."""
+    taken = {}
+    for node in graph.nodes:
+        if node.op == "If" and node.domain in ("", "ai.onnx"):
+            b = _branch_taken(inf, node)
+            if b is not None and len(b.outputs) == len(node.outputs):
+                taken[node.name] = b
+    if not taken:
+        return None
+    defined = {t.name for t in graph.inputs} | set(graph.constants) | {o for n in graph.nodes for o in n.outputs}
+    nodes, constants, changed = [], dict(graph.constants), False
+    for node in graph.nodes:
+        b = taken.get(node.name) if node.op == "If" else None
+        if b is not None:
+            mine = [o for n in b.nodes for o in n.outputs if o] + list(b.constants)
+            if len(set(mine)) == len(mine) and not defined.intersection(mine):
+                nodes.extend(b.nodes)
+                constants.update(b.constants)
+                nodes.extend(Node("Identity", f"{node.name}/{k}", (src,), (dst,), (), "")
+                             for k, (src, dst) in enumerate(zip(b.outputs, node.outputs)) if dst)
+                defined.update(mine)
+                changed = True
+                continue
+        nodes.append(node)
+    if not changed:
+        return None
+    return replace(graph, nodes=tuple(nodes), constants=MappingProxyType(constants))
+
+
 RULES: dict[str, Rule] = {
     # convolution and pooling
     "Conv": _conv,
@@ -779,6 +854,7 @@ RULES: dict[str, Rule] = {
     "LayerNormalization": _layer_norm,
     "Identity": _identity,
     "Dropout": _identity,
+    "If": _if,
     "Cast": _same_as_input,
     # shapes and their values
     "Shape": _shape,
@@ -1232,4 +1308,5 @@ DIALECT = Dialect(
     transposed_rejects=transposed_rejects,
     transposed_disputes=transposed_disputes,
     transposed_choices=transposed_choices,
+    refine=inline_decided_ifs,
 )

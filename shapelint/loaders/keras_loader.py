@@ -215,6 +215,10 @@ def _batch_shape(cfg: dict):
 # --------------------------------------------------------------------------- conversion
 
 
+# packages whose models save constructor arguments, not a layer graph (module or registered_name)
+KERAS_HUB = frozenset({"keras_hub", "keras_nlp", "keras_cv"})
+
+
 class _Converter:
     def __init__(self, path: str):
         self.path = path
@@ -232,9 +236,17 @@ class _Converter:
         cls = config.get("class_name")
         cfg = config.get("config")
         if not _is_model(config):
+            module, registered = str(config.get("module") or ""), str(config.get("registered_name") or "")
+            if isinstance(cfg, dict) and "layers" not in cfg and (module.split(".")[0] in KERAS_HUB
+                                                                  or registered.split(">")[0] in KERAS_HUB):
+                self.fail(f"'{cls}' is a keras_hub model: its {CONFIG} holds the arguments of its Python "
+                          f"constructor, not a layer graph, and shapelint runs no code from a model file. "
+                          f"Lint its SavedModel instead: model.export(\"{cls.lower()}_savedmodel\") in Python, "
+                          f"then shapelint check {cls.lower()}_savedmodel")
             if isinstance(cfg, dict) and "layers" not in cfg:
                 self.fail(f"the model is a subclassed keras.Model ('{cls}'): its layers and call() are Python "
-                          f"code, not in {CONFIG}, so there is no graph to read")
+                          f"code, not in {CONFIG}, so there is no graph to read; lint its SavedModel "
+                          f"(model.export(PATH)) instead")
             self.fail(f"{CONFIG} holds a '{cls}', not a Functional or Sequential model")
         name = str(cfg.get("name") or cls)
         outputs = self.model(config, "", None, depth=0)

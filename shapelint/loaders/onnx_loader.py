@@ -117,6 +117,9 @@ _MAX_PAYLOAD = 64 << 10  # a tensor whose payload fields total more is data, nev
 _MAX_VARINT_BYTES = 10
 
 _MODEL, _GRAPH, _NODE, _ATTR, _TENSOR = "model", "graph", "node", "attr", "tensor"
+# a top-level node's subgraph (an If branch, a Loop body), one level deep: its nodes are kept inline
+# (not walked into chunks) and their own subgraphs are emptied, so nesting stays bounded
+_BODY, _BODY_NODE, _BODY_ATTR = "body", "body node", "body attr"
 # per message: {field number: what to do}; a field not listed is dropped
 _SCHEMA = {
     # ModelProto: ir_version, graph, opset_import (functions, metadata, training info: dropped)
@@ -126,8 +129,12 @@ _SCHEMA = {
     # NodeProto: input, output, name, op_type, attribute, domain
     _NODE: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _ATTR, 7: _KEEP},
     # AttributeProto: name, f, i, s, t, g and graphs (emptied), floats, ints, strings, type
-    _ATTR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _TENSOR, 6: _EMPTY, 7: _KEEP, 8: _KEEP,
+    _ATTR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _TENSOR, 6: _BODY, 7: _KEEP, 8: _KEEP,
             9: _KEEP, 11: _EMPTY, 20: _KEEP, 21: _KEEP},
+    _BODY: {1: _BODY_NODE, 2: _KEEP, 5: _TENSOR, 11: _KEEP, 12: _KEEP},
+    _BODY_NODE: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _BODY_ATTR, 7: _KEEP},
+    _BODY_ATTR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 4: _KEEP, 5: _TENSOR, 6: _EMPTY, 7: _KEEP, 8: _KEEP,
+                 9: _KEEP, 11: _EMPTY, 20: _KEEP, 21: _KEEP},
     # TensorProto: dims, data_type, segment, name, data_location; the payloads (float_data,
     # int32_data, string_data, int64_data, raw_data, double_data, uint64_data) only when small
     _TENSOR: {1: _KEEP, 2: _KEEP, 3: _KEEP, 8: _KEEP, 14: _KEEP,
@@ -273,7 +280,8 @@ def _skeleton(buf, kind: str, start: int, end: int, small: int = 0, walk: _Walk 
             # a field is an item; a graph input's or output's dims cost 2 bytes or more each, a
             # packed list of numbers kept 1 byte or more each (counted at 8: real ones are short)
             counted += 1
-            if wire == 2 and action == _KEEP and (kind in (_ATTR, _TENSOR) or kind == _GRAPH and number in (11, 12)):
+            if wire == 2 and action == _KEEP and (kind in (_ATTR, _BODY_ATTR, _TENSOR)
+                                                  or kind in (_GRAPH, _BODY) and number in (11, 12)):
                 counted += (pos - body) // (4 if kind == _GRAPH else 8)
             if counted >= 4096:
                 walk.count(counted)
@@ -454,33 +462,9 @@ def _graph(path: str, g, opset: int, onnx, walk: _Walk) -> Graph:
         if _name(vi.name) in constants:
             continue
         inputs.append(Tensor(_name(vi.name), _shape_of(vi), _DTYPES.get(vi.type.tensor_type.elem_type, "float32")))
-    nodes = []
     notes = []
     custom: dict = {}
-    items = 0
-    for i, n in enumerate(_node_protos(path, walk.chunks, onnx)):
-        op, domain, name = n.op_type, n.domain, n.name
-        outputs, ins = tuple(n.output), tuple(n.input)
-        if not (op.__class__ is str and domain.__class__ is str and name.__class__ is str
-                and all(x.__class__ is str for x in outputs + ins)):  # a string that is not UTF-8
-            op, domain, name = _text(op), _text(domain), _name(name)
-            outputs, ins = tuple(_name(o) for o in outputs), tuple(_name(x) for x in ins)
-        name = name or f"{op}_{i}"
-        if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
-            c = _value_constant(outputs[0], n, onnx)
-            if c is not None:
-                constants[outputs[0]] = c
-                continue
-        if domain not in ("", "ai.onnx"):
-            custom[domain] = custom.get(domain, 0) + 1
-        attrs = tuple((_text(a.name), _attr_value(a, onnx)) for a in n.attribute)
-        items += len(ins) + len(outputs) + len(attrs)
-        for _, v in attrs:
-            if v.__class__ is tuple:
-                items += len(v)
-        if items > MAX_ITEMS:
-            raise ModelError(path, too_many_items())
-        nodes.append(Node(op, name, ins, outputs, attrs, domain))
+    nodes = _nodes(path, _node_protos(path, walk.chunks, onnx), constants, custom, onnx, opset, "")
     for dom, k in sorted(custom.items()):
         notes.append(f"{k} node(s) in custom domain '{dom}': their outputs are not inferred")
     ordered = _toposort(path, nodes, set(constants) | {t.name for t in inputs})
@@ -493,6 +477,77 @@ def _graph(path: str, g, opset: int, onnx, walk: _Walk) -> Graph:
         nodes=tuple(ordered),
         constants=MappingProxyType(constants),
         notes=tuple(notes),
+    )
+
+
+class _Items:
+    """The items of the nodes read so far, top level and branches alike (MAX_GRAPH_ITEMS)."""
+
+    def __init__(self, path: str):
+        self.path, self.n = path, 0
+
+    def add(self, n: int) -> None:
+        self.n += n
+        if self.n > MAX_ITEMS:
+            raise ModelError(self.path, too_many_items())
+
+
+def _nodes(path: str, protos, constants: dict, custom: dict, onnx, opset: int, prefix: str,
+           items: _Items | None = None) -> list:
+    """IR nodes of NodeProtos (Constant nodes go to ``constants``). ``prefix`` is "" at the top
+    level; in a subgraph (an If branch) it names the branch, e.g. "If_3/then_branch/", and the
+    subgraphs of the subgraph's own nodes are not read (one level, bounded)."""
+    items = items or _Items(path)
+    nodes = []
+    for i, n in enumerate(protos):
+        op, domain, name = n.op_type, n.domain, n.name
+        outputs, ins = tuple(n.output), tuple(n.input)
+        if not (op.__class__ is str and domain.__class__ is str and name.__class__ is str
+                and all(x.__class__ is str for x in outputs + ins)):  # a string that is not UTF-8
+            op, domain, name = _text(op), _text(domain), _name(name)
+            outputs, ins = tuple(_name(o) for o in outputs), tuple(_name(x) for x in ins)
+        name = name or f"{prefix}{op}_{i}"
+        if op == "Constant" and domain in ("", "ai.onnx") and len(outputs) == 1:
+            c = _value_constant(outputs[0], n, onnx)
+            if c is not None:
+                constants[outputs[0]] = c
+                continue
+        if domain not in ("", "ai.onnx"):
+            custom[domain] = custom.get(domain, 0) + 1
+        attrs = []
+        for a in n.attribute:
+            key = _text(a.name)
+            if not prefix and a.type == onnx.AttributeProto.GRAPH and len(a.g.node):
+                attrs.append((key, _branch(path, a.g, onnx, opset, f"{name}/{key}/", items)))
+            else:
+                attrs.append((key, _attr_value(a, onnx)))
+        attrs = tuple(attrs)
+        k = len(ins) + len(outputs) + len(attrs)
+        for _, v in attrs:
+            if v.__class__ is tuple:
+                k += len(v)
+        items.add(k + 1)  # (a node with nothing in it is an item too: a branch has no MAX_NODES)
+        nodes.append(Node(op, name, ins, outputs, attrs, domain))
+    return nodes
+
+
+def _branch(path: str, g, onnx, opset: int, prefix: str, items: _Items) -> Graph:
+    """A top-level node's subgraph (an If branch) as a Graph: no inputs of its own (it reads the
+    outer graph's tensors by name), its nodes in file order, its initializers and Constants."""
+    constants: dict = {}
+    for t in g.initializer:
+        constants[_name(t.name)] = _constant(_name(t.name), t, onnx)
+    custom: dict = {}
+    nodes = _nodes(path, g.node, constants, custom, onnx, opset, prefix, items)
+    return Graph(
+        name=prefix.rstrip("/"),
+        framework="onnx",
+        opset=opset,
+        inputs=(),
+        outputs=tuple(_name(o.name) for o in g.output),
+        nodes=tuple(nodes),
+        constants=MappingProxyType(constants),
+        notes=tuple(f"{k} node(s) in custom domain '{dom}'" for dom, k in sorted(custom.items())),
     )
 
 
