@@ -688,7 +688,26 @@ def _next_steps(path: str, model) -> tuple:
     analysed = analyse(path)
     found = [f for f in lint(path, select=set(RULES)).findings if f.severity != "info"]
     repairs, cannot = plan_sl001(path, model, analysed, found)
-    return (repairs or plan(path, analysed, found)), cannot, found
+    steps = repairs or plan(path, analysed, found)
+    branch = _branch_nodes(path, analysed[0])
+    if branch:  # nodes of an If branch inference followed: not in the file's graph.node
+        cannot = list(cannot) + [Cannot(s.key[0], n, "the node is inside an If branch; fix rewrites the nodes "
+                                                     "of the main graph only: make the change in the branch by hand")
+                                 for s in steps for n in _step_nodes(s) if n in branch]
+        steps = [s for s in steps if not branch.intersection(_step_nodes(s))]
+    return steps, cannot, found
+
+
+def _step_nodes(step) -> tuple:
+    return (step.node,) if isinstance(step, Repair) else tuple(n for n in (step.merge, step.convt) if n)
+
+
+def _branch_nodes(path: str, graph) -> set:
+    """The names of the nodes inference took from If branches (absent from the file's main graph)."""
+    from .lint import load
+
+    main = {n.name for n in load(path).nodes}
+    return {n.name for n in graph.nodes} - main
 
 
 def _load(path: str):

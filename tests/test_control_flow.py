@@ -149,3 +149,13 @@ def test_names_inside_a_branch_are_escaped(tmp_path):
     text = "\n".join(f.message for f in res.findings) + "\n".join(f.node for f in res.findings)
     assert "merge\\x1b[31m\\n::error::pwned" in text and "\x1b" not in text and "\n::" not in text
     onnx.checker.check_model(m)  # (a valid model)
+
+
+def test_fix_does_not_rewrite_a_node_inside_a_branch(tmp_path, capsys):
+    from shapelint import cli
+
+    path = _save(tmp_path, if_model("rank"))
+    dest = tmp_path / "fixed.onnx"
+    assert cli.main(["fix", path, "-o", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "merge: cannot fix SL003: the node is inside an If branch" in err and not dest.exists()
