@@ -27,7 +27,6 @@ Run with OMP_NUM_THREADS=1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
