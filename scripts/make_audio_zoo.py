@@ -86,7 +86,9 @@ MODELS = {
     "ta_wav2vec2_tiny_layernorm_dynamo": (DY, TA, "torchaudio.models.wav2vec2_model(extractor_mode='layer_norm', "
                                           f"{W2V_TINY})", "NL", 1600),
     "ta_hdemucs_small_ts": (TS, TA, "torchaudio.models.HDemucs(sources=['a', 'b'], audio_channels=1, channels=8, "
-                            "depth=4, nfft=512)", "N1L", 4096),
+                            "depth=3, nfft=256)", "N1L", 4096),
+    "ta_hdemucs_small_dynamo": (DY, TA, "torchaudio.models.HDemucs(sources=['a', 'b'], audio_channels=1, "
+                                "channels=8, depth=3, nfft=256)", "N1L", 4096),
     "ast_convtasnet_ts": (TS, AST, "asteroid.models.ConvTasNet(n_src=2, n_blocks=2, n_repeats=1, bn_chan=16, "
                           "hid_chan=32, skip_chan=16, n_filters=32, kernel_size=16, stride=8)", "NL", 800),
     "ast_dprnntasnet_dynamo": (DY, AST, "asteroid.models.DPRNNTasNet(n_src=2, n_repeats=1, bn_chan=16, hid_size=16, "
@@ -97,6 +99,11 @@ MODELS = {
                       "stft_kernel_size=64, stft_stride=16, fix_length_mode='pad')", "NL", 1024),
     "ast_dptnet_dynamo": (DY, AST, "asteroid.models.DPTNet(n_src=2, n_heads=2, ff_hid=16, chunk_size=20, "
                           "hop_size=10, n_repeats=1, in_chan=32, n_filters=32, kernel_size=16, stride=8)", "NL", 800),
+    "ast_demask_ts": (TS, AST, "asteroid.models.DeMask(hidden_dims=[64], n_filters=128, kernel_size=128, stride=64)",
+                      "NL", 1600),
+    "sb_xvector_ts": (TS, SB, "speechbrain.lobes.models.Xvector.Xvector(in_channels=20, tdnn_blocks=5, "
+                      "tdnn_channels=[32, 32, 32, 32, 64], tdnn_kernel_sizes=[5, 3, 3, 1, 1], "
+                      "tdnn_dilations=[1, 2, 3, 1, 1], lin_neurons=16)", "NLF20", 200, {"batch": 1}),
     "sb_ecapa_tdnn_ts": (TS, SB, f"speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN({ECAPA_SMALL})", "NLF20", 200,
                          {"batch": 1}),
     "sb_ecapa_tdnn_batch2_ts": (TS, SB, f"speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN({ECAPA_SMALL})", "NLF20",
@@ -128,7 +135,7 @@ def _namespace():
 
     ns = {}
     for mod in ("torchaudio", "torchaudio.models", "asteroid", "asteroid.models", "speechbrain",
-                "speechbrain.lobes.models.ECAPA_TDNN"):
+                "speechbrain.lobes.models.ECAPA_TDNN", "speechbrain.lobes.models.Xvector"):
         try:
             importlib.import_module(mod)
         except ImportError:
