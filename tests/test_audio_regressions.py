@@ -123,3 +123,20 @@ def test_a_slice_index_whose_sign_depends_on_the_size_abstains_naming_the_slice(
     c = contract(inf, merges(inf))
     assert [u.op for u in c.unknown] == ["Slice"] and "negative" in c.unknown[0].reason, c.unknown
     assert c.runs({"N": 1, "L": 13}) is None
+
+
+def test_a_chain_through_a_transpose_follows_the_moved_axis():
+    """wav2vec2's positional conv runs on [N, 32, T] between two Transposes of [N, T, 32]: the chain
+    of the Add that merges it showed 'Transpose (up ×11): T → 32' (the size of another axis) and a
+    '1 stride-11 stage' headline; it follows T through the perms now: the Conv's T → T + 1 and the
+    Slice back to T."""
+    import os
+
+    from shapelint.api import contract_record
+
+    path = os.path.join(os.path.dirname(__file__), "..", "zoo", "audio", "ta_wav2vec2_tiny_ts.onnx")
+    graph, inf = analyse(path)
+    rows = contract_record(path, graph, inf)["rows"]
+    (why,) = [b for r in rows for b in r["because"] if b["node"] == "/m/encoder/transformer/Add"]
+    assert [line.split(" ")[0] for line in why["chain"]] == ["Conv", "Slice"], why
+    assert "stride" not in why["summary"] and "Transpose" not in " ".join(why["chain"]), why
