@@ -572,7 +572,7 @@ def _pad_mode_checks(inf: Inferred, node) -> Optional[list]:
     and shapelint abstains there."""
     mode = node.attr("mode", "constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
-    if node.op != "Pad" or node.domain not in ("", "ai.onnx") or mode not in ("reflect", "edge", "wrap"):
+    if mode not in ("reflect", "edge", "wrap"):  # (only ONNX's Pad has this check: its dialect's shape_checks)
         return []
     x = inf.shape(node.input(0))
     pads = node.attr("pads") if node.attr("pads") is not None else inf.value(node.input(1)) if node.input(1) else None

@@ -137,13 +137,11 @@ def _source_axis(inf: Inferred, node, t: str, axis: int):
     if shape is None or src is None or len(src) != len(shape) or not (-len(shape) <= axis < len(shape)):
         return None
     axis %= len(shape)
-    if node.op != "Transpose":
+    if node.op not in ("Transpose", "TRANSPOSE"):
         return axis
     perm = node.attr("perm")
-    if perm is None and node.domain in ("", "ai.onnx"):
-        perm = tuple(reversed(range(len(shape))))  # ONNX's default
-    elif perm is None:
-        perm = inf.value(node.input(1)) if node.input(1) else None
+    if perm is None:  # TF and TFLite: an input; ONNX without the attribute: the axes reversed
+        perm = inf.value(node.input(1)) if node.input(1) else tuple(reversed(range(len(shape))))
     if perm is None or len(perm) != len(shape) or not isinstance(perm[axis], int):
         return None
     return perm[axis] % len(shape)
