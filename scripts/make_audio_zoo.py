@@ -74,8 +74,8 @@ CONVTASNET_SMALL = ("num_sources=2, enc_kernel_size=16, enc_num_feats=32, msk_ke
 ECAPA_SMALL = ("input_size=20, channels=[32, 32, 32, 32, 96], lin_neurons=16, attention_channels=16, "
                "se_channels=16")
 
-# name: (exporter, library, constructor call, input layout ("NL", "N1L" or "NLF<k>": k features per
-#        frame), example length traced [, options]); options: {"batch": 1}: trace at batch 1 (default 2)
+# name: (exporter, library, constructor call, input layout ("NL", "N1L", or "NLF<k>" / "N1LF<k>": frames
+#        of k features), example length traced [, options]); options: {"batch": 1}: trace at batch 1 (default 2)
 MODELS = {
     "ta_convtasnet_l800_ts": (TS, TA, f"torchaudio.models.ConvTasNet({CONVTASNET_SMALL})", "N1L", 800),
     "ta_convtasnet_l801_ts": (TS, TA, f"torchaudio.models.ConvTasNet({CONVTASNET_SMALL})", "N1L", 801),
@@ -85,6 +85,7 @@ MODELS = {
                             "NL", 1600),
     "ta_wav2vec2_tiny_layernorm_dynamo": (DY, TA, "torchaudio.models.wav2vec2_model(extractor_mode='layer_norm', "
                                           f"{W2V_TINY})", "NL", 1600),
+    "ta_deepspeech_ts": (TS, TA, "torchaudio.models.DeepSpeech(n_feature=20, n_hidden=32, n_class=10)", "N1LF20", 200),
     "ta_hdemucs_small_ts": (TS, TA, "torchaudio.models.HDemucs(sources=['a', 'b'], audio_channels=1, channels=8, "
                             "depth=3, nfft=256)", "N1L", 4096),
     "ta_hdemucs_small_dynamo": (DY, TA, "torchaudio.models.HDemucs(sources=['a', 'b'], audio_channels=1, "
@@ -120,11 +121,13 @@ def input_shape(layout, n, length):
         return [n, length]
     if layout == "N1L":
         return [n, 1, length]
+    if layout.startswith("N1LF"):  # [N, 1, T, F]: frames of F features (torchaudio's DeepSpeech)
+        return [n, 1, length, int(layout[4:])]
     return [n, length, int(layout[3:])]
 
 
 def length_axis(layout):
-    return 2 if layout == "N1L" else 1
+    return 2 if layout.startswith("N1L") else 1
 
 
 # --------------------------------------------------------------------------------------------------
