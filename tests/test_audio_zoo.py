@@ -142,3 +142,23 @@ def test_refilled_model_gives_the_stored_verdicts(fname, tmp_path):
         assert (res == "ok") == _ok(want), (n, res, want)
         if _ok(want):
             assert shapes == want["outputs"], (n, shapes, want)
+
+
+@pytest.mark.slow
+@pytest.mark.runtime
+def test_ecapa_traced_at_batch_2_runs_only_at_batch_2(tmp_path):
+    """The zoo measures batch 1, where ECAPA-TDNN traced at batch 2 fails at every length (its
+    attentive pooling concatenates a tensor of the traced batch): the contract says N ∈ {2}, L ≥ 5;
+    here it is held to onnxruntime at other batches."""
+    from tests import zoo_util
+
+    fname = "sb_ecapa_tdnn_batch2_ts.onnx"
+    graph, inf = analyse(os.path.join(AUDIO, fname))
+    c = contract(inf, merges(inf))
+    refilled = str(tmp_path / fname)
+    zoo_util.with_random_weights(os.path.join(AUDIO, fname), refilled, seed=1)
+    shapes = [(2, 4, 20), (2, 5, 20), (2, 200, 20), (3, 200, 20), (1, 200, 20)]
+    got = zoo_util.run_shapes(refilled, shapes)
+    for n, length, f in shapes:
+        ran = got[f"{n},{length},{f}"][0] == "ok"
+        assert c.runs({"N": n, "L": length}) is ran, (n, length, got[f"{n},{length},{f}"])
