@@ -34,6 +34,15 @@ def padded(mode, pb, pe, crop=0):
     return b.model("x", ("N", 2, "L"), y, out_rank=3)
 
 
+def empty_channels(mode):
+    """x[N, 2, L] → x[:, 2:, :] (no channel left) → Pad(mode) of 1, 1 on L only: onnxruntime pads
+    an empty input in edge and reflect mode, and fails in wrap mode ("Unexpected mode of 3")."""
+    b = om.Builder()
+    x = b.node("Slice", ["x", _i64(b, [2]), _i64(b, [BIG]), _i64(b, [1])])
+    y = b.node("Pad", [x, _i64(b, [0, 0, 1, 0, 0, 1])], mode=mode)
+    return b.model("x", ("N", 2, "L"), y, out_rank=3)
+
+
 def shape_cropped(end_of):
     """x[N, 1, L] → x[..., :e] with e = end_of(r), r = L mod 8, computed from x's shape."""
     b = om.Builder()
@@ -95,6 +104,34 @@ def test_pad_mode_contract_equals_onnxruntime(name, tmp_path):
         assert c.runs({"N": 1, "L": n}) is ok, (n, got)
         if ok:
             assert tuple(evaluate(d, {"N": 1, "L": n}) for d in inf.shape(inf.graph.outputs[0])) == got
+
+
+@pytest.mark.runtime
+@pytest.mark.parametrize("mode", ["wrap", "edge", "reflect"])
+def test_only_wrap_fails_on_an_empty_axis_it_does_not_pad(mode, tmp_path):
+    model = empty_channels(mode)
+    _g, inf = analyse(_save(model, tmp_path))
+    c = contract(inf, merges(inf))
+    assert not c.unknown, c.unknown
+    for n in (1, 3, 8):
+        ok, got = om.run(model, (1, 2, n))
+        assert ok is (mode != "wrap") and c.runs({"N": 1, "L": n}) is ok, (n, got)
+
+
+@pytest.mark.runtime
+def test_reflect_pad_abstains_where_the_input_may_be_empty(tmp_path):
+    """x[N, 2, L] → x[..., 3:] → reflect pad of 2 on the 2 channels: onnxruntime fails where the input
+    has samples (L ≥ 4: "pre-pad (2) exceeds maximum allowed (1)") and runs where it has none (an
+    empty input is padded without the limit); shapelint abstains, naming the Pad."""
+    b = om.Builder()
+    x = b.node("Slice", ["x", _i64(b, [3]), _i64(b, [BIG]), _i64(b, [2])])
+    y = b.node("Pad", [x, _i64(b, [0, 2, 0, 0, 0, 0])], mode="reflect")
+    model = b.model("x", ("N", 2, "L"), y, out_rank=3)
+    _g, inf = analyse(_save(model, tmp_path))
+    c = contract(inf, merges(inf))
+    assert [u.op for u in c.unknown] == ["Pad"], c.unknown
+    assert om.run(model, (1, 2, 2))[0] and not om.run(model, (1, 2, 5))[0]
+    assert c.runs({"N": 1, "L": 2}) is None and c.runs({"N": 1, "L": 5}) is None
 
 
 def test_pinned_reflect_pad_too_short_is_an_error(tmp_path):
