@@ -5,12 +5,14 @@
 
 VERDICTS.json maps a model file name to {"input": NAME, "input_shape": [...],
 "sizes": {"HxW": "ok" | "fail" | {"verdict": ...}}} (the layout of
-shared/corpus/onnxruntime_verdicts.json). For every size, shapelint predicts "ok" when every run-time
-check holds, in two independent ways: from the symbolic contract (the exact sets of H and W), and --
-with --pinned -- by re-running inference with --input-shape pinned to that size, as a user would (an
-error finding of any rule means "fail"). Where shapelint abstains (something on the way was not
-inferred) the size counts as an abstention, not a disagreement. The spatial axes are the last two
-unless the entry says "spatial_axes"; other dynamic dims (the batch) are 1.
+shared/corpus/onnxruntime_verdicts.json), or, for 1-D models (zoo/audio/verdicts.json), to
+{"input", "input_shape", "length_axis": K, "lengths": {"L": {"verdict": ...}}}. For every size,
+shapelint predicts "ok" when every run-time check holds, in two independent ways: from the
+symbolic contract (the exact sets of H and W), and -- with --pinned -- by re-running inference with
+--input-shape pinned to that size, as a user would (an error finding of any rule means "fail").
+Where shapelint abstains (something on the way was not inferred) the size counts as an abstention,
+not a disagreement. The spatial axes are the last two unless the entry says "spatial_axes"; other
+dynamic dims (the batch) are 1.
 Prints one line per model, every disagreement and a total; exits 1 when there is any disagreement.
 """
 
@@ -52,16 +54,21 @@ def main(argv=None) -> int:
         c = contract(inf, merges(inf))
         inp = entry["input"]
         shape = next(t.shape for t in graph.inputs if t.name == inp)
-        h_axis, w_axis = entry.get("spatial_axes", (len(shape) - 2, len(shape) - 1))
-        sym_h, sym_w = shape[h_axis], shape[w_axis]
+        if "lengths" in entry:  # 1-D (zoo/audio): one axis, keys are lengths
+            axes = (entry["length_axis"],)
+            sizes = {(int(n),): v for n, v in entry["lengths"].items()}
+        else:
+            axes = tuple(entry.get("spatial_axes", (len(shape) - 2, len(shape) - 1)))
+            sizes = {tuple(int(x) for x in size.split("x")): v for size, v in entry["sizes"].items()}
+        syms = [shape[a] for a in axes]
         # the other dims as the runtime was run: batch 1, the rest as declared
-        others = {d: 1 for k, d in enumerate(shape) if isinstance(d, str) and k not in (h_axis, w_axis)}
+        others = {d: 1 for k, d in enumerate(shape) if isinstance(d, str) and k not in axes}
         bad, abstained = [], []
         n = 0
-        for size, v in entry["sizes"].items():
-            h, w = (int(x) for x in size.split("x"))
+        for dims, v in sizes.items():
+            size = "x".join(map(str, dims))
             want = _verdict(v)
-            env = {**others, sym_h: h, sym_w: w} if isinstance(sym_h, str) and isinstance(sym_w, str) else None
+            env = {**others, **dict(zip(syms, dims))} if all(isinstance(s, str) for s in syms) else None
             pred = c.runs({k: x for k, x in env.items()}) if env is not None else None
             n += 1
             if pred is None:
@@ -70,7 +77,8 @@ def main(argv=None) -> int:
                 bad.append(f"  {size}: runtime {want}, shapelint contract {'ok' if pred else 'fail'}")
             if args.pinned:
                 pinned = [1 if isinstance(d, str) else d for d in shape]
-                pinned[h_axis], pinned[w_axis] = h, w
+                for a, x in zip(axes, dims):
+                    pinned[a] = x
                 if any(d is None for d in pinned):
                     continue
                 res = lint(path, {inp: tuple(pinned)})

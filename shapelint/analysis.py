@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import limits
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,6 +84,7 @@ class Merge:
     shapes: tuple  # their shapes
     axes: tuple  # AxisCheck per axis that is not trivially satisfied
     what: str = ""
+    says: str = ""  # what the runtime says when the check fails, where the dialect's words per op do not fit
 
 
 def merge_spec(node, inf: Inferred):
@@ -553,8 +555,69 @@ def _check_pad(inf: Inferred, node) -> Optional[list]:
     if y is None:
         return None
     # negative pads crop: the output must not be negative
-    return _axis_checks(node, (node.input(0),), (y,), [(k, (add(d, 1),), "positive") for k, d in enumerate(y)
-                                                      if not isinstance(d, int)], "padded size ≥ 0")
+    found = _axis_checks(node, (node.input(0),), (y,), [(k, (add(d, 1),), "positive") for k, d in enumerate(y)
+                                                       if not isinstance(d, int)], "padded size ≥ 0")
+    modes = _pad_mode_checks(inf, node)
+    return None if found is None or modes is None else found + modes
+
+
+def _pad_mode_checks(inf: Inferred, node) -> Optional[list]:
+    """What onnxruntime (1.32, measured: one axis, pads 0…3 at each end, lengths 0…6, and inputs
+    empty along another axis) asks of the input of an ONNX Pad that copies from it: ``reflect``: an
+    axis with a pad needs length ≥ max(pad_begin, pad_end, 1) + 1 ("Pad reflect: pre-pad (2) exceeds
+    maximum allowed (1)", "Pad reflect requires axis length >= 2 after slicing"), but where another
+    axis is 0 only ≥ 1 ("Cannot use 'reflect' mode to pad dimension with a value of 0"); ``edge``:
+    an axis with a pad is not empty ("Cannot use 'edge' mode ..."); ``wrap``: the input is not
+    empty, whichever axis ("Unexpected mode of 3"). A negative pad (a crop) on such an axis, or
+    another axis that may or may not be 0, is not stated (None): shapelint abstains there."""
+    mode = node.attr("mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("reflect", "edge", "wrap"):  # (only ONNX's Pad has this check: its dialect's shape_checks)
+        return []
+    x = inf.shape(node.input(0))
+    pads = node.attr("pads") if node.attr("pads") is not None else inf.value(node.input(1)) if node.input(1) else None
+    if x is None or pads is None or any(not isinstance(p, int) for p in pads):
+        return None
+    axes = list(range(len(x)))
+    if node.input(3):
+        av = inf.value(node.input(3))
+        if av is None or any(not isinstance(a, int) for a in av):
+            return None
+        axes = [a % len(x) for a in av]
+    n = len(axes)
+    if len(pads) != 2 * n:
+        return None
+    dims = [(a, (d,), "positive") for a, d in enumerate(x)] if mode == "wrap" else []
+    for j, a in enumerate(axes):
+        pb, pe = pads[j], pads[j + n]
+        if mode != "wrap" and (pb or pe):
+            if pb < 0 or pe < 0:
+                return None
+            if mode == "edge" or any(isinstance(d, int) and d == 0 for k, d in enumerate(x) if k != a):
+                dims.append((a, (x[a],), "positive"))  # an empty input: only the padded axis must not be
+            elif all(_always_positive(d) for k, d in enumerate(x) if k != a):
+                dims.append((a, (sub(x[a], max(pb, pe, 1)),), "positive"))
+            else:
+                return None  # empty or not depending on the size: the limit holds only when it is not
+    what = {"reflect": "reflect padding: each padded axis, less its largest pad, ≥ 1",
+            "edge": "edge padding: each padded axis ≥ 1", "wrap": "wrap padding: every axis ≥ 1"}[mode]
+    found = _axis_checks(node, (node.input(0),), (x,), dims, what)
+    says = {"reflect": "Pad reflect", "edge": "Cannot use 'edge' mode to pad dimension with a value of 0",
+            "wrap": "Unexpected mode of 3"}[mode]
+    return None if found is None else [dataclasses.replace(m, says=says) for m in found]
+
+
+def _always_positive(d) -> bool:
+    """Whether the dim ``d`` is ≥ 1 at every size ≥ 1 of its one symbol (or is an int ≥ 1)."""
+    if isinstance(d, int):
+        return d >= 1
+    names = symbols(d)
+    if len(names) != 1:
+        return False
+    try:
+        return solve([d], PositivePred(), next(iter(names))).is_everything()
+    except Undecidable:
+        return False
 
 
 def _check_recurrent(inf: Inferred, node) -> Optional[list]:

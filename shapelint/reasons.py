@@ -111,27 +111,52 @@ def _stages(inf: Inferred, tensor: str, stop: set, axis: int, name: str) -> list
         node = inf.producer.get(t)
         if node is None:
             break
-        chain.append((node, t))
+        src_axis = _source_axis(inf, node, t, axis)
+        chain.append((node, t, axis, src_axis))
+        if src_axis is None:
+            break  # the axis is not followed past a rank change or a Transpose of unknown perm
+        axis = src_axis
     chain.reverse()
     out = []
     steps = inf.memo.setdefault("reasons.stage", {})  # (tensor, axis, symbol) -> Stage or None
-    for node, t in chain:
+    for node, t, axis, src_axis in chain:
         key = (t, axis, name)
         if key not in steps:
-            steps[key] = _stage(inf, node, t, axis, name)
+            steps[key] = _stage(inf, node, t, axis, name, src_axis)
         if steps[key] is not None:
             out.append(steps[key])
     return out
 
 
-def _stage(inf: Inferred, node, t: str, axis: int, name: str):
-    """The step ``node`` makes on ``axis`` to produce ``t``, or None when it keeps the size."""
+def _source_axis(inf: Inferred, node, t: str, axis: int):
+    """The axis of ``node``'s data input that ``axis`` of ``t`` comes from: the same one, or through
+    a Transpose its perm's; None after a rank change or where the perm is unknown."""
     shape = inf.shape(t)
     data = data_input(inf, node)
     src = inf.shape(data) if data else None
-    if shape is None or src is None or not (-len(shape) <= axis < len(shape)) or len(src) != len(shape):
+    if shape is None or src is None or len(src) != len(shape) or not (-len(shape) <= axis < len(shape)):
         return None
-    a, b = src[axis], shape[axis]
+    axis %= len(shape)
+    if node.op not in ("Transpose", "TRANSPOSE"):
+        return axis
+    perm = node.attr("perm")
+    if perm is None:  # TF and TFLite: an input; ONNX without the attribute: the axes reversed
+        perm = inf.value(node.input(1)) if node.input(1) else tuple(reversed(range(len(shape))))
+    if perm is None or len(perm) != len(shape) or not isinstance(perm[axis], int):
+        return None
+    return perm[axis] % len(shape)
+
+
+def _stage(inf: Inferred, node, t: str, axis: int, name: str, src_axis=None):
+    """The step ``node`` makes on ``axis`` to produce ``t`` (from ``src_axis`` of its data input, the
+    same axis unless a Transpose moved it), or None when it keeps the size."""
+    shape = inf.shape(t)
+    data = data_input(inf, node)
+    src = inf.shape(data) if data else None
+    if src_axis is None or shape is None or src is None or not (-len(shape) <= axis < len(shape)) \
+            or len(src) != len(shape):
+        return None
+    a, b = src[src_axis], shape[axis]
     if a == b:
         return None
     memo = inf.memo.setdefault(("reasons.values", name), {})

@@ -765,7 +765,7 @@ def slice_dim(n, start, end, step: int):
     if step > 0:
         s = clamp_index(n, start, 0, n)
         e = clamp_index(n, end, 0, n)
-        size = maximum(0, ceildiv(sub(e, s), step)) if step > 1 else maximum(0, sub(e, s))
+        size = _max0(ceildiv(sub(e, s), step)) if step > 1 else _max0(sub(e, s))
     else:  # the start clamps to [0, n − 1], the end to [−1, n − 1] (so a start below 0 still takes element 0)
         s = clamp_index(n, start, 0, sub(n, 1))
         # onnxruntime reads an end of INT32_MAX or INT64_MAX as "to the end in the step's
@@ -783,10 +783,63 @@ def clamp_index(n, i, lo, hi):
         if i <= -BIG:
             return lo
         if i < 0:
-            return maximum(lo, add(n, i))
+            return _max0(add(n, i)) if lo == 0 else maximum(lo, add(n, i))
+        if i == 0 and _nonneg(hi):
+            return 0
         return minimum(hi, i) if not (isinstance(hi, int)) else min(hi, i)
-    # a symbolic index (computed from a Shape): non-negative by construction in exporters
-    return minimum(hi, maximum(lo, i))
+    # a symbolic index (computed from a Shape): as onnxruntime, one below 0 counts from the end
+    # (torchaudio's ConvTasNet crops with `output[..., :-num_pads]`, num_pads computed from the length)
+    sign = index_sign(i)
+    if sign is None:
+        raise Unknown(f"a slice index {i} may be negative or not, depending on the input's size")
+    if sign < 0:
+        return _max0(add(n, i)) if lo == 0 else maximum(lo, add(n, i))
+    return minimum(hi, i) if isinstance(lo, int) and lo <= 0 else minimum(hi, maximum(lo, i))
+
+
+def _max0(x):
+    """max(0, x), written as x where x is ≥ 0 by its form."""
+    return x if _nonneg(x) else maximum(0, x)
+
+
+def _nonneg(e) -> bool:
+    """Whether ``e`` is ≥ 0 by its form alone (sizes, floors of sizes, their products and sums)."""
+    if isinstance(e, int):
+        return e >= 0
+    if isinstance(e, Sym):
+        return True
+    if isinstance(e, Expr):
+        return e.const >= 0 and all(c > 0 and _nonneg(a) for a, c in e.terms)
+    if isinstance(e, Floor):
+        return _nonneg(e.num)
+    if isinstance(e, Prod):
+        return all(_nonneg(f) for f in e.factors)
+    if isinstance(e, MinMax):
+        if e.kind == "max":
+            return _nonneg(e.a) or _nonneg(e.b)
+        return _nonneg(e.a) and _nonneg(e.b)
+    return False
+
+
+def index_sign(i) -> Optional[int]:
+    """1 when the symbolic index ``i`` is ≥ 0 at every size ≥ 1 of its symbol, −1 when it is < 0
+    at every size, None when that depends on the size or cannot be shown (several symbols)."""
+    from .symbolic import PositivePred, Undecidable, solve, symbols
+
+    if _nonneg(i):
+        return 1
+    names = symbols(i)
+    if len(names) != 1:
+        return None
+    (name,) = names
+    try:
+        if solve([add(i, 1)], PositivePred(), name).is_everything():
+            return 1
+        if solve([neg(i)], PositivePred(), name).is_everything():
+            return -1
+    except Undecidable:
+        return None
+    return None
 
 
 def pick(v, in_shape, out_shape, source) -> tuple:

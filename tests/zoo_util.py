@@ -137,6 +137,55 @@ def run_sizes(model_path, channels, sizes, timeout=1800):
     return out
 
 
+def run_shape(sess, shape, seed=0):
+    """'ok' and the shapes of every output, or the error line, of one run on a random normal input
+    of ``shape`` (seeded)."""
+    import numpy as np
+
+    inp = sess.get_inputs()[0]
+    x = np.random.default_rng(seed).standard_normal(tuple(shape)).astype(np.float32)
+    try:
+        outs = sess.run(None, {inp.name: x})
+    except Exception as e:  # onnxruntime raises its own Fail / RuntimeException / InvalidArgument types
+        return error_line(e), None
+    return "ok", [list(o.shape) for o in outs]
+
+
+def run_shapes(model_path, shapes, timeout=1800):
+    """{"d0,d1,...": ("ok", output shapes) | (error line, None)} for every input shape of `shapes`
+    (any rank: the 1-D audio zoo's [N, L] and [N, 1, L]), in a child process as run_sizes does; a
+    shape at which onnxruntime's process dies is ("onnxruntime crashed: SIGNAL", None)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    key = lambda s: ",".join(map(str, s))  # noqa: E731
+    out, todo = {}, [list(s) for s in shapes]
+    while todo:
+        p = subprocess.run([sys.executable, os.path.abspath(__file__)],
+                           input=json.dumps({"model": os.fspath(model_path), "shapes": todo}),
+                           capture_output=True, text=True, timeout=timeout)
+        for line in p.stdout.splitlines():
+            shape, _, result = line.partition("\t")
+            if shape == "!session":
+                raise RuntimeError(f"onnxruntime cannot load {model_path}: {result}")
+            res = json.loads(result)
+            out[shape] = (res[0], res[1])
+        todo = [s for s in todo if key(s) not in out]
+        if p.returncode == 0 or not todo:
+            if todo:
+                raise RuntimeError(f"worker stopped early: {p.stderr[-500:]}")
+            break
+        sig = -p.returncode
+        try:
+            name = signal.Signals(sig).name if sig > 0 else f"exit code {p.returncode}"
+        except ValueError:
+            name = f"signal {sig}"
+        out[key(todo.pop(0))] = (f"onnxruntime crashed: {name}", None)
+    return out
+
+
 def _worker():
     import json
     import sys
@@ -147,7 +196,9 @@ def _worker():
     except Exception as e:
         print(f"!session\t{error_line(e)}", flush=True)
         return
-    for h, w in job["sizes"]:
+    for shape in job.get("shapes", ()):
+        print(f"{','.join(map(str, shape))}\t{json.dumps(run_shape(sess, shape))}", flush=True)
+    for h, w in job.get("sizes", ()):
         print(f"{h}x{w}\t{run_once(sess, job['channels'], h, w)}", flush=True)
 
 

@@ -61,7 +61,7 @@ def check(ctx: CheckContext):
             continue  # the runtime stops before this node (reported there)
         node = m.node
         words = dialect(node).runtime_words
-        says = words.get(f"{node.op}/{m.what}", words.get(node.op))
+        says = m.says or words.get(f"{node.op}/{m.what}", words.get(node.op))
         words = f" (onnxruntime: \"{says}\")" if says else ""
         shapes = ", ".join(f"'{n}' {fmt_shape(s)}" for n, s in zip(m.inputs, m.shapes))
         for ax in m.axes:
