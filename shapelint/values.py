@@ -925,6 +925,8 @@ def _identity(ctx, outs):
 def _cast(ctx, outs):
     v, _ = val(ctx, 0)
     to = ctx.attr("to")
+    if to == 9:  # bool: x ≠ 0, decided or an indicator of the sizes (asteroid's `if values_to_pad:`)
+        return tuple(truth(x) if isinstance(x, (int, float)) else sub(1, indicator("Equal", x, 0)) for x in v)
     name = ONNX_INT_TYPES.get(to) or ONNX_FLOAT_TYPES.get(to)
     if name is None:
         raise Unknown(f"Cast to type {to}")

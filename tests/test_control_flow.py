@@ -37,6 +37,11 @@ def if_model(cond="rank", merge_when_true=True, nested=False, clash=False):
         nodes += [h.make_node("Size", ["sx"], ["rank"], name="rank"),
                   h.make_node("Equal", ["rank", "three"], ["cond"], name="is3")]
         inits.append(nh.from_array(np.array(3, np.int64), "three"))
+    elif cond == "cast":  # asteroid's `if values_to_pad:` -- Cast(L mod 8, to=bool): true when L mod 8 ≠ 0
+        nodes += [h.make_node("Gather", ["sx", "two"], ["L"], axis=0, name="getL"),
+                  h.make_node("Mod", ["L", "eight"], ["r"], name="mod"),
+                  h.make_node("Cast", ["r"], ["cond"], to=T.BOOL, name="nonzero")]
+        inits += [nh.from_array(np.array(2, np.int64), "two"), nh.from_array(np.array(8, np.int64), "eight")]
     else:
         nodes += [h.make_node("Gather", ["sx", "two"], ["L"], axis=0, name="getL"),
                   h.make_node("Mod", ["L", "eight"], ["r"], name="mod"),
@@ -100,11 +105,12 @@ def test_a_decided_if_is_followed_into_its_branch_and_equals_onnxruntime(tmp_pat
             assert evaluate(z[2], {"L": n}) == shape[2], n
 
 
-def test_an_if_on_the_input_size_abstains_unpinned_and_is_followed_pinned(tmp_path):
-    path = _save(tmp_path, if_model("mod"))
+@pytest.mark.parametrize("cond, producer", [("mod", "Equal 'divisible'"), ("cast", "Cast 'nonzero'")])
+def test_an_if_on_the_input_size_abstains_unpinned_and_is_followed_pinned(tmp_path, cond, producer):
+    path = _save(tmp_path, if_model(cond))
     c, inf = _contract(path)
     op, why = inf.lost["branch"]
-    assert op == "If" and "'cond', from Equal 'divisible'" in why and "depends on the input sizes" in why
+    assert op == "If" and f"'cond', from {producer}" in why and "depends on the input sizes" in why
     assert "branch" not in inf.failed  # a well-formed node, not a malformed one
     big = [n for n in LENGTHS if n >= 16]
     assert all(c.runs({"N": 1, "L": n}) is None for n in big)  # never "runs" past it

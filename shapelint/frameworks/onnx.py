@@ -847,6 +847,7 @@ RULES: dict[str, Rule] = {
         "Reciprocal", "Sin", "Cos", "Tan", "Erf", "Sign", "Round", "IsNaN", "IsInf", "Softmax",
         "LogSoftmax", "Hardmax", "InstanceNormalization", "LRN", "LpNormalization",
         "MeanVarianceNormalization", "GroupNormalization", "CastLike", "Shrink", "Trilu",
+        "RandomNormalLike", "RandomUniformLike", "Bernoulli",
     )},
     "Floor": _same_as_input,
     "Ceil": _same_as_input,
