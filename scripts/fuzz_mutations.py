@@ -1660,11 +1660,12 @@ def run(n: int, seed: int, timeout: float, out_dir: str | None, cli_every: int =
                 os._exit(1)
             family = rng.choices(families, weights)[0] if len(families) > 1 else families[0]
             try:
-                m = make_mutant(rng, family, corpus)
-                for _ in range(50):
-                    if not any(x.startswith(tuple(exclude)) for x in m.muts):
-                        break
+                with _uncapped():  # the memory bound is shapelint's, not the generator's (a 600,001-layer config)
                     m = make_mutant(rng, family, corpus)
+                    for _ in range(50):
+                        if not any(x.startswith(tuple(exclude)) for x in m.muts):
+                            break
+                        m = make_mutant(rng, family, corpus)
             except Exception as e:  # the harness's own failure (e.g. memory left by a mutant): noted, the run goes on
                 import gc
 
@@ -1761,8 +1762,29 @@ def _limit_memory(mem_mb: float) -> None:
             vm = next(int(line.split()[1]) for line in f if line.startswith("VmSize:")) * 1024
     except (OSError, StopIteration, ValueError):
         return
+    _CAP_MB[0] = mem_mb
     limit = vm + int((mem_mb + 512) * (1 << 20))
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+
+class _uncapped:
+    """The address-space cap of _limit_memory lifted while the harness makes a mutant: a large
+    count mutant after a lint that left the heap fragmented failed with MemoryError in the
+    generator (1 of 100,000 in a long run), which is the harness's memory, not shapelint's."""
+
+    def __enter__(self):
+        self.capped = _CAP_MB[0] is not None
+        if self.capped:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+    def __exit__(self, *exc):
+        if self.capped:  # capped again from what the process holds now (the bound on the lint is its peak RSS)
+            _limit_memory(_CAP_MB[0])
+        return False
+
+
+_CAP_MB: list = [None]  # the worker's --mem-mb once _limit_memory capped it
 
 
 def _worker(kwargs):
