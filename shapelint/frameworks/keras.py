@@ -625,6 +625,50 @@ def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str =
     return f"fit '{tensor}' to the skip ({grown}) in the model code, before '{before}': " + "; ".join(out)
 
 
+# A Conv2D whose output has a spatial size 0 from a non-empty input, measured with Keras 3.15 on TF 2.21
+# (tests/test_tf_zoo.py::test_keras_conv2d_at_zero_fails_in_both_builds): without oneDNN, Keras's own
+# check raises ("The convolution operation resulted in an empty output"); with it, TF hands back the
+# conv's input unchanged (Cin channels where Cout were meant), and the model then fails only if
+# something checks the channel count: the conv's bias add (Cin and Cout both > 1: "Incompatible
+# shapes"), or a next layer whose input spec fixes the last axis (Conv2D, DepthwiseConv2D,
+# BatchNormalization, Dense: "is incompatible with the layer"). Elsewhere (Cin = Cout, a ReLU next) it
+# runs on the wrong tensor: shapelint abstains (erratic_at_zero).
+CHANNEL_CHECKED = frozenset({"Conv2D", "DepthwiseConv2D", "BatchNormalization", "Dense"})
+
+
+def conv_fails_at_zero(inf, node) -> str:
+    """Why a Keras Conv2D whose output is 0 on a spatial axis fails in both builds, or ""."""
+    if node.op != "Conv2D" or not node.outputs:
+        return ""
+    x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0])
+    if x is None or y is None or not all(_is_int(d) for d in tuple(x) + tuple(y)) or 0 in x:
+        return ""
+    c_axis, axes = layout(node, len(y))
+    if c_axis != len(y) - 1 or not any(y[a] == 0 for a in axes):
+        return ""  # channels_first: not measured
+    cin, cout = x[c_axis], y[c_axis]
+    if cin == cout:
+        return ""
+    with_onednn = ""
+    if node.attr("use_bias", True) and cin != 1 and cout != 1:
+        with_onednn = f"its bias add of {cout} channels to the {cin} it gets (\"Incompatible shapes\")"
+    else:
+        users = inf.memo.get("keras_users")
+        if users is None:
+            users = inf.memo["keras_users"] = {}
+            for n in inf.graph.nodes:
+                if n.inputs and n.inputs[0]:
+                    users.setdefault(n.inputs[0], []).append(n)
+        checked = [n for n in users.get(node.outputs[0], ()) if n.op in CHANNEL_CHECKED]
+        if checked:
+            with_onednn = (f"{checked[0].op} '{checked[0].name}', which expects {cout} channels and gets {cin} "
+                           f"(\"is incompatible with the layer\")")
+    if not with_onednn:
+        return ""
+    return ("Keras raises \"The convolution operation resulted in an empty output\"; with oneDNN "
+            f"(TF_ENABLE_ONEDNN_OPTS=1) TensorFlow hands back the conv's input instead, and {with_onednn} fails")
+
+
 DIALECT = Dialect(
     "keras", ("keras",), "TensorFlow",
     shape_rules=KERAS_RULES,
@@ -640,6 +684,7 @@ DIALECT = Dialect(
     # layers not measured (1-D, 3-D, separable) keep abstaining below their window.
     pool_ops=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"}),
     erratic_at_zero=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D"}),
+    fails_at_zero=conv_fails_at_zero,
     erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS) - {"Conv2D", "DepthwiseConv2D", "MaxPooling2D",
                                                         "AveragePooling2D"},
     contract_below_windows=True,
