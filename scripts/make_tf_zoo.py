@@ -217,6 +217,58 @@ def strip_savedmodel(src, dst):
     for name in ("saved_model.pb", "fingerprint.pb"):
         if os.path.exists(os.path.join(src, name)):
             shutil.copy(os.path.join(src, name), os.path.join(dst, name))
+    prune_savedmodel(dst)
+
+
+def _funcs(attrs):
+    """Names of the functions a node's attributes call (``f``, a list of functions)."""
+    for v in attrs.values():
+        if v.HasField("func"):
+            yield v.func.name
+        if v.HasField("list"):
+            yield from (f.name for f in v.list.func)
+
+
+def prune_savedmodel(path):
+    """Keep only what the signatures reach: the top-level nodes their outputs depend on (the call of
+    the serving function and the VarHandleOps it captures) and the functions those call, recursively.
+    Dropped: the variable initialisation and the save/restore functions (used only to write and read
+    variables/, which is gone), which are most of saved_model.pb. Idempotent."""
+    from tests.tf_reference import saved_model_pb2
+
+    pb = os.path.join(path, "saved_model.pb")
+    sm = saved_model_pb2().SavedModel()
+    with open(pb, "rb") as f:
+        sm.ParseFromString(f.read())
+    for mg in sm.meta_graphs:
+        nodes = {n.name: n for n in mg.graph_def.node}
+        todo = [t.name.split(":")[0].lstrip("^") for k, sig in mg.signature_def.items() if not k.startswith("__")
+                for t in list(sig.outputs.values()) + list(sig.inputs.values())]
+        keep = set()
+        while todo:
+            n = todo.pop()
+            if n in keep or n not in nodes:
+                continue
+            keep.add(n)
+            todo.extend(i.split(":")[0].lstrip("^") for i in nodes[n].input)
+        lib = {f.signature.name: f for f in mg.graph_def.library.function}
+        fkeep, ftodo = set(), [f for n in keep for f in _funcs(nodes[n].attr)]
+        while ftodo:
+            f = ftodo.pop()
+            if f in fkeep or f not in lib:
+                continue
+            fkeep.add(f)
+            ftodo.extend(g for nd in lib[f].node_def for g in _funcs(nd.attr))
+        kept = [nodes[n] for n in nodes if n in keep]
+        del mg.graph_def.node[:]
+        mg.graph_def.node.extend(kept)
+        funcs = [lib[f] for f in lib if f in fkeep]
+        del mg.graph_def.library.function[:]
+        mg.graph_def.library.function.extend(funcs)
+        for k in [k for k in mg.signature_def if k.startswith("__")]:
+            del mg.signature_def[k]
+    with open(pb, "wb") as f:
+        f.write(sm.SerializeToString())
 
 
 def strip_tflite(src, dst, limit=1024):
@@ -394,6 +446,7 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", metavar="NAME")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--readme", action="store_true")
+    ap.add_argument("--prune", action="store_true", help="prune every stored SavedModel (prune_savedmodel)")
     ap.add_argument("--worker", nargs=2, metavar=("FORMAT", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -403,7 +456,11 @@ def main(argv=None):
         for name, (lib, call, fmts) in MODELS.items():
             print(f"{name} [{lib}; {', '.join(fmts)}]: {call}")
         return 0
-    if not args.readme:
+    if args.prune:
+        for f in sorted(os.listdir(ZOO)):
+            if os.path.isdir(os.path.join(ZOO, f)):
+                prune_savedmodel(os.path.join(ZOO, f))
+    elif not args.readme:
         for name in args.only or list(MODELS):
             try:
                 make_one(name)
