@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -136,7 +137,12 @@ def _first_line(e) -> str:
     line = lines[0] if lines else text
     if line.startswith("Exception encountered when calling") and len(lines) > 1:
         line = f"{line.split('calling ')[1].split('.call')[0]}: {lines[1]}"
-    return f"{type(e).__name__}: {line}"[:200]
+    return _plain(f"{type(e).__name__}: {line}")[:200]
+
+
+def _plain(text: str) -> str:
+    """Without the ANSI colour codes Keras puts in its messages."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 # ---------------------------------------------------------------------------------------- the child
@@ -374,6 +380,11 @@ def _load():
 
 def _save(table):
     os.makedirs(ZOO, exist_ok=True)
+    for e in table.values():  # errors recorded before _plain existed
+        for sizes in (e["sizes"], e.get("onednn_sizes", {})):
+            for v in sizes.values():
+                if isinstance(v, dict) and "error" in v:
+                    v["error"] = _plain(v["error"])[:200]
     with open(VERDICTS, "w") as f:
         json.dump(dict(sorted(table.items())), f, indent=1)
         f.write("\n")
@@ -466,6 +477,7 @@ def main(argv=None):
                 make_one(name)
             except Exception as e:  # noqa: BLE001 - record and go on
                 print(f"{name}: FAILED {_first_line(e)}", flush=True)
+    _save(_load())
     write_readme()
     return 0
 

@@ -636,6 +636,16 @@ def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str =
 CHANNEL_CHECKED = frozenset({"Conv2D", "DepthwiseConv2D", "BatchNormalization", "Dense"})
 
 
+def _checks_last_axis(node, rank: int) -> bool:
+    """Whether a CHANNEL_CHECKED layer's input spec fixes the last axis (as measured: channels_last
+    convs, BatchNormalization over the last axis, Dense)."""
+    if node.op == "BatchNormalization":
+        axis = node.attr("axis", -1)
+        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+        return axis in (-1, rank - 1)
+    return node.op == "Dense" or layout(node, rank)[0] == rank - 1
+
+
 def conv_fails_at_zero(inf, node) -> str:
     """Why a Keras Conv2D whose output is 0 on a spatial axis fails in both builds, or ""."""
     if node.op != "Conv2D" or not node.outputs:
@@ -659,7 +669,7 @@ def conv_fails_at_zero(inf, node) -> str:
             for n in inf.graph.nodes:
                 if n.inputs and n.inputs[0]:
                     users.setdefault(n.inputs[0], []).append(n)
-        checked = [n for n in users.get(node.outputs[0], ()) if n.op in CHANNEL_CHECKED]
+        checked = [n for n in users.get(node.outputs[0], ()) if n.op in CHANNEL_CHECKED and _checks_last_axis(n, len(y))]
         if checked:
             with_onednn = (f"{checked[0].op} '{checked[0].name}', which expects {cout} channels and gets {cin} "
                            f"(\"is incompatible with the layer\")")
