@@ -95,6 +95,9 @@ MODELS = {
     "inceptionv3": (KA, f"keras.applications.InceptionV3{APP}", (K, SM, TFL)),
     "xception": (KA, f"keras.applications.Xception{APP}", (K,)),
     "unet_2d": (KUC, "kuc.unet_2d((None, None, 3), [16, 32, 64, 128], n_labels=2)", (K, SM)),
+    # unpool=False: Conv2DTranspose instead of UpSampling2D (whose bilinear default cannot be exported
+    # with a dynamic H and W: zoo/tf/skipped.json)
+    "unet_2d_deconv": (KUC, "kuc.unet_2d((None, None, 3), [16, 32, 64, 128], n_labels=2, unpool=False)", (K, SM, TFL)),
     "att_unet_2d": (KUC, "kuc.att_unet_2d((None, None, 3), [16, 32, 64, 128], n_labels=2)", (K,)),
     "unet_plus_2d": (KUC, "kuc.unet_plus_2d((None, None, 3), [16, 32, 64], n_labels=2)", (K,)),
     "r2_unet_2d": (KUC, "kuc.r2_unet_2d((None, None, 3), [16, 32, 64], n_labels=2)", (K,)),
@@ -371,6 +374,21 @@ def make_one(name):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+SKIPPED = os.path.join(ZOO, "skipped.json")
+
+
+def record_skip(name, reason):
+    """A model (or one of its formats: the files made before it failed are kept) that could not be made."""
+    table = {}
+    if os.path.exists(SKIPPED):
+        with open(SKIPPED) as f:
+            table = json.load(f)
+    table[name] = {"build": MODELS[name][1], "library": MODELS[name][0], "reason": reason}
+    with open(SKIPPED, "w") as f:
+        json.dump(dict(sorted(table.items())), f, indent=1)
+        f.write("\n")
+
+
 def _load():
     if os.path.exists(VERDICTS):
         with open(VERDICTS) as f:
@@ -448,6 +466,13 @@ def write_readme():
     ]
     for fname, e in sorted(table.items()):
         lines.append(f"| `{fname}` | {e['library']} | {e['version']} | {e['format']} | {summary(e)} |")
+    if os.path.exists(SKIPPED):
+        with open(SKIPPED) as f:
+            skipped = json.load(f)
+        lines += ["", "Not made (`skipped.json`; the files listed above for the same model were kept):", ""]
+        lines += [f"- `{n}` (`{e['build']}`): {e['reason']}" for n, e in sorted(skipped.items())]
+    lines += ["", "Not attempted: keras-hub backbones as `.keras` (their layers are keras-hub's own registered "
+              "classes, which shapelint's Keras loader does not read yet); only as SavedModel."]
     with open(os.path.join(ZOO, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -477,6 +502,7 @@ def main(argv=None):
                 make_one(name)
             except Exception as e:  # noqa: BLE001 - record and go on
                 print(f"{name}: FAILED {_first_line(e)}", flush=True)
+                record_skip(name, _first_line(e))
     _save(_load())
     write_readme()
     return 0

@@ -272,3 +272,15 @@ def test_keras_conv2d_at_zero_fails_in_both_builds(tmp_path):
         res = lint(str(tmp_path / f"{name}.keras"), {"x": (1, 2, 9, 3)})
         errors = [f for f in res.findings if f.severity == "error"]
         assert bool(errors) == (name in both), (name, got["1"][name], res.findings[:2])
+
+
+@pytest.mark.slow
+def test_keras_layerscale_and_two_tensor_ops_are_followed_a_number_operand_is_not():
+    """ConvNeXt's LayerScale and ``x + y`` of two Keras tensors (ops.Add) have shape rules: the model
+    is fully inferred; MobileNetV3's ``x + 3.0`` (the number is not kept as an input by the loader)
+    stays an abstention that names the op."""
+    _g, inf = analyse(os.path.join(ZOO, "convnexttiny.keras"))
+    assert not contract(inf, merges(inf)).unknown
+    _g, inf = analyse(os.path.join(ZOO, "mobilenetv3small.keras"))
+    unknown = contract(inf, merges(inf)).unknown
+    assert unknown and "ops.Add" in unknown[0].text(), unknown[:1]

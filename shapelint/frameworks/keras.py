@@ -284,6 +284,37 @@ def _same(ctx):
     return _out(ctx.shape(0))
 
 
+def _layer_scale(ctx):
+    """keras.applications' ConvNeXt ``LayerScale`` (the loader's op "LayerScale": Keras's own class): ``x * gamma``,
+    gamma of shape (projection_dim,), broadcast against the last axis. Where that axis is neither
+    projection_dim nor 1 the product fails or depends on a symbol: not followed (unknown)."""
+    x = ctx.shape(0)
+    dim = ctx.attr("projection_dim")
+    if x is None or not _is_int(dim) or not x:
+        return _out(None)
+    if x[-1] == dim:
+        return _out(tuple(x))
+    if x[-1] == 1:
+        return _out(tuple(x[:-1]) + (dim,))
+    return _out(None)
+
+
+# keras.ops called on Keras tensors in a Functional model (``x + y``): the loader names them ops.<Class>
+OPS_BINARY = ("ops.Add", "ops.Subtract", "ops.Multiply")
+
+
+def _ops_binary(ctx):
+    """ops.Add, ops.Subtract, ops.Multiply: with two tensor operands they broadcast as the Add layer
+    does (merge_ops checks them); an operand that is no tensor (a Python number or array) is not an
+    input the loader keeps, so with one tensor input the result is not followed (unknown)."""
+    if len([i for i in ctx.node.inputs if i]) != 2:
+        return _out(None)
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None:
+        return _out(None)
+    return _out(_onnx.broadcast_shapes([a, b]))
+
+
 # recurrent layers: how many state tensors return_state adds (h; LSTM's h and c)
 RECURRENT_STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
 
@@ -366,6 +397,8 @@ KERAS_RULES = {
     "RepeatVector": _repeat_vector,
     "Embedding": _embedding,
     "Concatenate": _concatenate,
+    "LayerScale": _layer_scale,
+    **{op: _ops_binary for op in OPS_BINARY},
     **{op: _recurrent for op in RECURRENT_STATES},
     "Bidirectional": _bidirectional,
     **{op: _alias("Add") for op in ELEMENTWISE_LAYERS},
@@ -684,7 +717,7 @@ DIALECT = Dialect(
     shape_rules=KERAS_RULES,
     int_attrs=IntAttrs(scalars={"filters", "units", "output_dim", "n", "depth_multiplier", "height", "width"},
                        lists={"target_shape", "dims"}),
-    merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
+    merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS + OPS_BINARY}},
     # a window larger than its input, measured with Keras 3.15 on TF 2.21 (docs/soundness-and-zoo.md):
     # TF's arithmetic; a negative size fails. At 0 AveragePooling2D gives an empty tensor, MaxPooling2D
     # too, or with oneDNN sometimes an AbortedError; Conv2D raises
