@@ -162,7 +162,10 @@ def worker(fmt, path):
     elif fmt == SM:
         import tensorflow as tf
         loaded = tf.saved_model.load(path)
-        run = lambda x: loaded.serve(tf.constant(x))  # noqa: E731
+        # a model whose inputs are a list (keras-unet-collection's) takes a list in its endpoint too
+        sig = loaded.serve.concrete_functions[0].structured_input_signature
+        wrap = isinstance(sig[0][0], (list, tuple))
+        run = lambda x: loaded.serve([tf.constant(x)] if wrap else tf.constant(x))  # noqa: E731
     else:
         import tensorflow as tf
         interp = tf.lite.Interpreter(
@@ -378,12 +381,15 @@ SKIPPED = os.path.join(ZOO, "skipped.json")
 
 
 def record_skip(name, reason):
-    """A model (or one of its formats: the files made before it failed are kept) that could not be made."""
+    """A model (or one of its formats: the files made before it failed are kept) that could not be
+    made, with the reason; reason None: it was made, forget an earlier failure."""
     table = {}
     if os.path.exists(SKIPPED):
         with open(SKIPPED) as f:
             table = json.load(f)
-    table[name] = {"build": MODELS[name][1], "library": MODELS[name][0], "reason": reason}
+    table.pop(name, None)
+    if reason is not None:  # None: made after all
+        table[name] = {"build": MODELS[name][1], "library": MODELS[name][0], "reason": reason}
     with open(SKIPPED, "w") as f:
         json.dump(dict(sorted(table.items())), f, indent=1)
         f.write("\n")
@@ -452,7 +458,7 @@ def write_readme():
         "Made by `scripts/make_tf_zoo.py` (its docstring says how; do not edit by hand: re-run it, "
         "`--only NAME`, then `--readme`). Random weights, nothing downloaded; verdicts measured on the "
         "models *with* their weights, then stored graph-only (.keras: config.json and metadata.json; "
-        "SavedModel: saved_model.pb without variables/; .tflite: float buffers over 1 KB emptied).",
+        "SavedModel: saved_model.pb pruned to what its signatures reach, without variables/; .tflite: float buffers over 1 KB emptied).",
         "",
         f"Sizes: every H = W in 1..96 and 20 seeded random (H, W) pairs, H ≠ W, in 1..130 ({len(SIZES)} per "
         "file), batch 1. Runtimes: Keras eager `model(x)` for .keras, TF `serve` of the `model.export()` "
@@ -500,6 +506,7 @@ def main(argv=None):
         for name in args.only or list(MODELS):
             try:
                 make_one(name)
+                record_skip(name, None)
             except Exception as e:  # noqa: BLE001 - record and go on
                 print(f"{name}: FAILED {_first_line(e)}", flush=True)
                 record_skip(name, _first_line(e))
