@@ -1067,6 +1067,10 @@ def concrete_verdict(inf: Inferred) -> Optional[bool]:
             if y is not None and any(v < floor for v in _ints(spatial_dims(node, y))):
                 fails = True
                 continue
+            if y is not None and d.fails_at_zero is not None and 0 in _ints(spatial_dims(node, y)) \
+                    and d.fails_at_zero(inf, node):
+                fails = True  # fails in every build measured
+                continue
             if y is not None and node.op in d.erratic_at_zero and 0 in _ints(spatial_dims(node, y)):
                 tainted.update(outs)  # the runtime's result here depends on its build
                 continue
@@ -1217,7 +1221,10 @@ def too_small(inf: Inferred) -> list:
         limit = 0 if _sized_key(node) in POOL_OPS else 1
         if shape is None or x is None:
             continue
-        bad = [a for a in dialect(node).spatial_axes(node, len(shape)) if isinstance(shape[a], int) and shape[a] < limit]
+        d = dialect(node)
+        bad = [a for a in d.spatial_axes(node, len(shape)) if isinstance(shape[a], int) and shape[a] < limit]
+        if not bad and limit == 0 and d.fails_at_zero is not None and d.fails_at_zero(inf, node):
+            bad = [a for a in d.spatial_axes(node, len(shape)) if shape[a] == 0]  # fails at 0 too
         if bad:
             out.append((node, x, shape, bad))
     return out
@@ -1239,7 +1246,7 @@ def empty_windows(inf: Inferred) -> list:
         if any(isinstance(shape[a], int) and shape[a] < 0 for a in axes):
             continue  # fails: too_small
         zero = [a for a in axes if shape[a] == 0]
-        if zero:
+        if zero and not (d.fails_at_zero is not None and d.fails_at_zero(inf, node)):  # else: too_small
             out.append((node, x, shape, zero))
     return out
 

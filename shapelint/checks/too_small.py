@@ -2,8 +2,9 @@
 
 onnxruntime fails at the Conv ("Invalid input shape") when its output is < 1, and at a pool when
 its output is < 0; a ConvTranspose output ≤ 0 is SL001. The TF family's 2-D windows fail below 0
-(Keras's Conv2D below 1) and give an empty tensor at 0 without an error: a warning, in the words of
-the node's dialect (``empty_window``). Merges after such a node are not reported: the runtime never
+and give an empty tensor at 0 without an error: a warning, in the words of the node's dialect
+(``empty_window``), except where the dialect knows it fails in every build (``fails_at_zero``: a Keras
+Conv2D whose channel count is checked after it): an error. Merges after such a node are not reported: the runtime never
 reaches them.
 """
 
@@ -28,14 +29,15 @@ def check(ctx: CheckContext):
         if kernel is None and node.op == "Conv":
             w = ctx.shape(node.input(1))
             kernel = tuple(w[2:]) if w is not None else None
-        what = "output" if node.op == "Conv" else "pooled output"
+        what = "pooled output" if "pool" in node.op.lower() else "output"
         attrs = (f" (kernel {list(kernel)}, strides {list(node.attr('strides') or [])}, pads "
                  f"{list(node.attr('pads') or [])})") if kernel else ""
+        why = dialect(node).fails_at_zero(ctx.inferred, node) if shape[a] == 0 and dialect(node).fails_at_zero else ""
         yield Violation(
             node.name,
             node.op,
             f"{node.op} '{node.name}': {what} axis {a} is {shape[a]} for input {fmt_shape(x)}{attrs}: "
-            f"{ctx.runtime} fails here",
+            + (f"{ctx.runtime} fails here: {why}" if why else f"{ctx.runtime} fails here"),
             f"use a larger input (axis {a} of '{node.input(0)}' must be at least the kernel's extent "
             f"minus the pads), or pad the input of '{node.name}'",
             (),

@@ -220,6 +220,10 @@ class Dialect:
     # windowed ops whose result at output size 0 is not one behaviour (TF with oneDNN returns a conv's
     # input unchanged, without it an empty tensor, measured): the contract abstains from there
     erratic_at_zero: frozenset = frozenset()
+    # (inf, node) -> why the runtime fails in every build measured where a windowed op's output is 0
+    # from a non-empty input at fixed sizes ("" where it does not, or depends on the build): such a
+    # node is a failure (SL004 error, contract False), not an erratic one
+    fails_at_zero: Optional[Callable] = None
     empty_ok: frozenset = frozenset()
     empty_fails: frozenset = frozenset()
     # (graph, inferred) -> the graph with the control flow that inference decided replaced by the

@@ -284,6 +284,37 @@ def _same(ctx):
     return _out(ctx.shape(0))
 
 
+def _layer_scale(ctx):
+    """keras.applications' ConvNeXt ``LayerScale`` (the loader's op "LayerScale": Keras's own class): ``x * gamma``,
+    gamma of shape (projection_dim,), broadcast against the last axis. Where that axis is neither
+    projection_dim nor 1 the product fails or depends on a symbol: not followed (unknown)."""
+    x = ctx.shape(0)
+    dim = ctx.attr("projection_dim")
+    if x is None or not _is_int(dim) or not x:
+        return _out(None)
+    if x[-1] == dim:
+        return _out(tuple(x))
+    if x[-1] == 1:
+        return _out(tuple(x[:-1]) + (dim,))
+    return _out(None)
+
+
+# keras.ops called on Keras tensors in a Functional model (``x + y``): the loader names them ops.<Class>
+OPS_BINARY = ("ops.Add", "ops.Subtract", "ops.Multiply")
+
+
+def _ops_binary(ctx):
+    """ops.Add, ops.Subtract, ops.Multiply: with two tensor operands they broadcast as the Add layer
+    does (merge_ops checks them); an operand that is no tensor (a Python number or array) is not an
+    input the loader keeps, so with one tensor input the result is not followed (unknown)."""
+    if len([i for i in ctx.node.inputs if i]) != 2:
+        return _out(None)
+    a, b = ctx.shape(0), ctx.shape(1)
+    if a is None or b is None:
+        return _out(None)
+    return _out(_onnx.broadcast_shapes([a, b]))
+
+
 # recurrent layers: how many state tensors return_state adds (h; LSTM's h and c)
 RECURRENT_STATES = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
 
@@ -366,6 +397,8 @@ KERAS_RULES = {
     "RepeatVector": _repeat_vector,
     "Embedding": _embedding,
     "Concatenate": _concatenate,
+    "LayerScale": _layer_scale,
+    **{op: _ops_binary for op in OPS_BINARY},
     **{op: _recurrent for op in RECURRENT_STATES},
     "Bidirectional": _bidirectional,
     **{op: _alias("Add") for op in ELEMENTWISE_LAYERS},
@@ -625,12 +658,66 @@ def static_fit(up, tensor: str, sizes: dict, axes=None, rank=None, before: str =
     return f"fit '{tensor}' to the skip ({grown}) in the model code, before '{before}': " + "; ".join(out)
 
 
+# A Conv2D whose output has a spatial size 0 from a non-empty input, measured with Keras 3.15 on TF 2.21
+# (tests/test_tf_zoo.py::test_keras_conv2d_at_zero_fails_in_both_builds): without oneDNN, Keras's own
+# check raises ("The convolution operation resulted in an empty output"); with it, TF hands back the
+# conv's input unchanged (Cin channels where Cout were meant), and the model then fails only if
+# something checks the channel count: the conv's bias add (Cin and Cout both > 1: "Incompatible
+# shapes"), or a next layer whose input spec fixes the last axis (Conv2D, DepthwiseConv2D,
+# BatchNormalization, Dense: "is incompatible with the layer"). Elsewhere (Cin = Cout, a ReLU next) it
+# runs on the wrong tensor: shapelint abstains (erratic_at_zero).
+CHANNEL_CHECKED = frozenset({"Conv2D", "DepthwiseConv2D", "BatchNormalization", "Dense"})
+
+
+def _checks_last_axis(node, rank: int) -> bool:
+    """Whether a CHANNEL_CHECKED layer's input spec fixes the last axis (as measured: channels_last
+    convs, BatchNormalization over the last axis, Dense)."""
+    if node.op == "BatchNormalization":
+        axis = node.attr("axis", -1)
+        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+        return axis in (-1, rank - 1)
+    return node.op == "Dense" or layout(node, rank)[0] == rank - 1
+
+
+def conv_fails_at_zero(inf, node) -> str:
+    """Why a Keras Conv2D whose output is 0 on a spatial axis fails in both builds, or ""."""
+    if node.op != "Conv2D" or not node.outputs:
+        return ""
+    x, y = inf.shape(node.input(0)), inf.shape(node.outputs[0])
+    if x is None or y is None or not all(_is_int(d) for d in tuple(x) + tuple(y)) or 0 in x:
+        return ""
+    c_axis, axes = layout(node, len(y))
+    if c_axis != len(y) - 1 or not any(y[a] == 0 for a in axes):
+        return ""  # channels_first: not measured
+    cin, cout = x[c_axis], y[c_axis]
+    if cin == cout:
+        return ""
+    with_onednn = ""
+    if node.attr("use_bias", True) and cin != 1 and cout != 1:
+        with_onednn = f"its bias add of {cout} channels to the {cin} it gets (\"Incompatible shapes\")"
+    else:
+        users = inf.memo.get("keras_users")
+        if users is None:
+            users = inf.memo["keras_users"] = {}
+            for n in inf.graph.nodes:
+                if n.inputs and n.inputs[0]:
+                    users.setdefault(n.inputs[0], []).append(n)
+        checked = [n for n in users.get(node.outputs[0], ()) if n.op in CHANNEL_CHECKED and _checks_last_axis(n, len(y))]
+        if checked:
+            with_onednn = (f"{checked[0].op} '{checked[0].name}', which expects {cout} channels and gets {cin} "
+                           f"(\"is incompatible with the layer\")")
+    if not with_onednn:
+        return ""
+    return ("Keras raises \"The convolution operation resulted in an empty output\"; with oneDNN "
+            f"(TF_ENABLE_ONEDNN_OPTS=1) TensorFlow hands back the conv's input instead, and {with_onednn} fails")
+
+
 DIALECT = Dialect(
     "keras", ("keras",), "TensorFlow",
     shape_rules=KERAS_RULES,
     int_attrs=IntAttrs(scalars={"filters", "units", "output_dim", "n", "depth_multiplier", "height", "width"},
                        lists={"target_shape", "dims"}),
-    merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS}},
+    merge_ops={"Concatenate": "equal", **{op: "broadcast" for op in ELEMENTWISE_LAYERS + OPS_BINARY}},
     # a window larger than its input, measured with Keras 3.15 on TF 2.21 (docs/soundness-and-zoo.md):
     # TF's arithmetic; a negative size fails. At 0 AveragePooling2D gives an empty tensor, MaxPooling2D
     # too, or with oneDNN sometimes an AbortedError; Conv2D raises
@@ -640,6 +727,7 @@ DIALECT = Dialect(
     # layers not measured (1-D, 3-D, separable) keep abstaining below their window.
     pool_ops=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"}),
     erratic_at_zero=frozenset({"Conv2D", "DepthwiseConv2D", "MaxPooling2D"}),
+    fails_at_zero=conv_fails_at_zero,
     erratic_ops=frozenset(CONV_LAYERS + POOL_LAYERS) - {"Conv2D", "DepthwiseConv2D", "MaxPooling2D",
                                                         "AveragePooling2D"},
     contract_below_windows=True,
