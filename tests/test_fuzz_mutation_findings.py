@@ -387,3 +387,19 @@ def test_a_constant_of_a_million_huge_dims_is_sized_at_once(tmp_path):
     started = time.monotonic()
     lint(str(path))
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("pads", [[0.5, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]], ids=["fractional", "whole-floats"])
+def test_a_float_tensor_as_pads_is_a_malformed_node(tmp_path, pads):
+    """Found by the post-change mutation run (onnx-names, names:collide:tensor on unet_pad_static):
+    a float tensor renamed onto Pad's pads made `add(dim, 0.5)` an AttributeError. ONNX's pads are
+    int64: the node is malformed, its output unknown, and the lint goes on."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    p = helper.make_tensor("p", TensorProto.FLOAT, [8], [0.0, 0.0] + pads[:2] + [0.0, 0.0] + pads[2:])
+    g = helper.make_graph([helper.make_node("Pad", ["x", "p"], ["y"], name="pad")], "g", [x], [y], [p])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    res = lint(str(path))
+    assert [(f.rule, f.node) for f in res.findings] == [("SL005", "pad")], res.findings
+    assert "are not integers" in res.findings[0].details["reason"]

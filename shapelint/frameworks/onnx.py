@@ -17,7 +17,7 @@ from ..ir import Graph, Node
 from ..symbolic import Dim, Invalid, fmt_dim, fmt_shape, PositivePred, Undecidable, add, bcast, ceildiv, floordiv, mul, solve, sub, symbols
 from ..values import VALUE_RULES, Rat, exact_quotient, range_count
 from ..values import NotFollowed as _NotFollowed, Unknown as _Unknown, int_or_none as _int_or_none, need as _need, norm_axis as _norm_axis
-from ..values import slice_dim as _slice_dim
+from ..values import is_float as _is_float, slice_dim as _slice_dim
 from .base import Dialect, IntAttrs, Rule, TransposedAxis, TransposedChoice, TransposedIssue, out as _out
 
 
@@ -683,6 +683,8 @@ def _pad(ctx):
     n = len(axes)
     if len(pads) != 2 * n:
         raise ValueError(f"{len(pads)} pads for {n} axes")
+    if any(_is_float(p) for p in pads):  # (pads are int64: a float tensor there is a malformed model)
+        raise ValueError(f"pads {list(pads)[:8]} are not integers")
     out = list(x)
     for j, a in enumerate(axes):
         out[a] = add(add(x[a], pads[j]), pads[j + n])
