@@ -106,7 +106,6 @@ def run_sizes(model_path, channels, sizes, timeout=1800):
     at small sizes raise SIGFPE in it) is recorded as such ("onnxruntime crashed: SIGFPE") and the
     other sizes still run, in a fresh child."""
     import json
-    import signal
     import subprocess
     import sys
 
@@ -127,14 +126,20 @@ def run_sizes(model_path, channels, sizes, timeout=1800):
                 raise RuntimeError(f"worker stopped early: {p.stderr[-500:]}")
             break
         # the process died at the first size it did not report
-        sig = -p.returncode
-        try:
-            name = signal.Signals(sig).name if sig > 0 else f"exit code {p.returncode}"
-        except ValueError:
-            name = f"signal {sig}"
         h, w = todo.pop(0)
-        out[f"{h}x{w}"] = f"onnxruntime crashed: {name}"
+        out[f"{h}x{w}"] = f"onnxruntime crashed: {_death(p.returncode)}"
     return out
+
+
+def _death(returncode: int) -> str:
+    """How a worker process ended: the signal's name (SIGFPE) or its exit code."""
+    import signal
+
+    sig = -returncode
+    try:
+        return signal.Signals(sig).name if sig > 0 else f"exit code {returncode}"
+    except ValueError:
+        return f"signal {sig}"
 
 
 def run_shape(sess, shape, seed=0):
@@ -156,7 +161,6 @@ def run_shapes(model_path, shapes, timeout=1800):
     (any rank: the 1-D audio zoo's [N, L] and [N, 1, L]), in a child process as run_sizes does; a
     shape at which onnxruntime's process dies is ("onnxruntime crashed: SIGNAL", None)."""
     import json
-    import signal
     import subprocess
     import sys
 
@@ -177,12 +181,7 @@ def run_shapes(model_path, shapes, timeout=1800):
             if todo:
                 raise RuntimeError(f"worker stopped early: {p.stderr[-500:]}")
             break
-        sig = -p.returncode
-        try:
-            name = signal.Signals(sig).name if sig > 0 else f"exit code {p.returncode}"
-        except ValueError:
-            name = f"signal {sig}"
-        out[key(todo.pop(0))] = (f"onnxruntime crashed: {name}", None)
+        out[key(todo.pop(0))] = (f"onnxruntime crashed: {_death(p.returncode)}", None)
     return out
 
 
