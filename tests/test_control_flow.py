@@ -165,3 +165,36 @@ def test_fix_does_not_rewrite_a_node_inside_a_branch(tmp_path, capsys):
     assert cli.main(["fix", path, "-o", str(dest)]) == 1
     err = capsys.readouterr().err
     assert "merge: cannot fix SL003: the node is inside an If branch" in err and not dest.exists()
+
+
+@pytest.mark.parametrize("chain", [8, 9])
+def test_ifs_decided_one_after_another_are_followed_up_to_the_limit(tmp_path, chain):
+    """Each If's condition reads the previous If's output (its rank), so it is decided only once
+    that one was followed: one more inference pass per If, limits.MAX_IF_ROUNDS passes in all."""
+    from shapelint import limits
+
+    assert limits.MAX_IF_ROUNDS == 8
+    nodes, inits, prev = [], [nh.from_array(np.array(3, np.int64), "three")], "x"
+    for k in range(chain):
+        nodes += [h.make_node("Shape", [prev], [f"s{k}"], name=f"shape{k}"),
+                  h.make_node("Size", [f"s{k}"], [f"r{k}"], name=f"rank{k}"),
+                  h.make_node("Equal", [f"r{k}", "three"], [f"c{k}"], name=f"is3_{k}"),
+                  h.make_node("If", [f"c{k}"], [f"o{k}"], name=f"if{k}",
+                              then_branch=_branch("then", h.make_node("Relu", [prev], [f"t{k}"], name=f"relu{k}"),
+                                                  f"t{k}"),
+                              else_branch=_branch("else", h.make_node("Identity", [prev], [f"e{k}"], name=f"id{k}"),
+                                                  f"e{k}"))]
+        prev = f"o{k}"
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["N", 1, "L"])],
+                     [h.make_tensor_value_info(prev, T.FLOAT, [None, None, None])], inits)
+    path = _save(tmp_path, h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))
+    c, inf = _contract(path)
+    followed = [k for k in range(chain) if any(n.name == f"relu{k}" for n in inf.graph.nodes)]
+    assert followed == list(range(min(chain, 8)))
+    if chain == 8:
+        assert not inf.lost and c.runs({"N": 1, "L": 5}) is True and str(inf.shape(prev)[2]) == "L"
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        assert sess.run(None, {"x": np.ones((1, 1, 5), np.float32)})[0].shape == (1, 1, 5)  # onnxruntime agrees
+    else:
+        op, why = inf.lost["if8"]
+        assert op == "If" and "MAX_IF_ROUNDS" in why and c.runs({"N": 1, "L": 5}) is None

@@ -783,7 +783,8 @@ def _if(ctx):
                            f"its condition is decided (pinned sizes follow it)")
     taken = names[0] if v[0] else names[1]
     raise _NotFollowed(f"its {taken} (taken) gives {len(node.attr(taken).outputs)} output(s) for the If's "
-                       f"{len(node.outputs)}, or defines a name the graph already has")
+                       f"{len(node.outputs)}, defines a name the graph already has, or its condition was "
+                       f"decided only after {limits.MAX_IF_ROUNDS} passes (shapelint.limits.MAX_IF_ROUNDS)")
 
 
 def inline_decided_ifs(graph, inf):
